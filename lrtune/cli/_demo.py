@@ -1,0 +1,69 @@
+"""``lrtune demo``: tune a built-in task for real with the ``auto`` strategy and show the work."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lrtune.cli._app import app, console
+from lrtune.records import TrialRecord, TrialState
+from lrtune.study import Study, tune
+from lrtune.tasks import EpochLog, get_task, objective, task_space
+from lrtune.trial import Trial
+
+DEMO_BUDGET = 2.0
+
+
+@app.command()
+def demo(
+    task: Annotated[str, typer.Option(help="Built-in task: digits, mnist1d, diabetes, charlm.")] = "digits",
+    seed: Annotated[int, typer.Option(help="Seed of the data order and initialisation.")] = 0,
+    budget: Annotated[float, typer.Option(help="Compute budget in full training runs.")] = DEMO_BUDGET,
+) -> None:
+    """Tune the learning rate of a built-in task for real and explain the choice."""
+    run_demo(task, seed, budget, console)
+
+
+def run_demo(task_name: str, seed: int, budget: float, console: Console) -> Study:
+    task = get_task(task_name)
+    console.print(f"[bold]{task.description}[/]: {task.steps} steps per full run, "
+                  f"budget {budget:g} runs, strategy 'auto'\n")
+
+    def show_epoch(trial: Trial, log: EpochLog) -> None:
+        if trial.is_full_length:
+            console.print(f"    epoch {log.epoch:3d}  step {log.step:5d}  lr {log.lr:.3e}  "
+                          f"train loss {log.train_loss:.4f}  val loss {log.val_loss:.4f}")
+
+    def show_trial(study: Study, record: TrialRecord) -> None:
+        value = f"val loss {record.value:.4f}" if record.value is not None else record.state.value
+        console.print(f"  trial {record.number:2d}  {record.tag:7s} lr={record.lr:9.3e}  "
+                      f"{record.steps_done:4d}/{record.steps:<4d} steps  {value:16s} "
+                      f"{record.verdict}  [dim](spent {study.spent:.2f} runs)[/]")
+
+    study = tune(objective(task, on_epoch=show_epoch), steps=task.steps, budget=budget,
+                 strategy="auto", space=task_space(task), seed=seed, callbacks=[show_trial])
+    console.print()
+    console.print(explain(study))
+    return study
+
+
+def explain(study: Study) -> str:
+    """One paragraph on what the search saw and why it recommends its LR."""
+    best = study.best
+    if best is None:
+        return "[red]No trial completed: every LR tried diverged or failed.[/]"
+    trials = study.trials
+    diverged = [t for t in trials if t.state is TrialState.DIVERGED]
+    lines = [f"[bold green]Recommended lr: {best.lr:.3g}[/] (validation loss {best.value:.4f} "
+             f"after a full run; {len(trials)} trials, {study.spent:.2f} runs of compute)."]
+    if diverged:
+        low = min(diverged, key=lambda t: t.lr)
+        why = low.diagnosis["findings"][0]["evidence"] if low.diagnosis else low.error
+        lines.append(f"Runs diverged from lr={low.lr:.3g} up ({why}), so the answer stays "
+                     "below that cliff.")
+    if best.diagnosis:
+        lines.append(f"The final run was {best.verdict}: {best.diagnosis['findings'][0]['evidence']}. "
+                     f"{best.diagnosis['hint']}")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""Optimizer registry: a name maps to a torch optimizer, its defaults and the LR range worth searching.
+
+The ranges are where each family usually trains well across small and medium models (a decade of
+margin on both sides); the search space takes them as its default bounds when the user gives none.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import torch
+
+from lrtune._validation import check_choice, check_float, fail
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """How to build one optimizer family and which LRs are worth trying for it."""
+
+    name: str
+    cls: type[torch.optim.Optimizer]
+    lr_range: tuple[float, float]
+    default_lr: float
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    adaptive: bool = False  # per-parameter step sizes (Adam-like): LRs live a few decades lower
+
+    def build(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float,
+        weight_decay: float = 0.0,
+        **options: Any,
+    ) -> torch.optim.Optimizer:
+        """Build the optimizer; ``options`` override the family's defaults (e.g. ``momentum``)."""
+        owner = f"OptimizerSpec('{self.name}').build()"
+        check_float(lr, "lr", owner, low=0.0)
+        check_float(weight_decay, "weight_decay", owner, low=0.0, low_inclusive=True)
+        kwargs = {**self.defaults, **options}
+        unknown = set(kwargs) - _accepted_kwargs(self.cls)
+        if unknown:
+            raise fail(
+                "options", owner,
+                f"keyword arguments accepted by {self.cls.__name__}", sorted(unknown),
+            )
+        return self.cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+def _accepted_kwargs(cls: type[torch.optim.Optimizer]) -> set[str]:
+    return set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
+
+
+_SPECS = (
+    OptimizerSpec("sgd", torch.optim.SGD, (1e-4, 3.0), 0.1, {"momentum": 0.9}),
+    OptimizerSpec("sgd-nesterov", torch.optim.SGD, (1e-4, 3.0), 0.1,
+                  {"momentum": 0.9, "nesterov": True}),
+    OptimizerSpec("sgd-plain", torch.optim.SGD, (1e-3, 10.0), 0.5),
+    OptimizerSpec("adagrad", torch.optim.Adagrad, (1e-4, 1.0), 1e-2, adaptive=True),
+    OptimizerSpec("rmsprop", torch.optim.RMSprop, (1e-6, 1e-1), 1e-3, {"alpha": 0.99},
+                  adaptive=True),
+    OptimizerSpec("adam", torch.optim.Adam, (1e-6, 1e-1), 1e-3, adaptive=True),
+    OptimizerSpec("adamw", torch.optim.AdamW, (1e-6, 1e-1), 1e-3, adaptive=True),
+    OptimizerSpec("nadam", torch.optim.NAdam, (1e-6, 1e-1), 2e-3, adaptive=True),
+    OptimizerSpec("radam", torch.optim.RAdam, (1e-6, 1e-1), 1e-3, adaptive=True),
+)
+
+OPTIMIZERS: Mapping[str, OptimizerSpec] = MappingProxyType({s.name: s for s in _SPECS})
+"""Every registered optimizer family, by name."""
+
+
+def get_optimizer_spec(name: str) -> OptimizerSpec:
+    """The registered family called ``name`` (the error lists the valid names)."""
+    check_choice(name, "name", "get_optimizer_spec()", OPTIMIZERS)
+    return OPTIMIZERS[name]
+
+
+def build_optimizer(
+    name: str,
+    params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+    lr: float,
+    weight_decay: float = 0.0,
+    **options: Any,
+) -> torch.optim.Optimizer:
+    """Build the optimizer family ``name`` over ``params`` with learning rate ``lr``."""
+    check_choice(name, "name", "build_optimizer()", OPTIMIZERS)
+    return OPTIMIZERS[name].build(params, lr, weight_decay, **options)

@@ -1,0 +1,60 @@
+"""What a study remembers of each trial, independent of how it is stored."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TrialState(str, enum.Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    DIVERGED = "diverged"  # stopped by the run monitor: information for the search, not an error
+    PRUNED = "pruned"  # stopped by the strategy
+    FAILED = "failed"  # the objective raised or returned something that is not a number
+    LOST = "lost"  # its worker died; the strategy proposes the config again
+
+    @property
+    def finished(self) -> bool:
+        return self not in (TrialState.RUNNING, TrialState.LOST)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial: its configuration and budget, and how it ended."""
+
+    number: int
+    params: dict[str, Any]
+    steps: int  # the budget it was given (one full run = the study's steps)
+    state: TrialState
+    value: float | None = None  # the objective's return value, for completed trials
+    steps_done: int = 0  # what it actually trained: the compute it cost
+    tag: str = ""  # which phase of the strategy proposed it
+    diagnosis: dict[str, Any] | None = None
+    error: str | None = None
+    history: tuple[tuple[int, float | None], ...] = field(default=(), repr=False)  # None: non-finite
+    wall_time: float | None = None
+
+    @property
+    def lr(self) -> float:
+        return self.params["lr"]
+
+    @property
+    def diverged(self) -> bool:
+        return self.state is TrialState.DIVERGED
+
+    @property
+    def score(self) -> float:
+        """What strategies rank by: the value if completed, +inf for a run that blew up."""
+        if self.state is TrialState.COMPLETED and self.value is not None:
+            return self.value
+        return math.inf
+
+    @property
+    def verdict(self) -> str:
+        """The diagnosis status when there is one, else the state."""
+        if self.diagnosis:
+            return self.diagnosis["status"]
+        return self.state.value

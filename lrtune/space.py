@@ -1,0 +1,181 @@
+"""The search space: the learning rate on a log scale, and what surrounds it.
+
+Each dimension is either fixed (a single value) or searched: the LR and weight decay as a
+``(low, high)`` range on a log scale, the others as a list of choices. When ``lr`` is not given
+the range comes from the optimizer registry (the union of the ranges of the chosen families).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lrtune._validation import check_choice, check_float, fail
+from lrtune.optimizers import OPTIMIZERS
+from lrtune.schedules import SCHEDULES, Schedule, make_schedule, with_warmup
+
+_OWNER = "Space()"
+CATEGORICAL = ("optimizer", "schedule", "warmup", "momentum")
+
+
+@dataclass(frozen=True)
+class LogRange:
+    """A positive range searched on a log scale."""
+
+    low: float
+    high: float
+
+    def value(self, unit: float) -> float:
+        """The value at position ``unit`` in [0, 1] of the log range."""
+        return math.exp(math.log(self.low) + unit * (math.log(self.high) - math.log(self.low)))
+
+    def unit(self, value: float) -> float:
+        return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+
+
+@dataclass(frozen=True, init=False)
+class Space:
+    """What a study may vary: ``lr`` and, optionally, optimizer, schedule, warm-up, weight decay, momentum.
+
+    >>> Space(lr=(1e-5, 1.0), optimizer="adamw", schedule="cosine", warmup=0.05)
+    >>> Space(optimizer=["sgd", "adamw"], schedule=["cosine", "wsd"], weight_decay=(1e-5, 1e-1))
+    """
+
+    lr: LogRange | float
+    optimizer: tuple[str, ...]
+    schedule: tuple[str | Schedule, ...]
+    warmup: tuple[float, ...]
+    weight_decay: LogRange | tuple[float, ...]
+    momentum: tuple[float | None, ...]
+
+    def __init__(
+        self,
+        lr: float | tuple[float, float] | None = None,
+        optimizer: str | Sequence[str] = "adamw",
+        schedule: str | Schedule | Sequence[str | Schedule] = "constant",
+        warmup: float | Sequence[float] = 0.0,
+        weight_decay: float | tuple[float, float] | Sequence[float] = 0.0,
+        momentum: float | Sequence[float] | None = None,
+    ) -> None:
+        optimizers = _as_choices(optimizer, "optimizer")
+        for name in optimizers:
+            check_choice(name, "optimizer", _OWNER, OPTIMIZERS)
+        schedules = _as_choices(schedule, "schedule")
+        for s in schedules:
+            if not isinstance(s, Schedule):
+                check_choice(s, "schedule", _OWNER, SCHEDULES)
+        warmups = tuple(check_float(w, "warmup", _OWNER, low=0.0, high=1.0, low_inclusive=True,
+                                    high_inclusive=False) for w in _as_choices(warmup, "warmup"))
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("lr", _lr_dimension(lr, optimizers))
+        set_("optimizer", optimizers)
+        set_("schedule", schedules)
+        set_("warmup", warmups)
+        set_("weight_decay", _weight_decay_dimension(weight_decay))
+        set_("momentum", (None,) if momentum is None else tuple(
+            check_float(m, "momentum", _OWNER, low=0.0, high=1.0, low_inclusive=True,
+                        high_inclusive=False) for m in _as_choices(momentum, "momentum")))
+
+    # -- structure -----------------------------------------------------------------------------
+    @property
+    def lr_range(self) -> LogRange:
+        """The LR range (a degenerate one when the LR is fixed)."""
+        return self.lr if isinstance(self.lr, LogRange) else LogRange(self.lr, self.lr)
+
+    @property
+    def searches_lr(self) -> bool:
+        return isinstance(self.lr, LogRange)
+
+    def choices(self) -> list[dict[str, Any]]:
+        """Every combination of the categorical dimensions (weight decay as a range excluded)."""
+        dims = {name: getattr(self, name) for name in CATEGORICAL}
+        if not isinstance(self.weight_decay, LogRange):
+            dims["weight_decay"] = self.weight_decay
+        return [dict(zip(dims, combo)) for combo in itertools.product(*dims.values())]
+
+    def config(self, lr: float, unit_weight_decay: float = 0.5, **choice: Any) -> dict[str, Any]:
+        """A complete parameter dict: ``lr``, the given choices, and defaults for the rest."""
+        params = {name: getattr(self, name)[0] for name in CATEGORICAL}
+        if isinstance(self.weight_decay, LogRange):
+            params["weight_decay"] = self.weight_decay.value(unit_weight_decay)
+        else:
+            params["weight_decay"] = self.weight_decay[0]
+        params.update(choice)
+        params["lr"] = float(lr)
+        return params
+
+    def schedule_for(self, params: Mapping[str, Any], steps: int) -> Schedule:
+        """The trial's schedule laid out over ``steps`` steps, warm-up included.
+
+        Building a named schedule at the trial's own length *is* the compression: warm-up and
+        decay keep their fractions of the run. A user's Schedule object is compressed.
+        """
+        schedule, warmup = params["schedule"], params["warmup"]
+        if isinstance(schedule, Schedule):
+            base = schedule.compressed(steps)
+            return base if warmup == 0 else with_warmup(base, max(1, round(warmup * steps)))
+        return make_schedule(schedule, steps, warmup=warmup)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for storage and reports (:meth:`from_description` reads it back)."""
+        as_data = lambda d: {"log_range": [d.low, d.high]} if isinstance(d, LogRange) else d  # noqa: E731
+        return {
+            "lr": as_data(self.lr),
+            "optimizer": list(self.optimizer),
+            "schedule": [s if isinstance(s, str) else repr(s) for s in self.schedule],
+            "warmup": list(self.warmup),
+            "weight_decay": as_data(self.weight_decay) if isinstance(self.weight_decay, LogRange)
+            else list(self.weight_decay),
+            "momentum": list(self.momentum),
+        }
+
+    @classmethod
+    def from_description(cls, data: Mapping[str, Any]) -> Space:
+        """The space :meth:`describe` wrote; schedules given as objects come back as constant."""
+        from_data = lambda d: tuple(d["log_range"]) if isinstance(d, dict) else d  # noqa: E731
+        schedules = [s for s in data.get("schedule", ["constant"]) if s in SCHEDULES]
+        return cls(
+            lr=from_data(data.get("lr")),
+            optimizer=data.get("optimizer", "adamw"),
+            schedule=schedules or "constant",
+            warmup=data.get("warmup", 0.0),
+            weight_decay=from_data(data.get("weight_decay", 0.0)),
+            momentum=None if data.get("momentum") in (None, [None]) else data["momentum"],
+        )
+
+
+def _as_choices(value: Any, name: str) -> tuple[Any, ...]:
+    if isinstance(value, (str, Schedule)) or not isinstance(value, Sequence):
+        return (value,)
+    if len(value) == 0:
+        raise fail(name, _OWNER, "a value or a non-empty list of values", value)
+    return tuple(value)
+
+
+def _lr_dimension(lr: Any, optimizers: tuple[str, ...]) -> LogRange | float:
+    if lr is None:
+        ranges = [OPTIMIZERS[name].lr_range for name in optimizers]
+        return LogRange(min(r[0] for r in ranges), max(r[1] for r in ranges))
+    return _log_range_or_value(lr, "lr", positive=True)
+
+
+def _weight_decay_dimension(value: Any) -> LogRange | tuple[float, ...]:
+    if isinstance(value, tuple) and len(value) == 2:
+        return _log_range_or_value(value, "weight_decay", positive=True)
+    return tuple(check_float(v, "weight_decay", _OWNER, low=0.0, low_inclusive=True)
+                 for v in _as_choices(value, "weight_decay"))
+
+
+def _log_range_or_value(value: Any, name: str, *, positive: bool) -> LogRange | float:
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise fail(name, _OWNER, "a float > 0 or a (low, high) tuple", value)
+        low = check_float(value[0], name, _OWNER, low=0.0)
+        high = check_float(value[1], name, _OWNER, low=0.0)
+        if low >= high:
+            raise fail(name, _OWNER, "a (low, high) tuple with 0 < low < high", value)
+        return LogRange(low, high)
+    return check_float(value, name, _OWNER, low=0.0)

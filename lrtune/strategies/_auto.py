@@ -1,0 +1,172 @@
+"""``auto``: a search made for the learning rate, at the cost of about two training runs.
+
+What it uses (see docs/auto.md for the measurements behind each step):
+
+1. Loss against log-LR is a basin with a cliff. A *scan* of short runs (the whole schedule
+   compressed to ``T/16`` steps) walks down the LR range in steps of ``10**(1/3)`` from the top:
+   runs above the cliff diverge within a few steps and cost almost nothing; the walk stops a
+   decade below the best short-run LR.
+2. Short runs prefer larger LRs than long ones (the horizon effect). A *refine* rung trains a
+   few LRs at or below the scan's best for a longer ``T/r`` steps; the basin's shift between the
+   two lengths measures the effect, and a damped power law carries it to the full length.
+3. Noise: each rung's best LR is the vertex of a weighted quadratic fit over neighbouring LRs in
+   log space, not the raw argmin.
+4. A diverged run is an observation: nothing at or above the lowest diverged LR (divided by a
+   safety factor) is ever proposed again.
+5. The last trial trains at full length at the chosen LR: it is the user's model and the study's
+   answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from lrtune.records import TrialRecord, TrialState
+from lrtune.strategies._base import Context, Proposal, Strategy
+
+SPACING = 10 ** (1 / 3)  # scan grid: three LRs per decade
+SCAN_LENGTH = 1 / 16  # scan runs, as a fraction of a full run
+BELOW_BEST = 3  # scan points below the short-run best before the scan stops
+SCAN_SHARE = 0.45  # most of the exploration budget the scan may take
+REFINE_POINTS = 3
+REFINE_MAX_LENGTH = 1 / 3
+HORIZON_DAMPING = 0.5  # the power-law shift overshoots at long horizons: use half of it
+CLIFF_MARGIN = SPACING  # stay at least this factor below the lowest diverged LR
+
+
+class AutoStrategy(Strategy):
+    name = "auto"
+    min_budget = 1.25
+
+    def ask(self, context: Context) -> Proposal | None:
+        full = context.steps
+        explore = context.budget * full - full  # everything but the final run
+        scan_steps = max(8, round(full * SCAN_LENGTH))
+        combos = context.space.choices()
+        scans = [scan_trials(context, i) for i in range(len(combos))]
+        # 1. scan every choice of the space
+        for i, combo in enumerate(combos):
+            lr = next_scan_lr(context, scans[i], scan_steps, explore / len(combos))
+            if lr is not None:
+                return Proposal(context.space.config(lr, **combo), scan_steps, f"scan:{i}")
+        if any(t.state is TrialState.RUNNING for t in context.live):
+            return None  # the next phases need every scan result
+        best_combo = min(range(len(combos)), key=lambda i: _best_score(scans[i]))
+        scan = scans[best_combo]
+        combo = combos[best_combo]
+        cliff = _cliff(context.live)
+        scan_best = basin_vertex(scan)
+        if scan_best is None:  # everything diverged: try below the lowest scanned LR
+            scan_best = min(t.lr for t in scan) / SPACING**2
+        # 2. refine at a longer length, below the scan's best
+        refine = context.tagged("refine")
+        refine_steps = _refine_steps(context, scan_steps)
+        if refine_steps is not None:
+            lrs = [_capped(scan_best / SPACING**k, cliff) for k in range(REFINE_POINTS)]
+            untried = [lr for lr in lrs if all(t.lr != lr for t in refine)]
+            if untried and len(refine) < REFINE_POINTS:
+                return Proposal(context.space.config(untried[0], **combo), refine_steps, "refine")
+        if any(t.state is TrialState.RUNNING for t in context.live):
+            return None
+        # 3. the final full-length run
+        if context.tagged("final") or full > context.remaining_steps:
+            return None
+        lr = final_lr(scan, refine, scan_steps, full, cliff)
+        return Proposal(context.space.config(lr, **combo), full, "final")
+
+    def recommend(self, context: Context) -> TrialRecord | None:
+        final = [t for t in context.tagged("final") if t.state is TrialState.COMPLETED]
+        return final[0] if final else super().recommend(context)
+
+
+def scan_trials(context: Context, index: int) -> list[TrialRecord]:
+    return context.tagged(f"scan:{index}")
+
+
+def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
+                 explore_steps: float) -> float | None:
+    """The next LR of the downward scan, or None when the scan is done."""
+    lr_range = context.space.lr_range
+    k = len(scan)
+    lr = lr_range.high / SPACING**k
+    if lr < lr_range.low * (1 - 1e-9):
+        return None
+    spent = sum(t.steps if t.state is TrialState.RUNNING else t.steps_done for t in scan)
+    if spent + steps > SCAN_SHARE * explore_steps:
+        return None
+    finite = [t for t in scan if math.isfinite(t.score)]
+    if finite:
+        best = min(finite, key=lambda t: t.score)
+        below = [t for t in finite if t.lr < best.lr]
+        if len(below) >= BELOW_BEST:
+            return None
+    if not context.space.searches_lr:
+        return None if scan else lr_range.low
+    return lr
+
+
+def basin_vertex(trials: Sequence[TrialRecord]) -> float | None:
+    """The best LR of one rung: vertex of a weighted quadratic fit of loss over log-LR.
+
+    Fitted around the raw argmin (its neighbours within two grid steps, weighted by distance) so
+    one noisy point does not decide; clamped to the fitted points' span.
+    """
+    finite = [t for t in trials if math.isfinite(t.score)]
+    if not finite:
+        return None
+    x = np.log(np.array([t.lr for t in finite]))
+    y = np.array([t.score for t in finite])
+    i = int(np.argmin(y))
+    if len(finite) < 3:
+        return float(np.exp(x[i]))
+    width = 2 * math.log(SPACING) + 1e-9
+    near = np.abs(x - x[i]) <= width
+    if near.sum() < 3:
+        return float(np.exp(x[i]))
+    w = np.exp(-0.5 * ((x[near] - x[i]) / width) ** 2)
+    a, b, _ = np.polyfit(x[near], y[near], 2, w=np.sqrt(w))
+    if a <= 0:
+        return float(np.exp(x[i]))
+    vertex = float(np.clip(-b / (2 * a), x[near].min(), x[near].max()))
+    return float(np.exp(vertex))
+
+
+def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_steps: int,
+             full_steps: int, cliff: float) -> float:
+    """The full-length LR: the longest rung's best, shifted along the measured horizon effect."""
+    scan_best = basin_vertex(scan)
+    refine_best = basin_vertex(refine)
+    if refine_best is None or scan_best is None:
+        best = refine_best or scan_best or min(t.lr for t in scan)
+        return _capped(best, cliff)
+    refine_steps = refine[0].steps
+    beta = math.log(scan_best / refine_best) / math.log(refine_steps / scan_steps)
+    beta = min(max(beta, 0.0), 1.0)
+    lr = refine_best * (full_steps / refine_steps) ** (-HORIZON_DAMPING * beta)
+    return _capped(lr, cliff)
+
+
+def _refine_steps(context: Context, scan_steps: int) -> int | None:
+    """The refine rung's length: what is left after the scan and the final run, split evenly."""
+    tried = context.tagged("refine")
+    if tried:
+        return tried[0].steps
+    left = context.remaining_steps - context.steps
+    steps = min(round(context.steps * REFINE_MAX_LENGTH), left // REFINE_POINTS)
+    return steps if steps >= 2 * scan_steps else None
+
+
+def _cliff(trials: Sequence[TrialRecord]) -> float:
+    diverged = [t.lr for t in trials if t.diverged]
+    return min(diverged) if diverged else math.inf
+
+
+def _capped(lr: float, cliff: float) -> float:
+    return min(lr, cliff / CLIFF_MARGIN)
+
+
+def _best_score(trials: Sequence[TrialRecord]) -> float:
+    return min((t.score for t in trials), default=math.inf)

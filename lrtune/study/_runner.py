@@ -1,0 +1,78 @@
+"""Run one proposal through the user's objective and record how it ended. Never raises for
+what the objective does: a NaN, a divergence or an exception becomes the trial's verdict."""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable
+from numbers import Real
+
+import numpy as np
+
+from lrtune.strategies import Proposal, Strategy
+from lrtune.records import TrialRecord, TrialState
+from lrtune.study._study import Study
+from lrtune.trial import Trial, TrialStopped
+
+HISTORY_POINTS = 200  # loss history kept per trial (downsampled), for reports
+
+
+def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Proposal) -> TrialRecord:
+    trial_id, number = study.start_trial(proposal.params, proposal.steps, proposal.tag)
+    prunes = type(study.strategy).should_stop is not Strategy.should_stop
+
+    def checkpoint(trial: Trial) -> bool:
+        steps, losses = trial.monitor.steps, trial.monitor.losses
+        study.report_progress(trial_id, int(steps[-1]), float(losses[-1]))
+        return prunes and study.strategy.should_stop(study.context(), trial)
+
+    trial = Trial(number, proposal.params, proposal.steps, study.seed, study.space,
+                  full_steps=study.steps, checkpoint=checkpoint)
+    start = time.perf_counter()
+    value, error = None, None
+    try:
+        result = objective(trial)
+        state, value, error = _judge(result)
+    except TrialStopped as stop:
+        state = TrialState.DIVERGED if stop.reason == "diverged" else TrialState.PRUNED
+    except Exception as err:  # the objective's own failure is the trial's verdict
+        state, error = TrialState.FAILED, _describe(err)
+    except BaseException:  # interrupted: say so, then let it through
+        study.finish_trial(trial_id, TrialState.FAILED, None, error="interrupted")
+        raise
+    diagnosis = trial.monitor.diagnose() if len(trial.monitor.losses) else None
+    if state is TrialState.COMPLETED and diagnosis is not None and diagnosis.diverged:
+        state, value = TrialState.DIVERGED, None  # blew up but the objective swallowed it
+    steps_done = proposal.steps if state is TrialState.COMPLETED else max(trial.steps_done, 1)
+    study.finish_trial(
+        trial_id, state, value,
+        steps_done=steps_done,
+        diagnosis=diagnosis.to_dict() if diagnosis is not None else None,
+        error=error,
+        history=_downsample(trial.monitor.steps, trial.monitor.losses),
+        wall_time=time.perf_counter() - start,
+    )
+    return study.record(trial_id)
+
+
+def _judge(result: object) -> tuple[TrialState, float | None, str | None]:
+    if isinstance(result, bool) or not isinstance(result, Real):
+        return TrialState.FAILED, None, (
+            f"the objective must return a number (the loss to minimise); it returned {result!r}")
+    if not math.isfinite(result):
+        return TrialState.DIVERGED, None, f"the objective returned {result}"
+    return TrialState.COMPLETED, float(result), None
+
+
+def _describe(err: Exception) -> str:
+    frame = traceback.extract_tb(err.__traceback__)[-1]
+    return f"{type(err).__name__}: {err} (at {frame.filename}:{frame.lineno})"
+
+
+def _downsample(steps: np.ndarray, losses: np.ndarray) -> list[list[float]]:
+    if len(steps) > HISTORY_POINTS:
+        keep = np.unique(np.linspace(0, len(steps) - 1, HISTORY_POINTS).round().astype(int))
+        steps, losses = steps[keep], losses[keep]
+    return [[int(s), float(v) if math.isfinite(v) else None] for s, v in zip(steps, losses)]

@@ -1,0 +1,114 @@
+"""What the user's objective receives: the trial's configuration, budget and helpers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from lrtune._validation import check_int
+from lrtune.diagnostics import RunMonitor
+from lrtune.exceptions import LrtuneError
+from lrtune.optimizers import build_optimizer
+from lrtune.schedules import Schedule, ScheduledLR
+from lrtune.space import Space
+
+
+class TrialStopped(LrtuneError):
+    """Raised by :meth:`Trial.report` to end a trial early; the study records why.
+
+    Do not catch it in the objective: let it propagate to the study.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # "diverged" or "pruned"
+
+
+class Trial:
+    """One training run the search asked for.
+
+    Read ``lr``, ``params`` and ``steps`` (how long *this* trial trains), or let the trial build
+    the optimizer and the schedule (compressed to ``steps``). Call :meth:`report` with the
+    training loss as often as you like: it stops the trial when the run diverges or the strategy
+    gives up on it.
+    """
+
+    def __init__(
+        self,
+        number: int,
+        params: dict[str, Any],
+        steps: int,
+        seed: int,
+        space: Space,
+        *,
+        full_steps: int,
+        checkpoint: Callable[[Trial], bool] | None = None,
+    ) -> None:
+        self.number = number
+        self.params = dict(params)
+        self.steps = steps
+        self.seed = seed
+        self.full_steps = full_steps
+        self.monitor = RunMonitor(check_every=_checkpoint_every(steps))
+        self._space = space
+        self._checkpoint = checkpoint
+        self._last_step = -1
+
+    @property
+    def lr(self) -> float:
+        return self.params["lr"]
+
+    @property
+    def is_full_length(self) -> bool:
+        """Whether this trial trains as long as a full run (e.g. the final run of ``auto``)."""
+        return self.steps >= self.full_steps
+
+    @property
+    def steps_done(self) -> int:
+        return self._last_step + 1
+
+    def optimizer(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+                  **options: Any) -> torch.optim.Optimizer:
+        """The optimizer of this trial's family, LR, weight decay (and momentum when searched)."""
+        if self.params.get("momentum") is not None:
+            options.setdefault("momentum", self.params["momentum"])
+        return build_optimizer(self.params["optimizer"], params, self.lr,
+                               self.params["weight_decay"], **options)
+
+    def schedule(self) -> Schedule:
+        """This trial's LR schedule (a factor of ``lr``), laid out over ``steps``."""
+        return self._space.schedule_for(self.params, self.steps)
+
+    def scheduler(self, optimizer: torch.optim.Optimizer) -> ScheduledLR:
+        """A torch scheduler applying :meth:`schedule`; call ``step()`` after each optimizer step."""
+        return ScheduledLR(optimizer, self.schedule())
+
+    def report(self, loss: float | torch.Tensor, step: int | None = None) -> None:
+        """Record the training loss at ``step`` (default: the next step).
+
+        Tensors are read back in batches, not every step. Raises :class:`TrialStopped` when the
+        run has diverged or the strategy prunes it.
+        """
+        step = self._last_step + 1 if step is None else check_int(step, "step", "Trial.report()",
+                                                                    minimum=0)
+        self._last_step = max(self._last_step, step)
+        if not isinstance(loss, torch.Tensor) and not math.isfinite(loss):
+            self.monitor.update(step, loss)
+            self.monitor.flush()  # a non-finite host value needs no batching: stop now
+        else:
+            self.monitor.update(step, loss)
+        if self.monitor.diverged:
+            raise TrialStopped("diverged", str(self.monitor.divergence_))
+        if (step + 1) % self.monitor.check_every == 0 and self._checkpoint and self._checkpoint(self):
+            raise TrialStopped("pruned", f"pruned by the strategy at step {step}")
+
+    def __repr__(self) -> str:
+        return f"<Trial {self.number}: lr={self.lr:.3g}, {self.steps} steps>"
+
+
+def _checkpoint_every(steps: int) -> int:
+    """Read back (and let the strategy look) about 50 times a run, at most every 16 steps."""
+    return max(1, min(16, steps // 50))

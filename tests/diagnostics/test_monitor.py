@@ -1,0 +1,114 @@
+"""The run monitor on real training runs of the built-in tasks."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lrtune.diagnostics import RunMonitor, Status, Thresholds, classify
+from lrtune.exceptions import InvalidParameterError
+from lrtune.schedules import Constant
+from lrtune.tasks import train
+
+
+@pytest.mark.parametrize("task_name, tiny, good, huge", [
+    ("digits", 1e-5, 0.05, 3.0),
+    ("diabetes", 1e-7, 1e-3, 1.0),
+])
+def test_tiny_good_huge_lr_are_stagnant_healthy_diverged(task_name, tiny, good, huge, request):
+    task = request.getfixturevalue(task_name)
+    stagnant, healthy, diverged = (train(task, lr, seed=0) for lr in (tiny, good, huge))
+    assert stagnant.diagnosis.status is Status.STAGNANT
+    assert stagnant.diagnosis.primary.values["improvement"] < 0.05
+    assert healthy.diagnosis.status is Status.HEALTHY
+    assert healthy.val_loss < stagnant.val_loss
+    assert diverged.diagnosis.status is Status.DIVERGED
+    assert diverged.val_loss == math.inf
+    # the monitor stopped the run within one read-back interval of the blow-up
+    assert diverged.steps_done <= diverged.diagnosis.primary.step + 16 + 1
+    assert diverged.steps_done < task.steps
+    assert "lower it" in diverged.diagnosis.hint
+
+
+def test_too_high_constant_adam_lr_oscillates(digits):
+    result = train(digits, 0.03, optimizer="adam", schedule=Constant(digits.steps))
+    assert result.diagnosis.status is Status.OSCILLATING
+    calm = train(digits, 0.003, optimizer="adam", schedule=Constant(digits.steps))
+    assert calm.diagnosis.status is Status.HEALTHY
+    assert calm.val_loss < result.val_loss
+
+
+def test_network_killed_by_large_sgd_step_has_vanishing_gradients(digits):
+    result = train(digits, 0.3, schedule=Constant(digits.steps))
+    statuses = {f.status for f in result.diagnosis.findings}
+    assert Status.VANISHING_GRADIENTS in statuses
+    finding = next(f for f in result.diagnosis.findings if f.status is Status.VANISHING_GRADIENTS)
+    assert finding.values["end"] < 1e-3 * finding.values["start"]
+
+
+def test_exploding_gradients_are_reported_with_their_growth(diabetes):
+    torch.manual_seed(0)
+    model = nn.Linear(10, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=1.5)  # above 2 / curvature: grows each step
+    monitor = RunMonitor(check_every=1)
+    x, y = diabetes.data.x_train[:64], diabetes.data.y_train[:64]
+    for step in range(40):
+        loss = nn.functional.mse_loss(model(x).squeeze(1), y)
+        opt.zero_grad()
+        loss.backward()
+        grad = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
+        monitor.update(step, loss, grad)
+        opt.step()
+    diagnosis = monitor.diagnose()
+    assert diagnosis.status is Status.DIVERGED
+    exploding = [f for f in diagnosis.findings if f.status is Status.EXPLODING_GRADIENTS]
+    assert exploding and exploding[0].values["ratio"] > 100
+
+
+def test_nan_loss_is_diverged_at_its_step():
+    monitor = RunMonitor(check_every=4)
+    for step, loss in enumerate([2.0, 1.5, 1.2, 1.0, 0.9, float("nan"), 0.8, 0.7]):
+        monitor.update(step, torch.tensor(loss))
+    assert monitor.diverged
+    diagnosis = monitor.diagnose()
+    assert diagnosis.status is Status.DIVERGED and diagnosis.primary.step == 5
+
+
+def test_values_stay_on_device_until_the_read_back_interval():
+    monitor = RunMonitor(check_every=8)
+    for step in range(7):
+        monitor.update(step, torch.tensor(1.0 / (step + 1)))
+    assert len(monitor._pending) == 7 and monitor._losses == []  # no host sync yet
+    monitor.update(7, torch.tensor(0.1))
+    assert len(monitor._pending) == 0 and len(monitor._losses) == 8
+
+
+def test_negative_losses_are_judged_on_their_own_scale():
+    steps = np.arange(200)
+    healthy = -1.0 - np.log1p(steps / 10)  # a falling negative log-likelihood
+    assert classify(steps, healthy).status is Status.HEALTHY
+    exploded = healthy.copy()
+    exploded[150:] = 40.0
+    assert classify(steps, exploded).status is Status.DIVERGED
+
+
+def test_too_few_reports_are_inconclusive():
+    assert classify(np.arange(3), np.array([1.0, 0.9, 0.8])).status is Status.INCONCLUSIVE
+
+
+def test_diagnosis_serialises_to_plain_data(digits):
+    data = train(digits, 3.0).diagnosis.to_dict()
+    assert data["status"] == "diverged" and data["findings"][0]["step"] >= 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"check_every": 0}, r"The 'check_every' parameter of RunMonitor\(\) must be an int >= 1\. Got 0"),
+    ({"check_every": 2.5}, r"'check_every' parameter of RunMonitor\(\) must be an int >= 1\. Got 2.5"),
+    ({"thresholds": Thresholds(explode_factor=-1)},
+     r"The 'explode_factor' parameter of Thresholds\(\) must be a float > 0\. Got -1"),
+])
+def test_bad_monitor_input(kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        RunMonitor(**kwargs)
