@@ -2,7 +2,7 @@
 
 from lrtune import diagnostics, optimizers, schedules, tasks
 from lrtune.diagnostics import Diagnosis, RunMonitor, Status
-from lrtune.exceptions import InvalidParameterError, LrtuneError, LrtuneWarning
+from lrtune.exceptions import InvalidParameterError, LrtuneError, LrtuneWarning, ObjectiveError
 from lrtune.optimizers import OPTIMIZERS, build_optimizer
 from lrtune.records import TrialRecord, TrialState
 from lrtune.schedules import Schedule, ScheduledLR, make_schedule
@@ -18,6 +18,7 @@ __all__ = [
     "InvalidParameterError",
     "LrtuneError",
     "LrtuneWarning",
+    "ObjectiveError",
     "RunMonitor",
     "Schedule",
     "ScheduledLR",

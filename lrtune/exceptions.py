@@ -19,5 +19,13 @@ class InvalidParameterError(LrtuneError, ValueError):
     """
 
 
+class ObjectiveError(LrtuneError, TypeError):
+    """The user's objective broke its contract (for example it returned something not a number).
+
+    Unlike an exception raised while training, which fails one trial, this is a bug in the
+    objective that every trial would hit, so the study stops at once.
+    """
+
+
 class LrtuneWarning(UserWarning):
     """Base class of lrtune's warnings, so users can filter them all at once."""

@@ -29,10 +29,10 @@ from lrtune.strategies._base import Context, Proposal, Strategy
 
 SPACING = 10 ** (1 / 3)  # scan grid: three LRs per decade
 SCAN_LENGTH = 1 / 16  # scan runs, as a fraction of a full run
-BELOW_BEST = 3  # scan points below the short-run best before the scan stops
 SCAN_SHARE = 0.45  # most of the exploration budget the scan may take
 REFINE_POINTS = 3
 REFINE_MAX_LENGTH = 1 / 3
+PRIOR_HORIZON_EXPONENT = 1.0  # where to look at the longer horizon before measuring it
 HORIZON_DAMPING = 0.5  # the power-law shift overshoots at long horizons: use half of it
 CLIFF_MARGIN = SPACING  # stay at least this factor below the lowest diverged LR
 
@@ -65,7 +65,9 @@ class AutoStrategy(Strategy):
         refine = context.tagged("refine")
         refine_steps = _refine_steps(context, scan_steps)
         if refine_steps is not None:
-            lrs = [_capped(scan_best / SPACING**k, cliff) for k in range(REFINE_POINTS)]
+            # centre on where the basin should move at the longer horizon (prior: LR ~ 1/D)
+            centre = scan_best * (refine_steps / scan_steps) ** -PRIOR_HORIZON_EXPONENT
+            lrs = [_capped(centre * SPACING ** (1 - k), cliff) for k in range(REFINE_POINTS)]
             untried = [lr for lr in lrs if all(t.lr != lr for t in refine)]
             if untried and len(refine) < REFINE_POINTS:
                 return Proposal(context.space.config(untried[0], **combo), refine_steps, "refine")
@@ -88,24 +90,36 @@ def scan_trials(context: Context, index: int) -> list[TrialRecord]:
 
 def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
                  explore_steps: float) -> float | None:
-    """The next LR of the downward scan, or None when the scan is done."""
+    """The next LR of the scan over the lattice ``high / SPACING**k``, or None when it is done.
+
+    Walk down a decade at a time from the top of the range (one lattice step at a time just
+    after a divergence, to find the cliff) until the loss gets worse than the best seen; then
+    fill in the lattice neighbours of the best until both of them are known.
+    """
     lr_range = context.space.lr_range
-    k = len(scan)
-    lr = lr_range.high / SPACING**k
-    if lr < lr_range.low * (1 - 1e-9):
-        return None
+    if not context.space.searches_lr:
+        return None if scan else lr_range.low
     spent = sum(t.steps if t.state is TrialState.RUNNING else t.steps_done for t in scan)
     if spent + steps > SCAN_SHARE * explore_steps:
         return None
-    finite = [t for t in scan if math.isfinite(t.score)]
-    if finite:
-        best = min(finite, key=lambda t: t.score)
-        below = [t for t in finite if t.lr < best.lr]
-        if len(below) >= BELOW_BEST:
-            return None
-    if not context.space.searches_lr:
-        return None if scan else lr_range.low
-    return lr
+    last = int(math.log(lr_range.high / lr_range.low) / math.log(SPACING) + 1e-9)
+    tried = {_lattice_index(lr_range.high, t.lr): t for t in scan}
+    finite = {k: t for k, t in tried.items() if math.isfinite(t.score)}
+    if not finite:  # still above the cliff (or nothing yet): one lattice step down
+        k = max(tried, default=-1) + 1
+        return lr_range.high / SPACING**k if k <= last else None
+    best = min(finite, key=lambda k: finite[k].score)
+    lowest = max(tried)
+    if lowest == best and lowest + 3 <= last:  # still improving downwards: next decade
+        return lr_range.high / SPACING ** (lowest + 3)
+    for k in (best - 1, best + 1, best + 2):  # the best's neighbours, then one more below
+        if 0 <= k <= last and k not in tried:
+            return lr_range.high / SPACING**k
+    return None
+
+
+def _lattice_index(high: float, lr: float) -> int:
+    return round(math.log(high / lr) / math.log(SPACING))
 
 
 def basin_vertex(trials: Sequence[TrialRecord]) -> float | None:
@@ -130,7 +144,8 @@ def basin_vertex(trials: Sequence[TrialRecord]) -> float | None:
     a, b, _ = np.polyfit(x[near], y[near], 2, w=np.sqrt(w))
     if a <= 0:
         return float(np.exp(x[i]))
-    vertex = float(np.clip(-b / (2 * a), x[near].min(), x[near].max()))
+    step = math.log(SPACING)  # allow one lattice step beyond the fitted points, no more
+    vertex = float(np.clip(-b / (2 * a), x[near].min() - step, x[near].max() + step))
     return float(np.exp(vertex))
 
 

@@ -18,7 +18,7 @@ from lrtune.strategies._base import Context, Proposal, Strategy, full_run_count
 from lrtune.strategies._random import sample_configs, unit_samples
 
 CANDIDATES = 1024
-LENGTH_SCALES = (0.05, 0.1, 0.2, 0.4, 0.8)
+LENGTH_SCALES = (0.1, 0.15, 0.25)  # in units of the log-LR range: basins are 1-2 decades wide
 NOISES = (1e-4, 1e-2, 1e-1)
 
 
@@ -30,7 +30,7 @@ class BayesStrategy(Strategy):
         done = [t for t in context.live if t.tag == "bayes"]
         if len(done) >= total or context.steps > context.remaining_steps:
             return None
-        initial = max(1, min(3, total // 2))
+        initial = min(total, max(2, total // 3))  # two spread points before the first fit
         if len(done) < initial:
             return Proposal(sample_configs(context, initial, quasi=True)[len(done)],
                             context.steps, "bayes")
@@ -71,8 +71,10 @@ def _censored_values(trials: list[TrialRecord]) -> np.ndarray:
     finite = scores[np.isfinite(scores)]
     if finite.size == 0:
         return np.where(np.isfinite(scores), scores, 1.0)
-    spread = max(float(finite.max() - finite.min()), 1e-3 * max(1.0, abs(float(finite.max()))))
-    return np.where(np.isfinite(scores), scores, finite.max() + spread)
+    # "at least as bad as the worst finite run, by a clear margin": the margin matters when only
+    # one finite value exists, or the surrogate would see the cliff as flat ground
+    margin = max(float(finite.max() - finite.min()), 0.5 * abs(float(finite.max())), 1e-3)
+    return np.where(np.isfinite(scores), scores, finite.max() + margin)
 
 
 def _below_cliff(config: dict, done: list[TrialRecord]) -> bool:
@@ -89,7 +91,9 @@ def _kernel(a: np.ndarray, b: np.ndarray, length: float) -> np.ndarray:
 
 def _gp_posterior(x: np.ndarray, y: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean and std at ``xs``, hyper-parameters by maximum marginal likelihood on a grid."""
-    mu, sigma = y.mean(), y.std() or 1.0
+    # prior mean at the best value seen: unexplored LRs look as good as the best so far, so with
+    # few runs the search explores the range instead of creeping around its first finite point
+    mu, sigma = y.min(), y.std() or 1.0
     z = (y - mu) / sigma
     best = None
     for length in LENGTH_SCALES:

@@ -12,6 +12,7 @@ from numbers import Real
 import numpy as np
 
 from lrtune.strategies import Proposal, Strategy
+from lrtune.exceptions import ObjectiveError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.study._study import Study
 from lrtune.trial import Trial, TrialStopped
@@ -31,10 +32,11 @@ def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Propo
     trial = Trial(number, proposal.params, proposal.steps, study.seed, study.space,
                   full_steps=study.steps, checkpoint=checkpoint)
     start = time.perf_counter()
-    value, error = None, None
+    value, error, contract_broken = None, None, False
     try:
         result = objective(trial)
         state, value, error = _judge(result)
+        contract_broken = state is TrialState.FAILED
     except TrialStopped as stop:
         state = TrialState.DIVERGED if stop.reason == "diverged" else TrialState.PRUNED
     except Exception as err:  # the objective's own failure is the trial's verdict
@@ -54,7 +56,11 @@ def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Propo
         history=_downsample(trial.monitor.steps, trial.monitor.losses),
         wall_time=time.perf_counter() - start,
     )
-    return study.record(trial_id)
+    record = study.record(trial_id)
+    if contract_broken:
+        raise ObjectiveError(f"The objective passed to tune() broke its contract in trial "
+                             f"{number}: {error}.")
+    return record
 
 
 def _judge(result: object) -> tuple[TrialState, float | None, str | None]:

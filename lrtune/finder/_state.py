@@ -1,0 +1,129 @@
+"""Snapshot and exact restore of everything a range test touches.
+
+A range test trains for real, so afterwards the model, optimizer, scheduler, GradScaler, RNGs and
+the data loader's shuffling generator must be put back bit for bit: a run started after
+``find()`` has to be the run the user would have had without it. Copies live on the CPU so a
+large model's snapshot does not compete with training for accelerator memory.
+
+What is restored and how:
+
+- parameters and *all* buffers (non-persistent ones too, which ``state_dict`` skips) are copied
+  back in place, so the tensors the optimizer holds stay the same objects; ``.grad`` is put back
+  (``None`` stays ``None``); every module's ``training`` flag is put back;
+- optimizer, scheduler and GradScaler through their own ``state_dict``/``load_state_dict``
+  (the scheduler before the optimizer, whose param groups carry the exact learning rates);
+- Python ``random``, NumPy's global RNG, torch's CPU RNG and every CUDA device's RNG (when CUDA
+  is available);
+- the ``torch.Generator`` a loader shuffles with (``loader.generator``, ``loader.sampler.generator``),
+  since iterating the loader during the test advances it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def to_cpu(value: Any) -> Any:
+    """A deep copy of ``value`` with every tensor cloned to the CPU (containers rebuilt)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_cpu(v) for v in value)
+    return value
+
+
+@dataclass
+class Snapshot:
+    """CPU copies of the training state, taken by :func:`capture` and put back by :meth:`restore`."""
+
+    model: nn.Module
+    tensors: list[tuple[torch.Tensor, torch.Tensor]]  # (live tensor, CPU copy)
+    grads: list[tuple[torch.Tensor, torch.Tensor | None]]
+    modes: list[tuple[nn.Module, bool]]
+    optimizer: torch.optim.Optimizer
+    optimizer_state: dict[str, Any]
+    scheduler: Any
+    scheduler_state: dict[str, Any] | None
+    scaler: Any
+    scaler_state: dict[str, Any] | None
+    generators: list[tuple[torch.Generator, torch.Tensor]]
+    python_rng: Any
+    numpy_rng: Any
+    torch_rng: torch.Tensor
+    cuda_rng: list[torch.Tensor] | None
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Put every captured piece of state back exactly as it was."""
+        for live, saved in self.tensors:
+            live.copy_(saved)
+        for param, grad in self.grads:
+            param.grad = None if grad is None else grad.to(param.device, copy=True)
+        for module, mode in self.modes:
+            module.training = mode
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(self.scheduler_state)
+        self.optimizer.load_state_dict(self.optimizer_state)
+        if self.scaler is not None:
+            self.scaler.load_state_dict(self.scaler_state)
+        for generator, state in self.generators:
+            generator.set_state(state)
+        random.setstate(self.python_rng)
+        np.random.set_state(self.numpy_rng)
+        torch.set_rng_state(self.torch_rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+
+
+def capture(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    scheduler: Any = None,
+    scaler: Any = None,
+    loader: Any = None,
+) -> Snapshot:
+    """Copy the state of a training setup to the CPU (see the module docstring for what is kept)."""
+    tensors = [t for _, t in model.named_parameters()] + [b for _, b in model.named_buffers()]
+    return Snapshot(
+        model=model,
+        tensors=[(t, t.detach().to("cpu", copy=True)) for t in tensors],
+        grads=[(p, None if p.grad is None else p.grad.detach().to("cpu", copy=True))
+               for p in model.parameters()],
+        modes=[(m, m.training) for m in model.modules()],
+        optimizer=optimizer,
+        optimizer_state=to_cpu(optimizer.state_dict()),
+        scheduler=scheduler,
+        scheduler_state=None if scheduler is None else to_cpu(scheduler.state_dict()),
+        scaler=scaler,
+        scaler_state=None if scaler is None else to_cpu(scaler.state_dict()),
+        generators=[(g, g.get_state()) for g in loader_generators(loader)],
+        python_rng=random.getstate(),
+        numpy_rng=np.random.get_state(),
+        torch_rng=torch.get_rng_state(),
+        cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    )
+
+
+def loader_generators(loader: Any) -> list[torch.Generator]:
+    """The distinct ``torch.Generator`` objects a loader (or its sampler) shuffles with."""
+    holders: Iterable[Any] = (
+        loader,
+        getattr(loader, "sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    )
+    found: list[torch.Generator] = []
+    for holder in holders:
+        generator = getattr(holder, "generator", None)
+        if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+            found.append(generator)
+    return found
