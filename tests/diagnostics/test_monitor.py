@@ -10,15 +10,17 @@ from torch import nn
 from lrtune.diagnostics import RunMonitor, Status, Thresholds, classify
 from lrtune.exceptions import InvalidParameterError
 from lrtune.schedules import Constant
-from lrtune.tasks import train
+from lrtune.tasks import get_task, train
 
 
 @pytest.mark.parametrize("task_name, tiny, good, huge", [
     ("digits", 1e-5, 0.05, 3.0),
     ("diabetes", 1e-7, 1e-3, 1.0),
+    ("mnist1d", 1e-6, 0.01, 3.0),
+    ("charlm", 1e-6, 0.03, 3.0),
 ])
-def test_tiny_good_huge_lr_are_stagnant_healthy_diverged(task_name, tiny, good, huge, request):
-    task = request.getfixturevalue(task_name)
+def test_tiny_good_huge_lr_are_stagnant_healthy_diverged(task_name, tiny, good, huge):
+    task = get_task(task_name)
     stagnant, healthy, diverged = (train(task, lr, seed=0) for lr in (tiny, good, huge))
     assert stagnant.diagnosis.status is Status.STAGNANT
     assert stagnant.diagnosis.primary.values["improvement"] < 0.05

@@ -1,0 +1,5 @@
+"""``python -m lrtune.cli``: the same as the ``lrtune`` command."""
+
+from lrtune.cli import main
+
+main()

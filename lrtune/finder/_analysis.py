@@ -1,0 +1,196 @@
+"""Read a range-test curve: where it diverged, the suggestion and its uncertainty, the verdict.
+
+The rule, and the evidence behind it (``benchmarks/finder_benchmark.py``; grid = full runs on a
+log grid, 5 points per decade, 3 seeds each; sweeps of 0.1-0.2 full runs from 1e-7 to 10, seeds
+0-4):
+
+1. **The minimum of the lag-free curve, not the steepest slope.** Measured against the grid's best
+   LR, the minimum of the centred log-LR smoothing sits at 0.6-2.3x on the tiny transformer
+   (AdamW, warm-up + cosine), 0.7-1.2x on the 1-D CNN (Adam, cosine) and 3.9-5.3x on the digits
+   MLP (SGD + momentum, step decay), and it moves little with the number of iterations: the loss
+   bottoms out where the LR starts to destabilise training, a property of the LR rather than of
+   how long the sweep dwelt on it. The steepest slope of the same curve sits at 0.1-0.2x on the
+   two Adam tasks and moves 2-3x when the iterations double (a sweep that spends more steps per
+   decade makes progress at lower LRs). The steepest slope on a *lagging* moving average (other
+   finders) lands wherever the lag puts it.
+2. **A constant-LR run wants the minimum divided by** :data:`MARGIN` (2.5). On the constant-LR
+   variants of the tasks the grid's best sits 1.6x (transformer) and 4.5x (digits) below the
+   curve minimum; the long run needs headroom below the edge of stability the short sweep sees.
+3. **A decaying schedule tolerates a higher peak, by** ``1 / sqrt(mean factor)``. Where the best
+   LR is limited by stability, the peak is what matters and the schedule changes nothing (digits:
+   the same best LR, 0.063, with step decay and constant); where it is limited by the distance
+   travelled, the *integral* of the LR is what matters (noisy regression: cosine's best is 2x
+   constant's, cosine's mean factor is 0.5; transformer: warm-up + cosine 1.6x constant). The
+   square root is the geometric middle of the two regimes, wrong by at most ``sqrt(1/mean)``
+   (1.4x for a cosine) in either.
+4. **The uncertainty is a bootstrap over the noise**: the residuals around the smoothed curve
+   get random signs in blocks (a block wild bootstrap), the curve is re-smoothed and the rule
+   re-applied;
+   the suggestion is the median of those answers (bagging steadies the argmin) and the band their
+   10th-90th percentiles.
+
+What the curve cannot see: a run that overfits (noisy regression, 40 epochs at a constant LR)
+is best at an LR ~100x below the curve minimum, because its optimum is set by the validation loss
+of a run ten times longer than the sweep; no training-loss range test detects that (the verdict
+says when the descent is too noisy to trust).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrtune.diagnostics._classify import divergence_threshold
+from lrtune.finder._smoothing import BANDWIDTH, smoother
+from lrtune.schedules import Schedule
+
+MARGIN = 2.5  # curve minimum / best constant LR (see the module docstring)
+DIVERGE_FACTOR = 1.0  # a sweep has diverged once the loss is above best + 1 loss scale (its start)
+BOOTSTRAP = 200
+BAND = (10.0, 90.0)
+MIN_POINTS = 10  # usable (pre-divergence) points needed to read a curve
+NOISE_RATIO = 3.0  # the descent must exceed this many noise standard deviations to be "clear"
+
+
+class Verdict(str, enum.Enum):
+    """How far the curve can be trusted."""
+
+    CLEAR = "clear"
+    NO_CLEAR_DESCENT = "no clear descent"
+    RANGE_TOO_NARROW = "range too narrow"
+    DIVERGED_IMMEDIATELY = "diverged immediately"
+
+
+HINTS = {
+    Verdict.CLEAR: "The loss fell clearly before it diverged; the suggestion is usable as is.",
+    Verdict.NO_CLEAR_DESCENT: (
+        "The loss did not fall clearly above its noise: widen the LR range, run more iterations "
+        "(or accumulate gradients for less noisy steps), and check that the model can learn."
+    ),
+    Verdict.RANGE_TOO_NARROW: (
+        "The curve has no minimum inside the range: raise end_lr (the loss was still falling) "
+        "or lower start_lr (it was already falling at the start)."
+    ),
+    Verdict.DIVERGED_IMMEDIATELY: (
+        "The loss blew up within the first iterations: lower start_lr by a few decades, and "
+        "check the data, the loss and the initialisation for NaN/inf."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything read from one curve (see :class:`~lrtune.finder.FinderResult`)."""
+
+    usable: int  # points before the divergence onset
+    diverged_lr: float | None
+    smoothed: np.ndarray  # over the usable points
+    slope: np.ndarray  # d smoothed / d log10(lr)
+    min_lr: float
+    suggestion: float
+    band: tuple[float, float]
+    schedule_factor: float
+    verdict: Verdict
+
+
+def divergence_onset(losses: np.ndarray, factor: float = DIVERGE_FACTOR) -> int | None:
+    """Index where the loss first became non-finite or started the 3-value run that exploded.
+
+    The rule of :mod:`lrtune.diagnostics` (above ``best + factor * scale`` three times in a row)
+    with a tighter factor: in a sweep the LR only grows, so a loss back above its start is gone.
+    """
+    finite = np.isfinite(losses)
+    end = len(losses) if finite.all() else int(np.argmin(finite))
+    if end == 0:
+        return 0
+    head = losses[:end]
+    best = np.minimum.accumulate(head)
+    above = head > divergence_threshold(float(head[0]), best, factor)
+    runs = np.convolve(above.astype(int), np.ones(3, dtype=int), mode="valid") == 3
+    if runs.any():
+        return int(np.argmax(runs))
+    return None if end == len(losses) else end
+
+
+def schedule_factor(schedule: Schedule | None) -> float:
+    """How much higher than the best constant LR the schedule's *base* LR can go (see rule 3)."""
+    if schedule is None:
+        return 1.0
+    factors = schedule.values()
+    peak = float(factors.max())
+    return 1.0 / (math.sqrt(float(factors.mean()) / peak) * peak)
+
+
+def analyse(
+    lrs: np.ndarray,
+    losses: np.ndarray,
+    schedule: Schedule | None = None,
+    *,
+    seed: int = 0,
+    bandwidth: float = BANDWIDTH,
+) -> Analysis:
+    """Apply the rule of the module docstring to one sweep."""
+    onset = divergence_onset(losses)
+    usable = len(losses) if onset is None else onset
+    diverged_lr = None if onset is None else float(lrs[min(onset, len(lrs) - 1)])
+    factor = schedule_factor(schedule)
+    if usable < MIN_POINTS:
+        first = float(lrs[0]) / MARGIN * factor
+        return Analysis(usable, diverged_lr, np.asarray(losses[:usable], float),
+                        np.zeros(usable), float(lrs[0]), first, (first, first), factor,
+                        Verdict.DIVERGED_IMMEDIATELY)
+    x, y = np.log10(lrs[:usable]), np.asarray(losses[:usable], dtype=float)
+    values, slopes = smoother(x, bandwidth)
+    smoothed, slope = values @ y, slopes @ y
+    i_min = int(np.argmin(smoothed))
+    minima = _bootstrap_minima(x, y, smoothed, values, bandwidth, seed)
+    to_suggestion = factor / MARGIN
+    low, mid, high = (10.0 ** np.percentile(minima, (BAND[0], 50.0, BAND[1]))) * to_suggestion
+    return Analysis(
+        usable, diverged_lr, smoothed, slope, float(lrs[i_min]), float(mid),
+        (float(low), float(high)), factor,
+        _verdict(smoothed, y, i_min, x, bandwidth, diverged=onset is not None),
+    )
+
+
+def _bootstrap_minima(
+    x: np.ndarray, y: np.ndarray, smoothed: np.ndarray, values: np.ndarray, bandwidth: float,
+    seed: int,
+) -> np.ndarray:
+    """log10 of the curve minimum on :data:`BOOTSTRAP` noisy copies of the curve.
+
+    A block *wild* bootstrap: each residual stays where it was and is multiplied by a random
+    sign shared by its block. Keeping residuals in place keeps the noise level of each region
+    (a range test is far noisier near divergence than at tiny LRs, where moved residuals would
+    dig false minima); blocks of one bandwidth keep neighbouring residuals correlated.
+    """
+    residuals = y - smoothed
+    n = len(y)
+    block = _points(x, bandwidth)
+    signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(BOOTSTRAP, -(-n // block)))
+    curves = (smoothed + residuals * np.repeat(signs, block, axis=1)[:, :n]) @ values.T
+    return x[np.argmin(curves, axis=1)]
+
+
+def _verdict(
+    smoothed: np.ndarray, y: np.ndarray, i_min: int, x: np.ndarray, bandwidth: float,
+    diverged: bool,
+) -> Verdict:
+    noise = 1.4826 * float(np.median(np.abs(y - smoothed - np.median(y - smoothed))))
+    start = float(smoothed[0])
+    drop = start - float(smoothed[i_min])
+    if drop <= NOISE_RATIO * max(noise, 1e-12 * max(abs(start), 1.0)):
+        return Verdict.NO_CLEAR_DESCENT
+    still_falling = i_min >= len(smoothed) - 1 - _points(x, bandwidth) and not diverged
+    falling_at_start = smoothed[0] - smoothed[min(_points(x, bandwidth), i_min)] > 0.5 * drop
+    if still_falling or falling_at_start:
+        return Verdict.RANGE_TOO_NARROW
+    return Verdict.CLEAR
+
+
+def _points(x: np.ndarray, bandwidth: float) -> int:
+    """How many points span one bandwidth of log-LR."""
+    return max(1, round(bandwidth * (len(x) - 1) / max(x[-1] - x[0], 1e-12)))

@@ -1,0 +1,47 @@
+"""The benchmark's peers on real tiny tasks: choices inside the range, budgets kept, sane losses.
+
+Imports ``benchmarks.peers`` from the repository root (``python -m pytest`` puts it on the path).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks.peers import PEERS
+from lrtune.optimizers import OPTIMIZERS
+from lrtune.tasks import get_task
+
+
+def test_grid_search_on_digits_keeps_the_better_of_two_cell_centres():
+    low, high = OPTIMIZERS["sgd"].lr_range
+    choice = PEERS["grid-search"]("digits", 2.0, 0)
+    upper_centre = math.exp(math.log(low) + 0.75 * (math.log(high) - math.log(low)))
+    assert choice.lr == pytest.approx(upper_centre)  # the lower centre (1.3e-3) crawls on SGD
+    assert choice.val_loss < 0.15
+    assert choice.runs_spent == 2.0
+
+
+def test_hyperband_spends_exactly_its_step_budget():
+    choice = PEERS["optuna-tpe-hyperband"]("diabetes", 1.5, 0)
+    low, high = OPTIMIZERS["adamw"].lr_range
+    assert choice.runs_spent == 1.5  # the trial that would overrun is cut at the budget
+    assert low <= choice.lr <= high
+    assert math.isfinite(choice.val_loss)
+
+
+def test_schedule_free_is_scored_by_its_own_run_at_its_averaged_weights():
+    pytest.importorskip("schedulefree")
+    choice = PEERS["schedulefree-adamw"]("diabetes", 2.0, 0)
+    assert choice.lr is None and choice.runs_spent == 1.0
+    assert 0.3 < choice.val_loss < 0.8  # standardised targets: 1.0 is predicting the mean
+
+
+def test_torch_lr_finder_suggests_inside_its_sweep_and_counts_the_final_run():
+    pytest.importorskip("torch_lr_finder")
+    task = get_task("digits")
+    low, high = OPTIMIZERS[task.optimizer].lr_range
+    choice = PEERS["torch-lr-finder"]("digits", 2.0, 0)
+    assert low <= choice.lr <= high
+    assert 1.0 < choice.runs_spent <= 1.0 + 100 / task.steps
