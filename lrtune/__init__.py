@@ -3,6 +3,7 @@
 from lrtune import diagnostics, optimizers, schedules, tasks
 from lrtune.diagnostics import Diagnosis, RunMonitor, Status
 from lrtune.exceptions import InvalidParameterError, LrtuneError, LrtuneWarning, ObjectiveError
+from lrtune.finder import FinderResult, find
 from lrtune.optimizers import OPTIMIZERS, build_optimizer
 from lrtune.records import TrialRecord, TrialState
 from lrtune.schedules import Schedule, ScheduledLR, make_schedule
@@ -15,6 +16,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "OPTIMIZERS",
     "Diagnosis",
+    "FinderResult",
     "InvalidParameterError",
     "LrtuneError",
     "LrtuneWarning",
@@ -32,6 +34,7 @@ __all__ = [
     "TrialStopped",
     "build_optimizer",
     "diagnostics",
+    "find",
     "load_study",
     "make_schedule",
     "optimizers",

@@ -5,6 +5,10 @@ import torch
 
 from lrtune.tasks import get_task
 
+# Tiny models run fastest on one thread, and two threads per process oversubscribe a 2-core CI
+# machine the moment a test starts a worker process.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def digits():

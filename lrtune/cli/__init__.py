@@ -11,7 +11,7 @@ import sys
 
 from rich.console import Console
 
-from lrtune.cli import _demo, _tune  # noqa: F401  (each registers its command)
+from lrtune.cli import _demo, _find, _tune  # noqa: F401  (each registers its command)
 from lrtune.cli._app import app
 from lrtune.exceptions import LrtuneError
 

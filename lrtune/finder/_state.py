@@ -45,7 +45,6 @@ def to_cpu(value: Any) -> Any:
 class Snapshot:
     """CPU copies of the training state, taken by :func:`capture` and put back by :meth:`restore`."""
 
-    model: nn.Module
     tensors: list[tuple[torch.Tensor, torch.Tensor]]  # (live tensor, CPU copy)
     grads: list[tuple[torch.Tensor, torch.Tensor | None]]
     modes: list[tuple[nn.Module, bool]]
@@ -95,7 +94,6 @@ def capture(
     """Copy the state of a training setup to the CPU (see the module docstring for what is kept)."""
     tensors = [t for _, t in model.named_parameters()] + [b for _, b in model.named_buffers()]
     return Snapshot(
-        model=model,
         tensors=[(t, t.detach().to("cpu", copy=True)) for t in tensors],
         grads=[(p, None if p.grad is None else p.grad.detach().to("cpu", copy=True))
                for p in model.parameters()],

@@ -1,9 +1,8 @@
 """One optimizer step of the user's training at a chosen LR: accumulation, AMP scaler, clipping.
 
-The range test and the probes both drive training through :class:`Stepper`, so gradient
-accumulation, GradScaler skips and clipping are counted the same way everywhere: one *step* is
-one optimizer update that really happened (``accumulation_steps`` micro-batches, not skipped by
-the scaler).
+One *step* of the range test is one optimizer update that really happened: ``accumulation_steps``
+micro-batches, clipped, and not skipped by the GradScaler. Counting steps this way keeps the LR
+schedule of the sweep (and its cost) independent of accumulation and of AMP's overflow skips.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
-from torch import nn
 
 from lrtune.exceptions import InvalidParameterError
 
@@ -21,35 +19,33 @@ MAX_SKIPS = 30  # consecutive GradScaler skips before the gradients count as non
 
 
 class Batches:
-    """Endless batches from a re-iterable loader; starts a new pass when one ends."""
+    """Endless batches from a re-iterable loader: a new pass starts when one ends.
+
+    ``StopIteration`` only when a fresh pass yields nothing (an empty loader, or a one-shot
+    iterator that has run out).
+    """
 
     def __init__(self, data: Iterable[Any]) -> None:
         self.data = data
         self.iterator: Iterator[Any] = iter(data)
-        self.exhausted = False  # a new pass yielded nothing (a one-shot iterator ran out)
 
     def __next__(self) -> Any:
         try:
             return next(self.iterator)
         except StopIteration:
             self.iterator = iter(self.data)
-            try:
-                return next(self.iterator)
-            except StopIteration:
-                self.exhausted = True
-                raise
+            return next(self.iterator)
 
 
 class Stepper:
-    """Trains ``model`` one optimizer step at a time at an LR set by the caller.
+    """Trains one optimizer step at a time at an LR set by the caller.
 
     All param groups follow one common factor: group ``i`` gets ``lr * ratios[i]``, where the
-    ratios are the groups' LRs relative to the first group when the stepper was built.
+    ratios are the groups' base LRs (see :func:`base_lrs`) relative to the first group's.
     """
 
     def __init__(
         self,
-        model: nn.Module,
         optimizer: torch.optim.Optimizer,
         batches: Batches,
         compute_loss: Callable[[Any], torch.Tensor],
@@ -58,11 +54,11 @@ class Stepper:
         grad_clip: float | None = None,
         scaler: Any = None,
     ) -> None:
-        self.model, self.optimizer, self.batches = model, optimizer, batches
+        self.optimizer, self.batches = optimizer, batches
         self.compute_loss = compute_loss
         self.accumulation_steps, self.grad_clip, self.scaler = accumulation_steps, grad_clip, scaler
-        base = float(optimizer.param_groups[0]["lr"])
-        self.ratios = [float(g["lr"]) / base for g in optimizer.param_groups]
+        bases = base_lrs(optimizer)
+        self.ratios = [b / bases[0] for b in bases]
         self.params = [p for g in optimizer.param_groups for p in g["params"]]
 
     def set_lr(self, lr: float) -> None:
@@ -115,6 +111,12 @@ class Stepper:
         scaler.step(self.optimizer)
         scaler.update()
         return not scaler.get_scale() < before  # the scale backs off exactly when a step is skipped
+
+
+def base_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
+    """Each group's base LR: ``initial_lr`` where a scheduler set one (a warm-up may have the
+    current LR at 0), else its ``lr``."""
+    return [float(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups]
 
 
 def check_loss(loss: Any) -> None:

@@ -1,0 +1,118 @@
+"""``lrtune find``: run the LR range test on a built-in task or on the user's own setup."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lrtune._validation import check_choice, fail
+from lrtune.cli._app import app, console
+from lrtune.finder import FinderResult, find
+from lrtune.optimizers import build_optimizer, get_optimizer_spec
+from lrtune.tasks import TASKS, get_task
+
+BUDGET = 0.2  # default range test on a built-in task: a fifth of a full run
+SETUP_KEYS = ("model", "optimizer", "data")
+OPTIONAL_KEYS = ("loss_fn", "step_fn", "schedule", "scheduler", "scaler", "grad_clip",
+                 "accumulation_steps")
+
+HELP = f"""Run the LR range test and print the suggested learning rate.
+
+Without SETUP it runs on the built-in task named by --task ({", ".join(TASKS)}).
+
+SETUP is MODULE:FUNCTION, a function of no arguments that builds your own training setup (MODULE is imported from the current directory). It returns either a tuple (model, optimizer, data, loss_fn) for (inputs, targets) batches, or a dict with the keys model, optimizer, data and one of loss_fn / step_fn (batch -> loss), plus any of schedule (the lrtune Schedule you will train with: recommended), scheduler, scaler, grad_clip, accumulation_steps.
+
+Your model, optimizer, scheduler, scaler and RNGs are restored exactly afterwards.
+"""
+
+
+@app.command("find", help=HELP)
+def find_command(
+    setup_target: Annotated[str | None, typer.Argument(
+        metavar="SETUP", help="MODULE:FUNCTION that builds your setup.")] = None,
+    task: Annotated[str, typer.Option(help="Built-in task to run on when no SETUP is given.")] = "digits",
+    iters: Annotated[int | None, typer.Option(
+        "--iters", help="Optimizer steps of the sweep (default: 20% of a full run for a built-in "
+        "task, else 100).")] = None,
+    start_lr: Annotated[float, typer.Option(help="First LR of the sweep.")] = 1e-7,
+    end_lr: Annotated[float, typer.Option(help="Last LR of the sweep (it stops earlier if the "
+                                          "loss diverges).")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Seed of a built-in task's model and data order, "
+                                      "and of the bootstrap.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write the figure to this file (.png, .svg, ...).")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the history and "
+                                                   "reading as JSON to this file.")] = None,
+) -> None:
+    if setup_target is None:
+        check_choice(task, "task", "lrtune find", TASKS)
+        setup = _builtin(task, seed)
+        iters = int(BUDGET * get_task(task).steps) if iters is None else iters
+    else:
+        setup = _user_setup(setup_target)
+        iters = 100 if iters is None else iters
+    result = find(setup.pop("model"), setup.pop("optimizer"), setup.pop("data"),
+                  start_lr=start_lr, end_lr=end_lr, num_iter=iters, seed=seed, **setup)
+    _report(result)
+    if out is not None:
+        result.plot(out)
+        console.print(f"Figure written to {out}")
+    if json_path is not None:
+        result.to_json(json_path)
+        console.print(f"History written to {json_path}")
+
+
+def _builtin(name: str, seed: int) -> dict[str, Any]:
+    task = get_task(name)
+    model = task.make_model(seed)
+    spec = get_optimizer_spec(task.optimizer)
+    return {
+        "model": model,
+        "optimizer": build_optimizer(task.optimizer, model.parameters(), spec.default_lr,
+                                     task.weight_decay),
+        "data": task.train_loader(seed),
+        "step_fn": task.step_fn(model),
+        "grad_clip": task.grad_clip,
+        "schedule": task.schedule(task.steps),
+    }
+
+
+def _user_setup(target: str) -> dict[str, Any]:
+    module_name, _, function_name = target.partition(":")
+    if not module_name or not function_name:
+        raise fail("setup", "lrtune find", "MODULE:FUNCTION (a built-in task goes in --task)", target)
+    if os.getcwd() not in sys.path:  # the user's module lives where they run the command
+        sys.path.insert(0, os.getcwd())
+    try:
+        builder = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as err:
+        raise fail("setup", "lrtune find", f"an importable MODULE:FUNCTION ({err})", target) from err
+    built = builder()
+    if isinstance(built, tuple) and len(built) == 4:
+        return dict(zip(("model", "optimizer", "data", "loss_fn"), built))
+    if isinstance(built, Mapping) and all(k in built for k in SETUP_KEYS):
+        unknown = set(built) - set(SETUP_KEYS) - set(OPTIONAL_KEYS)
+        if not unknown:
+            return dict(built)
+    requirement = ("a tuple (model, optimizer, data, loss_fn) or a dict with keys "
+                   f"{', '.join(SETUP_KEYS)} and optionally {', '.join(OPTIONAL_KEYS)}")
+    raise fail("setup", "lrtune find", f"a function returning {requirement}", type(built).__name__)
+
+
+def _report(result: FinderResult) -> None:
+    low, high = result.band
+    triple = result.triple
+    console.print(f"[bold green]Suggested lr: {result.suggestion:.3g}[/]  "
+                  f"(80% band {low:.3g} - {high:.3g})")
+    console.print(f"  safe {triple.safe:.3g}   default {triple.default:.3g}   "
+                  f"aggressive {triple.aggressive:.3g}")
+    diverged = "never" if result.diverged_lr is None else f"at lr {result.diverged_lr:.3g}"
+    console.print(f"  curve minimum at lr {result.min_lr:.3g}; diverged {diverged}; "
+                  f"{result.steps} steps ({result.stop_reason})")
+    colour = "green" if result.verdict.value == "clear" else "yellow"
+    console.print(f"  verdict: [{colour}]{result.verdict.value}[/] - {result.hint}")

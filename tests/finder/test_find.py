@@ -1,0 +1,353 @@
+"""Acceptance tests for lrtune.find: exact restore, divergence stop, NaN, batches, accumulation, AMP,
+param-group ratios, bad input, the result object and the CLI. Real tiny training on digits."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lrtune.exceptions import InvalidParameterError
+from lrtune.finder import FinderResult, LRTriple, Verdict, find
+from lrtune.finder._analysis import schedule_factor
+from lrtune.schedules import Constant, Cosine, ScheduledLR, make_schedule
+from lrtune.tasks import get_task
+
+ITERS = 60
+TASK = get_task("digits")
+
+
+def bn_setup(seed: int = 0):
+    """A digits MLP with BatchNorm and dropout (buffers and RNG use), Adam, a scheduler, a scaler."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2),
+                          nn.Linear(32, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scheduler = ScheduledLR(optimizer, make_schedule("cosine", 200, warmup=10))
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=5)
+    loader = TASK.train_loader(seed)
+    return model, optimizer, scheduler, scaler, loader
+
+
+def train_steps(model, optimizer, scheduler, scaler, loader, steps):
+    """The user's own loop: losses per step plus draws from every global RNG."""
+    losses, batches = [], iter(loader)
+    for _ in range(steps):
+        batch = next(batches, None)
+        if batch is None:  # next epoch
+            batches = iter(loader)
+            batch = next(batches)
+        x, y = batch
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        losses.append(loss.detach())
+    return losses, (random.random(), float(np.random.rand()), torch.rand(3))
+
+
+def tensors_of(model, optimizer):
+    out = [t for t in model.state_dict().values()]
+    for state in optimizer.state_dict()["state"].values():
+        out += [v for v in state.values() if isinstance(v, torch.Tensor)]
+    return out
+
+
+def test_training_after_find_is_bitwise_identical():
+    train_steps(*bn_setup(), steps=2)  # first-use lazy imports draw from Python's RNG: not ours
+    runs = []
+    for with_find in (False, True):
+        random.seed(1), np.random.seed(1)
+        setup = bn_setup()
+        train_steps(*setup, steps=12)  # optimizer, scheduler and scaler state exist by now
+        model, optimizer, scheduler, scaler, loader = setup
+        model.eval()  # a mode find() must put back
+        before = [t.clone() for t in tensors_of(model, optimizer)]
+        if with_find:
+            result = find(model, optimizer, loader, nn.functional.cross_entropy, num_iter=ITERS,
+                          scheduler=scheduler, scaler=scaler)
+            assert result.steps > 20
+            after = tensors_of(model, optimizer)
+            assert len(after) == len(before)
+            assert all(torch.equal(a, b) for a, b in zip(after, before))
+            assert not model.training and not model[1].training
+            assert all(p.grad is not None for p in model.parameters())  # grads from the loop kept
+        state = (scheduler.state_dict(), scaler.state_dict(),
+                 [g["lr"] for g in optimizer.param_groups])
+        model.train()
+        runs.append((train_steps(*setup, steps=25), tensors_of(model, optimizer), state))
+    (losses_a, rng_a), tensors_a, state_a = runs[0]
+    (losses_b, rng_b), tensors_b, state_b = runs[1]
+    assert all(torch.equal(a, b) for a, b in zip(losses_a, losses_b))
+    assert rng_a[:2] == rng_b[:2] and torch.equal(rng_a[2], rng_b[2])
+    assert all(torch.equal(a, b) for a, b in zip(tensors_a, tensors_b))
+    assert state_a == state_b
+
+
+def digits_setup(seed: int = 0, lr: float = 0.1):
+    model = TASK.make_model(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    return model, optimizer, TASK.train_loader(seed)
+
+
+def test_sweep_stops_at_divergence_and_reads_the_curve():
+    model, optimizer, loader = digits_setup()
+    result = find(model, optimizer, loader, step_fn=TASK.step_fn(model), start_lr=1e-5,
+                  end_lr=100.0, num_iter=120, schedule=TASK.schedule(TASK.steps))
+    assert result.stop_reason == "diverged"
+    assert result.steps < 120 and len(result.losses) == result.steps
+    assert 0.2 < result.diverged_lr < 10  # SGD on digits blows up around 0.4-1
+    assert result.usable < result.steps and len(result.smoothed) == result.usable
+    assert result.verdict is Verdict.CLEAR
+    low, high = result.band
+    assert low <= result.suggestion <= high
+    assert 0.02 < result.suggestion < 0.3  # grid best 0.063 (benchmarks/RESULTS.md)
+    assert result.safe < result.default < result.aggressive < result.diverged_lr
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_loss_stops_the_sweep_at_that_iteration(bad):
+    model, optimizer, loader = digits_setup()
+    initial = [p.clone() for p in model.parameters()]
+    calls = {"n": 0}
+
+    def step_fn(batch):
+        calls["n"] += 1
+        loss = TASK.forward_loss(model, *batch)
+        return loss * bad if calls["n"] == 31 else loss
+
+    result = find(model, optimizer, loader, step_fn=step_fn, num_iter=ITERS)
+    assert result.steps == 31 and result.stop_reason == "diverged"
+    assert math.isnan(result.losses[-1]) if math.isnan(bad) else math.isinf(result.losses[-1])
+    assert np.isfinite(result.losses[:-1]).all()
+    assert result.diverged_lr == pytest.approx(result.lrs[30])
+    assert result.usable == 30
+    assert json.loads(result.to_json())["loss"][-1] is None
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), initial))
+
+
+def test_negative_losses_read_like_positive_ones():
+    model, optimizer, loader = digits_setup()
+    plain = find(model, optimizer, loader, step_fn=TASK.step_fn(model), num_iter=ITERS)
+    shifted = find(model, optimizer, loader, num_iter=ITERS,
+                   step_fn=lambda batch: TASK.forward_loss(model, *batch) - 3.0)
+    assert (shifted.losses[:20] < 0).all()
+    np.testing.assert_allclose(shifted.losses[:20] + 3.0, plain.losses[:20], rtol=1e-6)
+    assert shifted.verdict is Verdict.CLEAR
+    assert 1 / 1.5 < shifted.suggestion / plain.suggestion < 1.5
+
+
+class DictBatches:
+    """A loader of dict batches (like Hugging Face datasets) over the digits loader."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.generator = loader.generator
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        return ({"pixels": x, "label": y} for x, y in self.loader)
+
+
+def test_step_fn_with_dict_batches_matches_tuple_batches():
+    model, optimizer, loader = digits_setup()
+    tuples = find(model, optimizer, loader, nn.functional.cross_entropy, num_iter=ITERS)
+    dicts = find(model, optimizer, DictBatches(loader), num_iter=ITERS,
+                 step_fn=lambda b: nn.functional.cross_entropy(model(b["pixels"]), b["label"]))
+    np.testing.assert_array_equal(tuples.losses, dicts.losses)
+    assert tuples.suggestion == dicts.suggestion
+
+
+def test_gradient_accumulation_counts_optimizer_steps():
+    model, optimizer, loader = digits_setup()
+    counts = {"batches": 0, "steps": 0}
+    optimizer.register_step_post_hook(lambda *_: counts.__setitem__("steps", counts["steps"] + 1))
+
+    def step_fn(batch):
+        counts["batches"] += 1
+        return TASK.forward_loss(model, *batch)
+
+    result = find(model, optimizer, loader, step_fn=step_fn, num_iter=ITERS, accumulation_steps=3,
+                  end_lr=1e-2)  # no divergence: every planned step is taken
+    assert result.steps == ITERS == counts["steps"]
+    assert counts["batches"] == 3 * ITERS
+    assert result.lrs[-1] == pytest.approx(1e-2)
+
+
+def test_grad_scaler_skipped_steps_are_not_counted():
+    model, optimizer, loader = digits_setup()
+    scaler = torch.amp.GradScaler("cpu")
+    counts = {"calls": 0, "steps": 0}
+    optimizer.register_step_post_hook(lambda *_: counts.__setitem__("steps", counts["steps"] + 1))
+
+    def step_fn(batch):
+        counts["calls"] += 1
+        loss = TASK.forward_loss(model, *batch)
+        if counts["calls"] in (5, 6, 20):  # finite loss, infinite gradients: the scaler skips
+            loss.register_hook(lambda grad: grad * math.inf)
+        return loss
+
+    result = find(model, optimizer, loader, step_fn=step_fn, num_iter=ITERS, end_lr=1e-2,
+                  scaler=scaler, grad_clip=1.0)
+    assert result.steps == ITERS == counts["steps"]
+    assert counts["calls"] == ITERS + 3
+    assert np.isfinite(result.losses).all()
+    assert scaler.get_scale() == 65536.0  # restored
+
+
+def test_param_groups_are_swept_by_one_factor():
+    model = TASK.make_model(0)
+    first, second = list(model.children())[0], list(model.children())[2]
+    optimizer = torch.optim.SGD([{"params": first.parameters(), "lr": 0.1},
+                                 {"params": second.parameters(), "lr": 0.01}], momentum=0.9)
+    seen = []
+
+    def step_fn(batch):
+        seen.append([g["lr"] for g in optimizer.param_groups])
+        return TASK.forward_loss(model, *batch)
+
+    result = find(model, optimizer, TASK.train_loader(0), step_fn=step_fn, num_iter=ITERS)
+    ratios = np.array([a / b for a, b in seen])
+    np.testing.assert_allclose(ratios, 10.0, rtol=1e-12)
+    np.testing.assert_allclose([a for a, _ in seen], result.lrs, rtol=1e-12)
+    assert [g["lr"] for g in optimizer.param_groups] == [0.1, 0.01]
+
+
+def empty_generator():
+    return iter(())
+
+
+def vector_loss(model):
+    return lambda batch: nn.functional.cross_entropy(model(batch[0]), batch[1], reduction="none")
+
+
+BAD_INPUTS = [
+    ({"model": "net"}, r"'model' parameter of find\(\) must be a torch.nn.Module"),
+    ({"optimizer": None}, r"'optimizer' parameter of find\(\) must be a torch.optim.Optimizer"),
+    ({"data": []}, r"'data' parameter of find\(\) must be a non-empty iterable.*Got 'an empty list'"),
+    ({"data": "generator"}, r"'data' parameter of find\(\) must be a non-empty iterable"),
+    ({"start_lr": 1.0, "end_lr": 0.1}, r"'end_lr' parameter of find\(\) must be a float > start_lr"),
+    ({"start_lr": -1e-3}, r"'start_lr' parameter of find\(\) must be a float > 0. Got -0.001"),
+    ({"end_lr": 0.0}, r"'end_lr' parameter of find\(\) must be a float > 0. Got 0.0"),
+    ({"num_iter": 10}, r"'num_iter' parameter of find\(\) must be an int >= 25 .*8.0 decades"),
+    ({"step_fn": "vector"}, r"loss .* must be a scalar tensor .*Got \(64,\)"),
+    ({"step_fn": "no grad"}, r"loss .* must require grad"),
+    ({"loss_fn": None}, r"find\(\) needs exactly one of 'loss_fn' .* and 'step_fn'"),
+    ({"step_fn": "both"}, r"find\(\) needs exactly one of 'loss_fn'"),
+    ({"accumulation_steps": 0}, r"'accumulation_steps' parameter of find\(\) must be an int >= 1"),
+    ({"grad_clip": -1.0}, r"'grad_clip' parameter of find\(\) must be a float > 0"),
+    ({"schedule": "cosine"}, r"'schedule' parameter of find\(\) must be an lrtune Schedule"),
+    ({"data": "dicts"}, r"'data' parameter of find\(\) must be an iterable of \(inputs, targets"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_INPUTS,
+                         ids=[re.sub(r"\W+", "-", str(c))[:40] for c, _ in BAD_INPUTS])
+def test_bad_input_is_refused_and_leaves_everything_untouched(change, message):
+    model, optimizer, loader = digits_setup()
+    optimizer.zero_grad()
+    nn.functional.cross_entropy(model(TASK.data.x_train[:8]), TASK.data.y_train[:8]).backward()
+    optimizer.step()  # some optimizer state to protect
+    kwargs = {"model": model, "optimizer": optimizer, "data": loader,
+              "loss_fn": nn.functional.cross_entropy, "num_iter": ITERS}
+    kwargs.update(change)
+    special = {"generator": empty_generator(), "dicts": DictBatches(loader)}
+    if isinstance(kwargs["data"], str):
+        kwargs["data"] = special[kwargs["data"]]
+    if isinstance(kwargs.get("step_fn"), str):
+        kind = kwargs["step_fn"]
+        kwargs["step_fn"] = {
+            "vector": vector_loss(model),
+            "no grad": lambda batch: torch.tensor(1.0),
+            "both": TASK.step_fn(model),
+        }[kind]
+        if kind != "both":
+            kwargs["loss_fn"] = None
+    before = [t.clone() for t in tensors_of(model, optimizer)]
+    generator_state = loader.generator.get_state()
+    rng_state = torch.get_rng_state()
+    with pytest.raises(InvalidParameterError, match=message) as info:
+        find(**kwargs)
+    assert isinstance(info.value, ValueError)
+    assert all(torch.equal(a, b) for a, b in zip(tensors_of(model, optimizer), before))
+    assert torch.equal(loader.generator.get_state(), generator_state)
+    assert torch.equal(torch.get_rng_state(), rng_state)
+    assert optimizer.param_groups[0]["lr"] == 0.1
+
+
+def test_result_is_plain_data_and_plots(tmp_path):
+    model, optimizer, loader = digits_setup()
+    result = find(model, optimizer, loader, step_fn=TASK.step_fn(model), num_iter=ITERS,
+                  schedule=Cosine(600))
+    assert isinstance(result, FinderResult) and isinstance(result.triple, LRTriple)
+    assert result.schedule_factor == pytest.approx(math.sqrt(2), rel=1e-2)
+    history = json.loads(result.to_json(tmp_path / "history.json"))
+    assert json.loads((tmp_path / "history.json").read_text()) == history
+    assert history["suggestion"] == result.suggestion and history["verdict"] == "clear"
+    assert len(history["lr"]) == len(history["loss"]) == result.steps
+    assert len(history["smoothed"]) == result.usable
+    result.plot(tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 10_000
+
+
+def test_schedule_factor_rewards_decay_by_the_root_of_its_mean():
+    assert schedule_factor(None) == schedule_factor(Constant(100)) == 1.0
+    assert schedule_factor(Cosine(1000)) == pytest.approx(1 / math.sqrt(0.5), rel=1e-2)
+    assert schedule_factor(TASK.schedule(600)) == pytest.approx(1 / math.sqrt(0.5275), rel=1e-2)
+
+
+def test_verdicts_for_a_flat_curve_and_an_immediate_blow_up():
+    model, optimizer, loader = digits_setup()
+    flat = find(model, optimizer, loader, step_fn=TASK.step_fn(model), num_iter=ITERS,
+                start_lr=1e-9, end_lr=1e-6)
+    assert flat.verdict is Verdict.NO_CLEAR_DESCENT and "widen the LR range" in flat.hint
+    blown = find(model, optimizer, loader, step_fn=TASK.step_fn(model), num_iter=ITERS,
+                 start_lr=10.0, end_lr=1e4)
+    assert blown.verdict is Verdict.DIVERGED_IMMEDIATELY and blown.steps < 10
+    narrow = find(model, optimizer, loader, step_fn=TASK.step_fn(model), num_iter=ITERS,
+                  start_lr=1e-4, end_lr=0.05)
+    assert narrow.verdict is Verdict.RANGE_TOO_NARROW and "raise end_lr" in narrow.hint
+
+
+def test_suggestion_is_steady_across_seeds_and_iterations():
+    suggestions = []
+    for seed, iters in ((0, 120), (1, 120), (2, 90)):
+        model, optimizer, loader = digits_setup(seed)
+        suggestions.append(find(model, optimizer, loader, step_fn=TASK.step_fn(model),
+                                num_iter=iters, schedule=TASK.schedule(600), seed=seed).suggestion)
+    assert max(suggestions) / min(suggestions) < 2.0
+
+
+def test_cli_find_prints_the_suggestion_and_writes_the_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from lrtune.cli import app
+
+    figure, history = tmp_path / "curve.png", tmp_path / "history.json"
+    outcome = CliRunner().invoke(app, ["find", "--task", "digits", "--iters", "60",
+                                       "--out", str(figure), "--json", str(history)])
+    assert outcome.exit_code == 0, outcome.output
+    assert "Suggested lr:" in outcome.output and "verdict: clear" in outcome.output
+    assert "safe" in outcome.output and "aggressive" in outcome.output
+    assert figure.stat().st_size > 10_000
+    assert json.loads(history.read_text())["verdict"] == "clear"
+
+
+def test_cli_find_reports_bad_input_in_one_line(monkeypatch, capsys):
+    from lrtune.cli import main
+
+    monkeypatch.setattr("sys.argv", ["lrtune", "find", "--task", "digits", "--start-lr", "-1"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    assert "The 'start_lr' parameter of find() must be a float > 0" in capsys.readouterr().err
