@@ -1,5 +1,13 @@
-"""Run one proposal through the user's objective and record how it ended. Never raises for
-what the objective does: a NaN, a divergence or an exception becomes the trial's verdict."""
+"""Run one claimed proposal through the user's objective and record how it ended. Never raises
+for what the objective does: a NaN, a divergence or an exception becomes the trial's verdict.
+
+Seeds: every trial gets the study's seed, whichever worker runs it and however often it is
+re-run (common random numbers). All configurations then see the same initialisation and data
+order, so differences between LRs are not drowned in seed noise, a re-run of a lost trial
+reproduces the result it would have had, and a study's results do not depend on which worker
+ran what. A trial's identity (tag, params, steps) already tells trials apart; a seed derived
+from it would only add noise between the configurations being compared.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +22,37 @@ import numpy as np
 from lrtune.strategies import Proposal, Strategy
 from lrtune.exceptions import ObjectiveError
 from lrtune.records import TrialRecord, TrialState
+from lrtune.study._heartbeat import Heartbeat
 from lrtune.study._study import Study
 from lrtune.trial import Trial, TrialStopped
 
 HISTORY_POINTS = 200  # loss history kept per trial (downsampled), for reports
+PROGRESS_SECONDS = 1.0  # at most one intermediate value a second reaches the storage
+_TAKEN = "lost"  # TrialStopped reason: another worker declared this one dead and took the trial
 
 
-def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Proposal) -> TrialRecord:
-    trial_id, number = study.start_trial(proposal.params, proposal.steps, proposal.tag)
+def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Proposal,
+              trial_id: int, number: int) -> TrialRecord | None:
+    """Train the claimed trial ``trial_id`` while its heartbeat runs; its record, or None when
+    the trial was taken from this worker (presumed dead) and its result therefore dropped."""
+    with Heartbeat(study, trial_id) as heartbeat:
+        return _run(study, objective, proposal, trial_id, number, heartbeat)
+
+
+def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, trial_id: int,
+         number: int, heartbeat: Heartbeat) -> TrialRecord | None:
     prunes = type(study.strategy).should_stop is not Strategy.should_stop
+    last_report = -math.inf
 
     def checkpoint(trial: Trial) -> bool:
-        steps, losses = trial.monitor.steps, trial.monitor.losses
-        study.report_progress(trial_id, int(steps[-1]), float(losses[-1]))
+        nonlocal last_report
+        if time.monotonic() - last_report >= PROGRESS_SECONDS:
+            last_report = time.monotonic()
+            steps, losses = trial.monitor.steps, trial.monitor.losses
+            if not study.report_progress(trial_id, int(steps[-1]), float(losses[-1])):
+                heartbeat.taken = True
+        if heartbeat.taken:
+            raise TrialStopped(_TAKEN, f"trial {number} was declared lost by another worker")
         return prunes and study.strategy.should_stop(study.context(), trial)
 
     trial = Trial(number, proposal.params, proposal.steps, study.seed, study.space,
@@ -38,17 +64,20 @@ def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Propo
         state, value, error = _judge(result)
         contract_broken = state is TrialState.FAILED
     except TrialStopped as stop:
+        if stop.reason == _TAKEN:
+            return None
         state = TrialState.DIVERGED if stop.reason == "diverged" else TrialState.PRUNED
     except Exception as err:  # the objective's own failure is the trial's verdict
         state, error = TrialState.FAILED, _describe(err)
-    except BaseException:  # interrupted: say so, then let it through
-        study.finish_trial(trial_id, TrialState.FAILED, None, error="interrupted")
+    except BaseException as err:  # interrupted: the config runs again on resume, then re-raise
+        study.finish_trial(trial_id, TrialState.LOST, None,
+                           error=f"lost: interrupted ({type(err).__name__})")
         raise
     diagnosis = trial.monitor.diagnose() if len(trial.monitor.losses) else None
     if state is TrialState.COMPLETED and diagnosis is not None and diagnosis.diverged:
         state, value = TrialState.DIVERGED, None  # blew up but the objective swallowed it
     steps_done = proposal.steps if state is TrialState.COMPLETED else max(trial.steps_done, 1)
-    study.finish_trial(
+    recorded = study.finish_trial(
         trial_id, state, value,
         steps_done=steps_done,
         diagnosis=diagnosis.to_dict() if diagnosis is not None else None,
@@ -56,11 +85,12 @@ def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Propo
         history=_downsample(trial.monitor.steps, trial.monitor.losses),
         wall_time=time.perf_counter() - start,
     )
-    record = study.record(trial_id)
+    if not recorded:
+        return None
     if contract_broken:
         raise ObjectiveError(f"The objective passed to tune() broke its contract in trial "
                              f"{number}: {error}.")
-    return record
+    return study.record(trial_id)
 
 
 def _judge(result: object) -> tuple[TrialState, float | None, str | None]:

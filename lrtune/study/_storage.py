@@ -5,15 +5,32 @@ an lrtune study opens in Optuna's own tools (``optuna.load_study``, optuna-dashb
 Mapping: completed -> COMPLETE with its value; diverged and pruned -> PRUNED (Optuna's samplers
 then still see them as bad trials); failed and lost -> FAIL. lrtune's own state, budget, tag,
 diagnosis and loss history live in user attrs prefixed ``lrtune:``.
+
+Several workers share one study, so two rules keep readers consistent with writers:
+
+- Optuna's state says *whether* a trial ended; it changes once, atomically (a row lock on
+  PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite). A trial Optuna still has RUNNING is running,
+  whatever attrs its owner has written so far.
+- The owner writes lrtune's ``state`` attr last, just before Optuna's state. A trial Optuna
+  has FAIL while that attr still says running was failed by another worker that found its
+  owner dead: it is *lost*, and so is one whose attr says completed (its value travels with
+  Optuna's state, which the other worker set first). A diverged, pruned or failed outcome
+  written in full before that moment stands: the trial did end that way.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import optuna
+import sqlalchemy
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+from optuna.exceptions import StorageInternalError
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState as OptunaState
 
@@ -22,6 +39,7 @@ from lrtune.schedules import Schedule
 from lrtune.space import CATEGORICAL, LogRange, Space
 from lrtune.records import TrialRecord, TrialState
 
+_log = logging.getLogger("lrtune.study")
 _PREFIX = "lrtune:"
 _OPTUNA_STATE = {
     TrialState.RUNNING: OptunaState.RUNNING,
@@ -31,6 +49,14 @@ _OPTUNA_STATE = {
     TrialState.FAILED: OptunaState.FAIL,
     TrialState.LOST: OptunaState.FAIL,
 }
+SQLITE_LOCK_WAIT = 60  # seconds a SQLite transaction waits for the write lock before failing
+SERVER_RECYCLE = 300  # seconds before a pooled server connection is replaced (idle firewalls)
+# Transient failures (a dropped connection, a server restart) are retried after these pauses;
+# together they bridge about a quarter of a minute.
+RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)
+_TRANSIENT = (StorageInternalError, sqlalchemy.exc.OperationalError,
+              sqlalchemy.exc.InterfaceError)
+T = TypeVar("T")
 
 
 class StorageError(LrtuneError):
@@ -48,21 +74,80 @@ def safe_url(url: str) -> str:
 
 
 def open_storage(url: str | None) -> optuna.storages.BaseStorage:
-    """The Optuna storage behind ``url`` (None: in memory)."""
+    """The Optuna storage behind ``url`` (None: in memory), set up for several workers."""
     if url is None:
         return optuna.storages.InMemoryStorage()
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        engine_kwargs["connect_args"] = {"timeout": 60}  # wait for a writer instead of failing
-    else:
-        engine_kwargs["pool_pre_ping"] = True  # survive connections dropped during long epochs
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except Exception as err:  # SQLAlchemy / driver errors vary; the message names the URL
-        raise StorageError(
-            f"Cannot open the storage {safe_url(url)}: {type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
-        ) from None
+    for attempt in range(3):  # workers opening a fresh database at once race to create tables
+        try:
+            return _open_sqlite(url) if url.startswith("sqlite") else _open_server(url)
+        except Exception as err:  # SQLAlchemy / driver errors vary; the message names the URL
+            failure = err
+            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
+    first_line = str(failure).splitlines()[0] if str(failure) else ""
+    raise StorageError(f"Cannot open the storage {safe_url(url)}: {type(failure).__name__}: "
+                       f"{first_line}".rstrip(": ")) from None
+
+
+def _open_sqlite(url: str) -> optuna.storages.RDBStorage:
+    """SQLite for several local worker processes, without "database is locked".
+
+    Every transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first, so a
+    transaction that reads and then writes can never be refused half-way (SQLite does not wait
+    when a reader tries to upgrade to a writer, the classic source of "database is locked"); it
+    waits up to ``SQLITE_LOCK_WAIT`` seconds instead, and a read-check-write (Optuna's "fail this
+    trial unless it is finished") becomes atomic. The write-ahead log lets outside readers (a
+    report, a dashboard) read while workers write, and commits without syncing the database
+    file (a small write took 0.7 ms instead of 2.5 ms on the development machine). WAL needs a
+    local disk: for workers on several machines use PostgreSQL, not SQLite on a network file
+    system. benchmarks/RESULTS.md ("Workers and storage") has the measurements.
+    """
+    storage = optuna.storages.RDBStorage(
+        url, engine_kwargs={"connect_args": {"timeout": SQLITE_LOCK_WAIT}})
+    sqlalchemy.event.listen(storage.engine, "connect", _sqlite_connect)
+    sqlalchemy.event.listen(storage.engine, "begin", _sqlite_begin)
+    storage.engine.dispose()  # connections opened while Optuna created its tables lack the above
+    return storage
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # the driver must not BEGIN on its own
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")  # in WAL: durable but on power loss
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _open_server(url: str) -> optuna.storages.RDBStorage:
+    """A database server (PostgreSQL, MySQL) whose connections survive long idle epochs.
+
+    A connection idle during a long epoch may have been closed by the server, a firewall or a
+    NAT box; pre-ping replaces it before use, recycling bounds its age, and TCP keepalives
+    (libpq drivers) keep the path open and notice a dead server within a minute.
+    """
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": SERVER_RECYCLE}
+    driver = sqlalchemy.engine.make_url(url).drivername
+    if driver in ("postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        engine_kwargs["connect_args"] = {"keepalives": 1, "keepalives_idle": 30,
+                                         "keepalives_interval": 10, "keepalives_count": 3}
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+
+
+def retrying(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call(*args, **kwargs)``, tried again after a transient storage failure.
+
+    Each retry is logged (a load test counts them); after ``RETRY_PAUSES`` the failure is raised.
+    """
+    for pause in RETRY_PAUSES:
+        try:
+            return call(*args, **kwargs)
+        except _TRANSIENT as err:
+            _log.warning("storage call %s failed (%s: %s); retrying in %.1f s",
+                         getattr(call, "__name__", "?"), type(err).__name__,
+                         str(err.__cause__ or err).splitlines()[0][:200], pause)
+            time.sleep(pause)
+    return call(*args, **kwargs)
 
 
 def distributions(space: Space, params: dict[str, Any]) -> dict[str, BaseDistribution]:
@@ -97,9 +182,28 @@ def _storable(value: Any) -> Any:
     return repr(value) if isinstance(value, Schedule) else value
 
 
+def attrs_of(trial: FrozenTrial) -> dict[str, Any]:
+    """lrtune's user attrs of ``trial``, without the prefix."""
+    return {k[len(_PREFIX):]: v for k, v in trial.user_attrs.items() if k.startswith(_PREFIX)}
+
+
+def prefixed(attrs: dict[str, Any]) -> dict[str, Any]:
+    for value in attrs.values():
+        json.dumps(value)  # fail here, not deep in the storage, on unserialisable data
+    return {_PREFIX + key: value for key, value in attrs.items()}
+
+
+def is_retired(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was a claim withdrawn before training (a concurrent duplicate)."""
+    return _PREFIX + "retired" in trial.user_attrs
+
+
 def record_from_optuna(space: Space, trial: FrozenTrial) -> TrialRecord:
-    attrs = {k[len(_PREFIX):]: v for k, v in trial.user_attrs.items() if k.startswith(_PREFIX)}
-    state = TrialState(attrs.get("state", _fallback_state(trial.state).value))
+    attrs = attrs_of(trial)
+    state = _state(trial.state, attrs.get("state"))
+    error = attrs.get("error")
+    if state is TrialState.LOST and not (error or "").startswith("lost"):
+        error = _lost_message(attrs.get("worker"))
     return TrialRecord(
         number=trial.number,
         params=from_storable(space, trial.params),
@@ -108,11 +212,27 @@ def record_from_optuna(space: Space, trial: FrozenTrial) -> TrialRecord:
         value=trial.value if state is TrialState.COMPLETED else None,
         steps_done=attrs.get("steps_done", 0),
         tag=attrs.get("tag", ""),
-        diagnosis=attrs.get("diagnosis"),
-        error=attrs.get("error"),
+        diagnosis=attrs.get("diagnosis") if state is not TrialState.LOST else None,
+        error=error,
         history=tuple(tuple(p) for p in attrs.get("history", ())),
         wall_time=attrs.get("wall_time"),
     )
+
+
+def _state(optuna_state: OptunaState, stored: str | None) -> TrialState:
+    if optuna_state is OptunaState.RUNNING:
+        return TrialState.RUNNING  # its owner may be half-way through writing the outcome
+    if optuna_state is OptunaState.FAIL and stored in ("running", "completed"):
+        return TrialState.LOST  # failed by another worker before its owner could record it
+    if stored is None or stored == "running":
+        return _fallback_state(optuna_state)
+    return TrialState(stored)
+
+
+def _lost_message(worker: dict[str, Any] | None) -> str:
+    who = f" ({worker.get('host')}, pid {worker.get('pid')})" if worker else ""
+    return (f"lost: its worker{who} died or went silent before the trial finished; "
+            "the configuration runs again")
 
 
 def _fallback_state(state: OptunaState) -> TrialState:
@@ -122,12 +242,6 @@ def _fallback_state(state: OptunaState) -> TrialState:
         OptunaState.PRUNED: TrialState.PRUNED,
         OptunaState.RUNNING: TrialState.RUNNING,
     }.get(state, TrialState.FAILED)
-
-
-def set_attrs(storage: optuna.storages.BaseStorage, trial_id: int, **attrs: Any) -> None:
-    for key, value in attrs.items():
-        json.dumps(value)  # fail here, not deep in the storage, on unserialisable data
-        storage.set_trial_user_attr(trial_id, _PREFIX + key, value)
 
 
 def optuna_state(state: TrialState) -> OptunaState:

@@ -7,17 +7,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial
 
 from lrtune.space import Space
 from lrtune.strategies import Context, Strategy, make_strategy
 from lrtune.records import TrialRecord, TrialState
+from lrtune.study._heartbeat import HEARTBEAT_SECONDS
 from lrtune.study._storage import (
-    StorageError, distributions, open_storage, optuna_state, record_from_optuna, safe_url,
-    set_attrs, to_storable,
+    StorageError, distributions, is_retired, open_storage, optuna_state, prefixed,
+    record_from_optuna, retrying, safe_url, to_storable,
 )
 
-_CONFIG_ATTR = "lrtune:config"
-_BUDGET_ATTR = "lrtune:budget"
+CONFIG_ATTR = "lrtune:config"
+BUDGET_ATTR = "lrtune:budget"
+HEARTBEAT_ATTR = "lrtune:heartbeat"
 
 
 @contextlib.contextmanager
@@ -31,31 +35,47 @@ def _quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(level)
 
 
+def load_optuna_study(study_name: str, storage: str) -> optuna.Study:
+    """The stored Optuna study ``study_name``; a clear error when there is none."""
+    backend = open_storage(storage)
+    try:
+        return retrying(optuna.load_study, study_name=study_name, storage=backend)
+    except KeyError:
+        raise StorageError(f"No study named {study_name!r} in {safe_url(storage)}.") from None
+
+
 class Study:
-    """A persistent LR study. Create or reopen one with :func:`lrtune.tune` or :func:`load_study`."""
+    """A persistent LR study. Create or reopen one with :func:`lrtune.tune` or :func:`load_study`.
+
+    ``heartbeat`` is the study's heartbeat interval in seconds: every worker's running trial
+    beats that often, and one silent for six intervals is declared lost and run again.
+    """
 
     def __init__(self, optuna_study: optuna.Study, space: Space, steps: int, budget: float,
-                 strategy: Strategy, seed: int) -> None:
+                 strategy: Strategy, seed: int, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.optuna = optuna_study
         self.space = space
         self.steps = steps
         self.budget = budget
         self.strategy = strategy
         self.seed = seed
+        self.heartbeat = heartbeat
+        self._finished: dict[int, TrialRecord] = {}  # trial id -> record, for finished trials
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
     def open(cls, *, storage: str | None, study_name: str | None, space: Space, steps: int,
-             budget: float, strategy: Strategy, seed: int) -> Study:
+             budget: float, strategy: Strategy, seed: int,
+             heartbeat: float = HEARTBEAT_SECONDS) -> Study:
         """Create the study, or reopen it when it exists with the same space, steps and strategy."""
         config = {"steps": steps, "space": space.describe(), "strategy": strategy.name, "seed": seed}
         backend = open_storage(storage)
         with _quiet_optuna():
-            study = optuna.create_study(storage=backend, study_name=study_name,
-                                        direction="minimize", load_if_exists=True)
-        stored = study.user_attrs.get(_CONFIG_ATTR)
+            study = retrying(optuna.create_study, storage=backend, study_name=study_name,
+                             direction="minimize", load_if_exists=True)
+        stored = study.user_attrs.get(CONFIG_ATTR)
         if stored is None:
-            study.set_user_attr(_CONFIG_ATTR, config)
+            study.set_user_attr(CONFIG_ATTR, config)
         elif {k: stored.get(k) for k in config} != config:
             differ = sorted(k for k in config if stored.get(k) != config[k])
             where = safe_url(storage) if storage else "memory"
@@ -63,8 +83,22 @@ class Study:
                 f"The study {study.study_name!r} in {where} was created with other settings "
                 f"({', '.join(differ)}): use another study name or the same settings."
             )
-        study.set_user_attr(_BUDGET_ATTR, budget)  # a reopened study may get a larger budget
-        return cls(study, space, steps, budget, strategy, seed)
+        study.set_user_attr(BUDGET_ATTR, budget)  # a reopened study may get a larger budget
+        study.set_user_attr(HEARTBEAT_ATTR, heartbeat)
+        return cls(study, space, steps, budget, strategy, seed, heartbeat)
+
+    @classmethod
+    def from_stored(cls, stored: optuna.Study, space: Space | None = None,
+                    strategy: str | Strategy = "auto") -> Study:
+        """The lrtune study behind an opened Optuna study, with the settings stored in it
+        (``space`` and ``strategy`` stand in where the storage does not say)."""
+        attrs = stored.user_attrs
+        config = attrs.get(CONFIG_ATTR, {})
+        return cls(stored, space if space is not None else Space.from_description(
+                       config.get("space", {})),
+                   config.get("steps", 1), attrs.get(BUDGET_ATTR, float("nan")),
+                   make_strategy(config.get("strategy", strategy)), config.get("seed", 0),
+                   attrs.get(HEARTBEAT_ATTR, HEARTBEAT_SECONDS))
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -73,10 +107,27 @@ class Study:
 
     @property
     def trials(self) -> list[TrialRecord]:
-        return [record_from_optuna(self.space, t) for t in self.optuna.get_trials(deepcopy=False)]
+        """Every trial, in order (claims withdrawn as concurrent duplicates are left out)."""
+        frozen = retrying(self.optuna.get_trials, deepcopy=False)
+        return [self._record_of(t) for t in frozen if not is_retired(t)]
+
+    def _record_of(self, trial: FrozenTrial) -> TrialRecord:
+        """The record of ``trial``; a finished trial never changes, so its record is kept (a
+        worker reads the whole study before every trial: long studies stay cheap)."""
+        record = self._finished.get(trial._trial_id)
+        if record is None:
+            record = record_from_optuna(self.space, trial)
+            if trial.state.is_finished():
+                self._finished[trial._trial_id] = record
+        return record
 
     def record(self, trial_id: int) -> TrialRecord:
-        return record_from_optuna(self.space, self.optuna._storage.get_trial(trial_id))
+        return record_from_optuna(self.space, retrying(self._storage.get_trial, trial_id))
+
+    def running_trials(self) -> list[FrozenTrial]:
+        """The trials the storage has RUNNING, with their raw attrs (for liveness checks)."""
+        return retrying(self.optuna.get_trials, deepcopy=False,
+                        states=(optuna.trial.TrialState.RUNNING,))
 
     def context(self) -> Context:
         return Context(self.space, self.steps, self.budget, self.seed, tuple(self.trials))
@@ -92,37 +143,70 @@ class Study:
         return self.strategy.recommend(self.context())
 
     # -- writing -------------------------------------------------------------------------------
-    def start_trial(self, params: dict[str, Any], steps: int, tag: str) -> tuple[int, int]:
-        """Create a RUNNING trial; returns (optuna trial id, number)."""
-        storage = self.optuna._storage
+    @property
+    def _storage(self) -> optuna.storages.BaseStorage:
+        return self.optuna._storage
+
+    def start_trial(self, params: dict[str, Any], steps: int, tag: str,
+                    worker: dict[str, Any]) -> tuple[int, int]:
+        """Create a RUNNING trial owned by ``worker``, in one write; returns (trial id, number)."""
         template = optuna.trial.create_trial(
             state=optuna.trial.TrialState.RUNNING, params=to_storable(params),
             distributions=distributions(self.space, params),
+            user_attrs=prefixed({"state": TrialState.RUNNING.value, "steps": steps, "tag": tag,
+                                 "worker": worker, "beat": 0}),
         )
-        trial_id = storage.create_new_trial(self.optuna._study_id, template_trial=template)
-        set_attrs(storage, trial_id, state=TrialState.RUNNING.value, steps=steps, tag=tag)
-        return trial_id, storage.get_trial_number_from_id(trial_id)
+        trial_id = retrying(self._storage.create_new_trial, self.optuna._study_id,
+                            template_trial=template)
+        return trial_id, retrying(self._storage.get_trial_number_from_id, trial_id)
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None,
-                     **attrs: Any) -> None:
-        storage = self.optuna._storage
-        set_attrs(storage, trial_id, state=state.value, **attrs)
-        storage.set_trial_state_values(trial_id, optuna_state(state),
-                                       [value] if state is TrialState.COMPLETED else None)
+                     **attrs: Any) -> bool:
+        """Record how the trial ended. False when another worker had already failed it as lost
+        (this worker was presumed dead): the storage keeps that verdict, the result is dropped."""
+        values = [value] if state is TrialState.COMPLETED else None
+        try:
+            for key, item in prefixed({**attrs, "state": state.value}).items():  # state last
+                retrying(self._storage.set_trial_user_attr, trial_id, key, item)
+            retrying(self._storage.set_trial_state_values, trial_id, optuna_state(state), values)
+        except UpdateFinishedTrialError:
+            return self.record(trial_id).state is state  # a retried call may have landed twice
+        return True
 
-    def report_progress(self, trial_id: int, step: int, loss: float) -> None:
-        """An intermediate value, so dashboards and Optuna's pruners see the curve."""
-        self.optuna._storage.set_trial_intermediate_value(trial_id, step, loss)
+    def beat(self, trial_id: int, count: int) -> bool:
+        """One heartbeat of a running trial; False when the trial was taken from its worker."""
+        try:
+            self._storage.set_trial_user_attr(trial_id, "lrtune:beat", count)
+        except UpdateFinishedTrialError:
+            return False
+        return True
 
-    def mark_lost(self) -> list[int]:
-        """Mark trials left RUNNING by a process that died as lost; returns their numbers."""
-        lost = []
-        for t in self.optuna.get_trials(deepcopy=False,
-                                        states=(optuna.trial.TrialState.RUNNING,)):
-            self.finish_trial(t._trial_id, TrialState.LOST, None,
-                              error="lost: its process stopped before the trial finished")
-            lost.append(t.number)
-        return lost
+    def report_progress(self, trial_id: int, step: int, loss: float) -> bool:
+        """An intermediate value, so dashboards and Optuna's pruners see the curve.
+
+        Best effort: a storage hiccup must not fail a training run. False when the trial was
+        taken from its worker.
+        """
+        try:
+            self._storage.set_trial_intermediate_value(trial_id, step, loss)
+        except UpdateFinishedTrialError:
+            return False
+        except Exception:  # noqa: BLE001 - the curve is informative, the run matters more
+            pass
+        return True
+
+    def fail_lost(self, trial_id: int) -> bool:
+        """Fail a running trial whose worker is dead (it reads as lost); False if it had ended."""
+        try:
+            return retrying(self._storage.set_trial_state_values, trial_id,
+                            optuna.trial.TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            return False
+
+    def retire(self, trial_id: int, reason: str) -> None:
+        """Withdraw a claim that must not train (a concurrent duplicate); it leaves no record."""
+        retrying(self._storage.set_trial_user_attr, trial_id, "lrtune:retired", reason)
+        self.fail_lost(trial_id)
 
     def __repr__(self) -> str:
         return f"<Study {self.name!r}: {len(self.trials)} trials, {self.spent:.2f}/{self.budget} runs>"

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from lrtune._validation import check_float, check_int, fail
-from lrtune.records import TrialRecord, TrialState
+from lrtune.records import TrialRecord
 from lrtune.space import Space
 from lrtune.strategies import Strategy, make_strategy
-from lrtune.study._runner import run_trial
-from lrtune.study._study import Study
+from lrtune.study._heartbeat import HEARTBEAT_SECONDS
+from lrtune.study._study import Study, load_optuna_study
+from lrtune.study._worker import run_worker
 from lrtune.trial import Trial
-
-WAIT_SECONDS = 1.0  # how often to look again while other workers' trials block the strategy
 
 
 def tune(
@@ -27,6 +25,8 @@ def tune(
     study_name: str | None = None,
     seed: int = 0,
     callbacks: list[Callable[[Study, TrialRecord], None]] | None = None,
+    workers: int = 1,
+    heartbeat: float = HEARTBEAT_SECONDS,
 ) -> Study:
     """Search the learning rate (and what ``space`` lets vary) of ``objective``.
 
@@ -34,7 +34,14 @@ def tune(
     may spend, in full runs (every trial counted by the steps it trained). The objective trains
     for ``trial.steps`` steps and returns the validation loss to minimise. The study is stored in
     ``storage`` (any SQLAlchemy URL, e.g. ``sqlite:///lrtune.db``; None keeps it in memory) and
-    is continued when it already exists. ``callbacks`` are called after each trial.
+    is continued when it exists: calling ``tune`` with the same arguments on other processes or
+    hosts (or running ``lrtune worker``) adds workers to it. ``callbacks`` are called after each
+    trial.
+
+    ``workers`` > 1 trains in that many local processes (they need a ``storage``; the objective
+    is sent to them with cloudpickle). ``heartbeat`` (seconds) is how often a running trial
+    signals that its worker lives: a worker silent for six of them is declared dead and its
+    trial runs again; one that dies on this machine is noticed at once.
     """
     owner = "tune()"
     if not callable(objective):
@@ -44,6 +51,11 @@ def tune(
     check_int(seed, "seed", owner, minimum=0)
     if space is not None and not isinstance(space, Space):
         raise fail("space", owner, "an lrtune.Space", space)
+    workers = check_int(workers, "workers", owner)
+    if workers > 1 and storage is None:
+        raise fail("workers", owner, "1 when storage is None (worker processes share the study "
+                   "through a storage URL such as sqlite:///lrtune.db)", workers)
+    heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
     space = space if space is not None else Space()
     strategy = make_strategy(strategy)
     if budget < strategy.min_budget:
@@ -51,38 +63,18 @@ def tune(
                    f"{strategy.name!r} strategy to run one trial", budget)
 
     study = Study.open(storage=storage, study_name=study_name, space=space, steps=steps,
-                       budget=budget, strategy=strategy, seed=seed)
-    study.mark_lost()  # trials a killed process left RUNNING are proposed again
-    while True:
-        context = study.context()
-        proposal = strategy.ask(context)
-        if proposal is None:
-            if any(t.state is TrialState.RUNNING for t in context.live):
-                time.sleep(WAIT_SECONDS)  # another worker's trial must finish first
-                continue
-            break
-        record = run_trial(study, objective, proposal)
-        for callback in callbacks or ():
-            callback(study, record)
+                       budget=budget, strategy=strategy, seed=seed, heartbeat=heartbeat)
+    if workers == 1:
+        run_worker(study, objective, callbacks or ())
+    else:
+        from lrtune.study._processes import run_processes
+
+        run_processes(study, objective, storage=storage, workers=workers,
+                      callbacks=callbacks or ())
     return study
 
 
 def load_study(study_name: str, storage: str, *, space: Space | None = None,
                strategy: str | Strategy = "auto") -> Study:
     """Reopen a stored study for reading (reports) without running anything."""
-    import optuna
-
-    from lrtune.study._storage import StorageError, open_storage, safe_url
-
-    backend = open_storage(storage)
-    try:
-        optuna_study = optuna.load_study(study_name=study_name, storage=backend)
-    except KeyError:
-        raise StorageError(f"No study named {study_name!r} in {safe_url(storage)}.") from None
-    config = optuna_study.user_attrs.get("lrtune:config", {})
-    if space is None:
-        space = Space.from_description(config.get("space", {}))
-    strategy = make_strategy(config.get("strategy", strategy))
-    return Study(optuna_study, space, config.get("steps", 1),
-                 optuna_study.user_attrs.get("lrtune:budget", float("nan")), strategy,
-                 config.get("seed", 0))
+    return Study.from_stored(load_optuna_study(study_name, storage), space, strategy)

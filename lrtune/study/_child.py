@@ -1,0 +1,41 @@
+"""A worker process started by ``tune(workers=N)``: ``python -m lrtune.study._child JOB ERROR``.
+
+Reads the job the parent wrote (its ``sys.path`` first, so the objective's modules import as
+they did there), opens the study and works on it. An error that stops the worker is pickled to
+ERROR for the parent to raise; exit status 0 means the study is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import sys
+from pathlib import Path
+
+import cloudpickle
+
+from lrtune.exceptions import LrtuneError
+from lrtune.study._study import Study
+from lrtune.study._worker import interrupt_on_sigterm, run_worker
+
+
+def main(job_path: str, error_path: str) -> int:
+    interrupt_on_sigterm()
+    logging.basicConfig(level=logging.WARNING, format="lrtune worker %(process)d: %(message)s")
+    outer = pickle.loads(Path(job_path).read_bytes())
+    sys.path[:] = outer["sys_path"]
+    job = cloudpickle.loads(outer["job"])
+    try:
+        run_worker(Study.open(**job["settings"]), job["objective"])
+    except Exception as err:
+        try:
+            data = cloudpickle.dumps(err)
+        except Exception:  # an exception that does not pickle: keep its message
+            data = cloudpickle.dumps(LrtuneError(f"{type(err).__name__}: {err}"))
+        Path(error_path).write_bytes(data)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

@@ -1,0 +1,126 @@
+"""``tune(workers=N)``: N local worker processes on one study, and the parent that watches them.
+
+Processes, not threads: training holds the GIL between torch calls, so threads would take
+turns. Each worker is a fresh interpreter (``python -m lrtune.study._child``) that receives the
+objective by value (cloudpickle), so objectives defined in a script, a notebook or a closure work
+without an ``if __name__ == "__main__"`` guard. The parent trains nothing: it calls the
+callbacks for every trial any worker finishes, replaces a worker that dies (a SIGKILL, the OOM
+killer) so the study keeps its pace, and raises the error of a worker that stopped on one (an
+objective that broke its contract). Each worker gets ``cores / N`` threads unless
+``OMP_NUM_THREADS`` is set, so N workers do not oversubscribe the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+from lrtune._validation import fail
+from lrtune.exceptions import LrtuneError
+from lrtune.study._study import Study
+from lrtune.study._worker import POLL_SECONDS, Callback
+from lrtune.trial import Trial
+
+_log = logging.getLogger("lrtune.study")
+RESTARTS_PER_WORKER = 3  # then an objective that kills its interpreter stops the study
+
+
+def run_processes(study: Study, objective: Callable[[Trial], float], *, storage: str,
+                  workers: int, callbacks: Sequence[Callback] = ()) -> None:
+    """Run ``workers`` worker processes on ``study`` until it is done."""
+    job = _job(study, objective, storage, workers)
+    reported = {t.number for t in study.trials if t.state.finished}
+    restarts = RESTARTS_PER_WORKER * workers
+    with tempfile.TemporaryDirectory(prefix="lrtune-workers-") as tmp:
+        job_file = Path(tmp, "job.pkl")
+        job_file.write_bytes(job)
+        procs = {slot: _start(job_file, tmp, slot, workers) for slot in range(workers)}
+        try:
+            while procs:
+                time.sleep(POLL_SECONDS)
+                _report(study, reported, callbacks)
+                for slot, proc in list(procs.items()):
+                    code = proc.poll()
+                    if code is None:
+                        continue
+                    del procs[slot]
+                    if code == 0:
+                        continue
+                    error = _error_of(tmp, slot)
+                    if error is not None:
+                        raise error
+                    if not restarts:
+                        raise LrtuneError(
+                            f"Worker processes kept dying (the last exit status was {code}); "
+                            f"the study {study.name!r} is incomplete: run tune() again to resume.")
+                    restarts -= 1
+                    _log.warning("worker process %d died (exit status %d); starting another",
+                                 proc.pid, code)
+                    procs[slot] = _start(job_file, tmp, slot, workers)
+            _report(study, reported, callbacks)
+        finally:
+            _stop(procs.values())
+
+
+def _job(study: Study, objective: Callable[[Trial], float], storage: str, workers: int) -> bytes:
+    settings: dict[str, Any] = {
+        "storage": storage, "study_name": study.name, "space": study.space, "steps": study.steps,
+        "budget": study.budget, "strategy": study.strategy, "seed": study.seed,
+        "heartbeat": study.heartbeat,
+    }
+    try:
+        inner = cloudpickle.dumps({"objective": objective, "settings": settings})
+    except Exception as err:
+        raise fail("objective", "tune()", f"picklable (by cloudpickle) to run in {workers} worker "
+                   f"processes; pickling failed with {type(err).__name__}: {err}",
+                   objective) from None
+    return pickle.dumps({"sys_path": list(sys.path), "job": inner})
+
+
+def _start(job_file: Path, tmp: str, slot: int, workers: int) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    error_file = Path(tmp, f"error-{slot}.pkl")
+    error_file.unlink(missing_ok=True)
+    return subprocess.Popen([sys.executable, "-m", "lrtune.study._child", str(job_file),
+                             str(error_file)], env=env)
+
+
+def _error_of(tmp: str, slot: int) -> BaseException | None:
+    path = Path(tmp, f"error-{slot}.pkl")
+    return pickle.loads(path.read_bytes()) if path.exists() else None
+
+
+def _report(study: Study, reported: set[int], callbacks: Sequence[Callback]) -> None:
+    """Call the callbacks for trials finished since the last look, in trial order."""
+    if not callbacks:
+        return
+    for record in study.trials:
+        if record.state.finished and record.number not in reported:
+            reported.add(record.number)
+            for callback in callbacks:
+                callback(study, record)
+
+
+def _stop(procs: Any) -> None:
+    """Ask the remaining workers to stop (their running trials are marked lost), then wait."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

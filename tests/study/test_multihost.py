@@ -1,0 +1,147 @@
+"""Workers on separate "hosts" share one study over PostgreSQL.
+
+Each host is a network namespace with its own address, linked to the database's namespace by a
+virtual Ethernet pair, and its worker runs in its own PID namespace: to the other workers it is
+a remote machine whose processes they cannot see, so a killed host is noticed only by its
+heartbeat falling silent. The test skips, saying why, where namespaces cannot be created.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+import lrtune
+from lrtune.strategies import make_strategy
+from lrtune.study import Study
+from lrtune.study._heartbeat import SILENT_BEATS
+
+SUBNET = "10.213"  # link k: database side SUBNET.k.1, host side SUBNET.k.2
+HOSTS = 2
+HEARTBEAT = 1.0
+
+
+def _ip(*args, check=True):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+
+@pytest.fixture
+def network():
+    """A database namespace and HOSTS host namespaces, each linked to the database's; link 0
+    joins this (the root) namespace, for the test itself. Yields (prefix, database addresses)."""
+    prefix = f"lrt{os.getpid() % 100000}"
+    names = [f"{prefix}db"] + [f"{prefix}h{k}" for k in range(1, HOSTS + 1)]
+    try:
+        _ip("netns", "add", names[0])
+    except (OSError, subprocess.CalledProcessError) as err:
+        detail = getattr(err, "stderr", "") or err
+        pytest.skip(f"network namespaces cannot be created here (root and CAP_SYS_ADMIN are "
+                    f"needed): {str(detail).strip()}")
+    try:
+        for name in names[1:]:
+            _ip("netns", "add", name)
+        for k, name in enumerate([None, *names[1:]]):
+            db_end, host_end = f"{prefix}d{k}", f"{prefix}x{k}"
+            _ip("link", "add", db_end, "type", "veth", "peer", "name", host_end)
+            _ip("link", "set", db_end, "netns", names[0])
+            _ip("-n", names[0], "addr", "add", f"{SUBNET}.{k}.1/24", "dev", db_end)
+            _ip("-n", names[0], "link", "set", db_end, "up")
+            where = ["-n", name] if name else []
+            if name:
+                _ip("link", "set", host_end, "netns", name)
+                _ip(*where, "link", "set", "lo", "up")
+            _ip(*where, "addr", "add", f"{SUBNET}.{k}.2/24", "dev", host_end)
+            _ip(*where, "link", "set", host_end, "up")
+        _ip("-n", names[0], "link", "set", "lo", "up")
+        yield prefix, [f"{SUBNET}.{k}.1" for k in range(HOSTS + 1)]
+    finally:
+        _ip("link", "del", f"{prefix}x0", check=False)
+        for name in names:
+            _ip("netns", "del", name, check=False)
+
+
+@pytest.fixture
+def remote_postgres(network, postgres_script):
+    """A PostgreSQL server in the database namespace, on its link addresses only."""
+    prefix, addresses = network
+    env = dict(os.environ, PG_NETNS=f"{prefix}db", PG_LISTEN=",".join(addresses))
+    proc = subprocess.run([str(postgres_script), "start"], capture_output=True, text=True,
+                          env=env)
+    if proc.returncode == 3:
+        pytest.skip(f"PostgreSQL cannot be installed on this machine: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    exports = dict(line.removeprefix("export ").replace("'", "").split("=", 1)
+                   for line in proc.stdout.splitlines())
+    url = exports["LRTUNE_TEST_POSTGRES_URL"]
+    yield prefix, [url.replace(f"@{addresses[0]}:", f"@{a}:") for a in addresses]
+    subprocess.run([str(postgres_script), "stop", exports["LRTUNE_TEST_POSTGRES_DIR"]],
+                   check=True)
+
+
+def _start_host(prefix, k, url, spec, name):
+    """``lrtune worker`` on host k: its own network namespace, address and PID namespace."""
+    return subprocess.Popen(
+        ["ip", "netns", "exec", f"{prefix}h{k}", "unshare", "--pid", "--fork", "--kill-child",
+         "--mount-proc", sys.executable, "-m", "lrtune.cli", "worker", spec, "--storage", url,
+         "--study", name],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _kernel_of(host):
+    """The worker identity's ``kernel`` of the worker that host's unshare started (None until
+    unshare has forked it)."""
+    try:
+        with open(f"/proc/{host.pid}/task/{host.pid}/children") as f:
+            child = int(f.read().split()[0])
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f"{f.read().strip()}/{os.readlink(f'/proc/{child}/ns/pid')}"
+    except (OSError, IndexError):
+        return None
+
+
+def test_workers_on_two_hosts_share_a_study_and_survive_a_dead_host(remote_postgres, own_loop,
+                                                                     own_loop_spec, audit,
+                                                                     fault_free):
+    prefix, urls = remote_postgres
+    name = f"hosts-{uuid.uuid4().hex[:8]}"
+    settings = dict(steps=300, budget=8.0, strategy="grid",
+                    space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"), seed=0)
+    study = Study.open(storage=urls[0], study_name=name, heartbeat=HEARTBEAT,
+                       **dict(settings, strategy=make_strategy("grid")))
+    hosts = [_start_host(prefix, k, urls[k], own_loop_spec, name) for k in range(1, HOSTS + 1)]
+    try:
+        doomed, survivor = hosts
+        while not _recorded_one_and_runs_another(study, _kernel_of(doomed) or "not yet"):
+            assert doomed.poll() is None, doomed.communicate()[1]
+            time.sleep(0.05)
+        killed_at = time.time()
+        doomed.send_signal(signal.SIGKILL)  # the host dies mid-trial, after its first one
+        out, err = survivor.communicate(timeout=300)
+    finally:
+        for host in hosts:
+            if host.poll() is None:
+                host.kill()
+            host.wait()
+    assert survivor.returncode == 0, err
+    result, expected = audit(urls[0], name), fault_free(own_loop, **settings)
+    assert len(result.workers) == 2  # both hosts recorded trials (each is "pid 1" in its own
+    # PID namespace: told apart by the namespace)
+    (lost,) = result.lost
+    assert (lost.tag, lost.lr, lost.steps) in result.finished  # re-run by the other host
+    (rerun,) = [t for t in study.optuna.get_trials() if t.number > lost.number
+                and t.params["lr"] == lost.lr and t.state.is_finished()]
+    # noticed by its silence alone: at least five beats after the last one (PIDs are not shared)
+    assert rerun.datetime_start.timestamp() - killed_at >= (SILENT_BEATS - 1) * HEARTBEAT
+    assert result.duplicates == 0 and result.finished == expected.finished
+    assert result.best == expected.best
+    assert "this worker ran" in out
+
+
+def _recorded_one_and_runs_another(study, kernel):
+    states = [t.state for t in study.optuna.get_trials(deepcopy=False)
+              if t.user_attrs.get("lrtune:worker", {}).get("kernel") == kernel]
+    return any(s.is_finished() for s in states) and any(not s.is_finished() for s in states)
