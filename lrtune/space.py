@@ -29,7 +29,11 @@ class LogRange:
     high: float
 
     def value(self, unit: float) -> float:
-        """The value at position ``unit`` in [0, 1] of the log range."""
+        """The value at position ``unit`` in [0, 1] of the log range (exactly its ends at 0 and 1)."""
+        if unit <= 0 or self.low == self.high:
+            return self.low
+        if unit >= 1:
+            return self.high
         return math.exp(math.log(self.low) + unit * (math.log(self.high) - math.log(self.low)))
 
     def unit(self, value: float) -> float:

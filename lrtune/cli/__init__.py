@@ -11,7 +11,8 @@ import sys
 
 from rich.console import Console
 
-from lrtune.cli import _demo, _find, _tune  # noqa: F401  (each registers its command)
+from lrtune.cli import _demo, _report, _tune, _worker  # noqa: F401  (each registers its command)
+from lrtune.cli import _find  # noqa: F401
 from lrtune.cli._app import app
 from lrtune.exceptions import LrtuneError
 
@@ -23,7 +24,7 @@ def main() -> None:
     except (LrtuneError, ValueError) as err:
         if os.environ.get("LRTUNE_DEBUG"):
             raise
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {err}")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {err}")
         sys.exit(2)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
 from lrtune.cli._app import app, console
-from lrtune.records import TrialRecord, TrialState
+from lrtune.progress import Progress
+from lrtune.records import TrialState
 from lrtune.study import Study, tune
 from lrtune.tasks import EpochLog, get_task, objective, task_space
 from lrtune.trial import Trial
@@ -21,29 +22,29 @@ def demo(
     task: Annotated[str, typer.Option(help="Built-in task: digits, mnist1d, diabetes, charlm.")] = "digits",
     seed: Annotated[int, typer.Option(help="Seed of the data order and initialisation.")] = 0,
     budget: Annotated[float, typer.Option(help="Compute budget in full training runs.")] = DEMO_BUDGET,
+    storage: Annotated[Optional[str], typer.Option(
+        help="Keep the study in this storage URL (e.g. sqlite:///demo.db) to report on.")] = None,
+    study: Annotated[Optional[str], typer.Option(help="Study name in --storage.")] = None,
 ) -> None:
     """Tune the learning rate of a built-in task for real and explain the choice."""
-    run_demo(task, seed, budget, console)
+    run_demo(task, seed, budget, console, storage=storage, study_name=study)
 
 
-def run_demo(task_name: str, seed: int, budget: float, console: Console) -> Study:
+def run_demo(task_name: str, seed: int, budget: float, console: Console, *,
+             storage: str | None = None, study_name: str | None = None) -> Study:
     task = get_task(task_name)
     console.print(f"[bold]{task.description}[/]: {task.steps} steps per full run, "
                   f"budget {budget:g} runs, strategy 'auto'\n")
 
     def show_epoch(trial: Trial, log: EpochLog) -> None:
-        if trial.is_full_length:
+        if trial.is_full_length:  # printed above the live panel
             console.print(f"    epoch {log.epoch:3d}  step {log.step:5d}  lr {log.lr:.3e}  "
                           f"train loss {log.train_loss:.4f}  val loss {log.val_loss:.4f}")
 
-    def show_trial(study: Study, record: TrialRecord) -> None:
-        value = f"val loss {record.value:.4f}" if record.value is not None else record.state.value
-        console.print(f"  trial {record.number:2d}  {record.tag:7s} lr={record.lr:9.3e}  "
-                      f"{record.steps_done:4d}/{record.steps:<4d} steps  {value:16s} "
-                      f"{record.verdict}  [dim](spent {study.spent:.2f} runs)[/]")
-
-    study = tune(objective(task, on_epoch=show_epoch), steps=task.steps, budget=budget,
-                 strategy="auto", space=task_space(task), seed=seed, callbacks=[show_trial])
+    with Progress(console) as progress:
+        study = tune(progress.watch(objective(task, on_epoch=show_epoch)), steps=task.steps,
+                     budget=budget, strategy="auto", space=task_space(task), storage=storage,
+                     study_name=study_name, seed=seed, callbacks=[progress])
     console.print()
     console.print(explain(study))
     return study

@@ -8,10 +8,10 @@ import typer
 
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_object
-from lrtune.records import TrialRecord
+from lrtune.progress import Progress
 from lrtune.space import Space
 from lrtune.strategies import STRATEGIES
-from lrtune.study import Study, tune
+from lrtune.study import tune
 
 
 @app.command("tune")
@@ -33,28 +33,22 @@ def tune_command(
         help="Study storage URL, e.g. sqlite:///lrtune.db (default: in memory).")] = None,
     study: Annotated[Optional[str], typer.Option(help="Study name (reopened if it exists).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the search.")] = 0,
+    workers: Annotated[int, typer.Option(
+        help="Worker processes to train in (more than one needs --storage).")] = 1,
 ) -> None:
-    """Search the learning rate of TARGET within a compute budget; prints every trial."""
+    """Search the learning rate of TARGET within a compute budget; shows every trial."""
     objective = load_object(target)
     if (lr_min is None) != (lr_max is None):
         raise typer.BadParameter("give both --lr-min and --lr-max, or neither")
     space = Space(lr=(lr_min, lr_max) if lr_min is not None else None, optimizer=optimizer,
                   schedule=schedule, warmup=warmup, weight_decay=weight_decay)
-    result = tune(objective, steps=steps, budget=budget, strategy=strategy, space=space,
-                  storage=storage, study_name=study, seed=seed, callbacks=[print_trial])
+    with Progress(console) as progress:
+        result = tune(progress.watch(objective), steps=steps, budget=budget, strategy=strategy,
+                      space=space, storage=storage, study_name=study, seed=seed,
+                      callbacks=[progress], workers=workers)
     best = result.best
     if best is None:
         console.print("[red]No trial completed.[/]")
         raise typer.Exit(1)
     console.print(f"\n[bold green]best lr {best.lr:.4g}[/] (value {best.value:.5g}, trial "
                   f"{best.number}, {best.steps} steps); spent {result.spent:.2f} of {budget:g} runs")
-
-
-def print_trial(study: Study, record: TrialRecord) -> None:
-    """One line per trial: LR, budget, outcome, and the best so far."""
-    value = f"{record.value:.5g}" if record.value is not None else record.state.value
-    best = study.best
-    best_text = f"best lr {best.lr:.3g} ({best.value:.5g})" if best is not None else "no best yet"
-    console.print(f"trial {record.number:3d} {record.tag:8s} lr={record.lr:9.3e} "
-                  f"steps={record.steps_done}/{record.steps} -> {value:>10s} {record.verdict:12s} "
-                  f"| {best_text}")

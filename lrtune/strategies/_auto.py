@@ -114,16 +114,17 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
     last = int(math.log(lr_range.high / lr_range.low) / math.log(SPACING) + 1e-9)
     tried = {_lattice_index(lr_range.high, t.lr): t for t in scan}
     finite = {k: t for k, t in tried.items() if math.isfinite(t.score)}
+    at = lambda k: max(lr_range.low, lr_range.high / SPACING**k)  # noqa: E731  (no float drift)
     if not finite:  # still above the cliff (or nothing yet): one lattice step down
         k = max(tried, default=-1) + 1
-        return lr_range.high / SPACING**k if k <= last else None
+        return at(k) if k <= last else None
     best = min(finite, key=lambda k: finite[k].score)
     lowest = max(tried)
     if lowest == best and lowest + 3 <= last:  # still improving downwards: next decade
-        return lr_range.high / SPACING ** (lowest + 3)
+        return at(lowest + 3)
     for k in (best - 1, best + 1, best + 2):  # the best's neighbours, then one more below
         if 0 <= k <= last and k not in tried:
-            return lr_range.high / SPACING**k
+            return at(k)
     return None
 
 

@@ -1,0 +1,211 @@
+"""Report data: everything the figures, the table and the summary show, as plain numbers and text.
+
+Computed from the study alone, with no plotting library involved (Optuna's split between
+``_get_*_info`` and drawing), so it is tested without a display and shared by the HTML report,
+the PNG figures and ``lrtune show``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lrtune.exceptions import InvalidParameterError
+from lrtune.records import TrialRecord, TrialState
+from lrtune.report._range_test import stored_range_test
+from lrtune.report._schedules import trial_schedule
+from lrtune.study import Study
+
+SCHEDULE_POINTS = 300  # LR values drawn per trial: enough for step drops, cheap for long runs
+STOPPED = (TrialState.PRUNED, TrialState.FAILED, TrialState.LOST)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """What a report shows; every field is plain data (JSON-ready)."""
+
+    study: dict[str, Any]  # name, strategy, steps, budget, spent, trials, states
+    recommendation: str  # the answer in one sentence
+    basin: dict[str, Any]  # final loss against LR, per run length; diverged and stopped trials
+    curves: list[dict[str, Any]]  # training-loss history of each trial
+    schedules: list[dict[str, Any]]  # the LR each trial applied, step by step
+    range_test: dict[str, Any] | None  # FinderResult.to_dict() when a range test was stored
+    progress: dict[str, Any]  # LR tried and best value against compute spent
+    rows: list[dict[str, Any]]  # the trial table
+
+
+def report_data(study: Study) -> ReportData:
+    """Gather the report of ``study`` (reads the study only; changes nothing)."""
+    trials = sorted(study.trials, key=lambda t: t.number)
+    if any("lr" not in t.params for t in trials):
+        raise InvalidParameterError(
+            f"The study {study.name!r} has trials without an 'lr' parameter: it was not written "
+            "by lrtune, or names its learning rate differently.")
+    best = study.best
+    varying = varying_params(trials)
+    return ReportData(
+        study=_summary(study, trials),
+        recommendation=recommendation(study, trials, best, varying),
+        basin=basin_data(trials, best, study.steps, varying),
+        curves=curve_data(trials),
+        schedules=schedule_data(study, trials),
+        range_test=stored_range_test(study),
+        progress=progress_data(trials, best, study.steps, study.budget),
+        rows=table_rows(trials, best, varying),
+    )
+
+
+def varying_params(trials: Sequence[TrialRecord]) -> list[str]:
+    """The parameters besides the LR whose values differ between trials."""
+    names = sorted({name for t in trials for name in t.params} - {"lr"})
+    return [n for n in names if len({repr(t.params.get(n)) for t in trials}) > 1]
+
+
+def _settings(trial: TrialRecord, varying: Sequence[str]) -> dict[str, str]:
+    return {name: _short(trial.params.get(name)) for name in varying}
+
+
+def _summary(study: Study, trials: Sequence[TrialRecord]) -> dict[str, Any]:
+    states = {s.value: sum(t.state is s for t in trials) for s in TrialState}
+    return {
+        "name": study.name,
+        "strategy": study.strategy.name,
+        "steps": study.steps,
+        "budget": study.budget,
+        "spent": study.spent,
+        "trials": len(trials),
+        "states": {k: v for k, v in states.items() if v},
+    }
+
+
+def recommendation(study: Study, trials: Sequence[TrialRecord], best: TrialRecord | None,
+                   varying: Sequence[str] = ()) -> str:
+    """The study's answer, with the evidence behind it, in one sentence (``varying``: the other
+    parameters the study searched, given as the best trial set them)."""
+    if not trials:
+        return "The study has no trials yet."
+    spent = f"the search spent {study.spent:.2f} of {_runs(study.budget)} runs"
+    diverged = [t for t in trials if t.diverged]
+    cliff = (f"{len(diverged)} of {len(trials)} trials diverged, the lowest at lr = "
+             f"{min(t.lr for t in diverged):.3g}" if diverged else "no trial diverged")
+    if best is None:
+        return (f"No trial has completed yet ({cliff}; {spent}): lower the LR range or look at "
+                "the failed trials' errors below.")
+    length = ("a full run" if best.steps >= study.steps
+              else f"{best.steps} steps ({length_label(best.steps, study.steps)})")
+    settings = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in _settings(best, varying).items())
+    return (f"Train with lr = {best.lr:.3g}{f' ({settings})' if settings else ''}: trial "
+            f"{best.number} reached {best.value:.4g} after {length}; {cliff}; {spent}.")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    text = str(value)
+    return text.split("(", 1)[0] if "(" in text else text  # a schedule's repr: its class name
+
+
+def _runs(budget: float) -> str:
+    return f"{budget:g}" if math.isfinite(budget) else "?"
+
+
+def length_label(steps: int, full: int) -> str:
+    """A run length relative to a full run ``T``: ``T``, ``T/16``, or ``0.4 T``."""
+    if steps >= full:
+        return "T"
+    ratio = full / steps
+    if abs(ratio / round(ratio) - 1) < 0.08:
+        return f"T/{round(ratio)}"
+    return f"{steps / full:.2g} T"
+
+
+def basin_data(trials: Sequence[TrialRecord], best: TrialRecord | None, full: int,
+               varying: Sequence[str] = ()) -> dict[str, Any]:
+    """Final value against LR, one series per run length (and setting of the ``varying``
+    parameters); diverged trials at the LR that blew up."""
+    rungs: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for t in trials:
+        if t.state is TrialState.COMPLETED and t.value is not None and math.isfinite(t.value):
+            setting = ", ".join(f"{k} {v}" for k, v in _settings(t, varying).items())
+            rungs.setdefault((t.steps, setting), []).append(
+                {"number": t.number, "lr": t.lr, "value": t.value})
+    return {
+        "rungs": [{"steps": steps, "setting": setting,
+                   "points": sorted(points, key=lambda p: p["lr"]),
+                   "label": f"{steps} steps ({length_label(steps, full)})"
+                            + (f", {setting}" if setting else "")}
+                  for (steps, setting), points in sorted(rungs.items())],
+        "diverged": [{"number": t.number, "lr": t.lr, "step": _divergence_step(t),
+                      "steps": t.steps} for t in trials if t.diverged],
+        "stopped": [{"number": t.number, "lr": t.lr, "state": t.state.value} for t in trials
+                    if t.state in STOPPED],
+        "best": {"number": best.number, "lr": best.lr, "value": best.value} if best else None,
+    }
+
+
+def _divergence_step(trial: TrialRecord) -> int | None:
+    for finding in (trial.diagnosis or {}).get("findings", ()):
+        if finding.get("status") == "diverged":
+            return finding.get("step")
+    return trial.steps_done - 1 if trial.steps_done else None
+
+
+def curve_data(trials: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+    """Each trial's training-loss history (``None``: a non-finite loss)."""
+    return [{"number": t.number, "lr": t.lr, "state": t.state.value, "steps": t.steps,
+             "points": [list(p) for p in t.history]} for t in trials if t.history]
+
+
+def schedule_data(study: Study, trials: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+    """The LR each trial applied at each step it trained (and the rest of its plan)."""
+    out = []
+    for t in trials:
+        schedule = trial_schedule(study.space, t.params, t.steps)
+        if schedule is None:
+            continue
+        steps = np.unique(np.linspace(0, t.steps - 1, min(t.steps, SCHEDULE_POINTS)).round()
+                          .astype(int))
+        out.append({"number": t.number, "lr": t.lr, "steps": t.steps, "steps_done": t.steps_done,
+                    "state": t.state.value, "step": steps.tolist(),
+                    "value": [schedule.lr_at(int(s), t.lr) for s in steps]})
+    return out
+
+
+def progress_data(trials: Sequence[TrialRecord], best: TrialRecord | None, full: int,
+                  budget: float) -> dict[str, Any]:
+    """The LR each trial tried and the best value so far, against compute spent (in full runs)."""
+    points, best_so_far, spent, low = [], [], 0.0, math.inf
+    for t in trials:
+        if t.state is TrialState.LOST:
+            continue
+        spent += t.steps_done / full
+        points.append({"number": t.number, "spent": spent, "lr": t.lr, "state": t.state.value,
+                       "value": t.value, "steps": t.steps})
+        if t.state is TrialState.COMPLETED and t.value is not None and t.value < low:
+            low = t.value
+            best_so_far.append([spent, low])
+    return {"points": points, "best_so_far": best_so_far, "budget": budget,
+            "best_lr": best.lr if best else None}
+
+
+def table_rows(trials: Sequence[TrialRecord], best: TrialRecord | None,
+               varying: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """One row per trial: what it tried (the LR, and the ``varying`` parameters as its
+    ``settings``), how long, how it ended, what was seen, what to do."""
+    rows = []
+    for t in trials:
+        findings = (t.diagnosis or {}).get("findings") or [{}]
+        primary = next((f for f in findings if f.get("status") == t.verdict), findings[0])
+        rows.append({
+            "number": t.number, "tag": t.tag, "lr": t.lr,
+            "settings": _settings(t, varying), "steps": t.steps,
+            "steps_done": t.steps_done, "state": t.state.value, "value": t.value,
+            "verdict": t.verdict, "evidence": primary.get("evidence", ""),
+            "hint": (t.diagnosis or {}).get("hint", ""), "error": t.error or "",
+            "wall_time": t.wall_time, "best": best is not None and t.number == best.number,
+        })
+    return rows

@@ -1,0 +1,110 @@
+"""The Hugging Face integration, with a real ``transformers.Trainer`` on the built-in char-LM task.
+
+The model is the built-in task's character transformer wrapped as a ``PreTrainedModel`` built
+from its config (no download, no pretrained weights), trained with the Trainer's AdamW, cosine
+schedule, warm-up and gradient clipping: the recipe of ``lrtune.tasks`` "charlm".
+"""
+
+import math
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+from transformers import PretrainedConfig, PreTrainedModel, Trainer, TrainingArguments  # noqa: E402
+
+from lrtune import InvalidParameterError  # noqa: E402
+from lrtune.integrations.huggingface import tune  # noqa: E402
+from lrtune.tasks import get_task  # noqa: E402
+from lrtune.tasks._charlm import CharTransformer  # noqa: E402
+
+# Where charlm trains well: mean validation loss within 10% of the best LR's on the reference
+# grid (benchmarks/out/grid_charlm.json, 3 seeds a point): lr 0.0056 to 0.063.
+GOOD = (0.005, 0.065)
+
+
+class CharConfig(PretrainedConfig):
+    model_type = "lrtune-char"
+
+    def __init__(self, vocab_size: int = 96, dim: int = 64, layers: int = 2, heads: int = 4,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.dim, self.layers, self.heads = vocab_size, dim, layers, heads
+
+
+class CharModel(PreTrainedModel):
+    config_class = CharConfig
+
+    def __init__(self, config: CharConfig):
+        super().__init__(config)
+        self.net = CharTransformer(config.vocab_size, config.dim, config.layers, config.heads)
+
+    def forward(self, input_ids, labels=None):
+        logits = self.net(input_ids)
+        loss = None
+        if labels is not None:
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                     labels.reshape(-1))
+        return {"loss": loss, "logits": logits}
+
+
+class Windows(torch.utils.data.Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return {"input_ids": self.x[i], "labels": self.y[i]}
+
+
+def make_trainer(tmp_path, **overrides):
+    task = get_task("charlm")
+    data = task.data
+    config = CharConfig(vocab_size=len(task.vocab))
+    args = TrainingArguments(
+        output_dir=str(tmp_path), max_steps=task.steps, per_device_train_batch_size=32,
+        per_device_eval_batch_size=512, learning_rate=1e-3, lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": 0.1}, warmup_steps=0.1, weight_decay=0.01,
+        max_grad_norm=1.0, use_cpu=True, report_to="none", save_strategy="no", disable_tqdm=True,
+        seed=0, dataloader_num_workers=0)
+    options = {"model_init": lambda: CharModel(config), "args": args,
+               "train_dataset": Windows(data.x_train, data.y_train),
+               "eval_dataset": Windows(data.x_val, data.y_val), **overrides}
+    return Trainer(**options)
+
+
+def test_tune_finds_a_learning_rate_and_warmup_where_charlm_trains_well(tmp_path, capsys):
+    trainer = make_trainer(tmp_path)
+    study = tune(trainer, warmup=(0.0, 0.1), storage=f"sqlite:///{tmp_path}/hf.db",
+                 study_name="hf")
+    best = study.best
+    assert best.tag == "final" and best.steps == get_task("charlm").steps
+    assert GOOD[0] < best.lr < GOOD[1]
+    assert best.value < 2.25  # the reference grid's best mean is 2.02
+    assert study.spent <= 2.0 + 1e-9
+    assert {t.params["warmup"] for t in study.trials} == {0.0, 0.1}  # warm-up searched
+    # the answer is left on the trainer, and its model is the final run's
+    assert trainer.args.learning_rate == best.lr
+    assert trainer.args.warmup_steps == best.params["warmup"]
+    assert trainer.args.max_steps == get_task("charlm").steps
+    assert math.isclose(trainer.evaluate()["eval_loss"], best.value, rel_tol=1e-4)
+    assert "'loss'" not in capsys.readouterr().out  # no per-log printing during the search
+
+
+def test_a_learning_rate_that_blows_up_is_stopped_at_once(tmp_path):
+    trainer = make_trainer(tmp_path, args=TrainingArguments(
+        output_dir=str(tmp_path), max_steps=300, per_device_train_batch_size=32,
+        learning_rate=1.0, max_grad_norm=0.0, use_cpu=True, report_to="none",
+        save_strategy="no", disable_tqdm=True, seed=0))
+    study = tune(trainer, lr=(30.0, 100.0), strategy="grid", budget=1.0)
+    (trial,) = study.trials
+    assert trial.diverged and trial.steps_done < 60
+
+
+def test_a_trainer_without_model_init_is_refused_before_training(tmp_path):
+    trainer = make_trainer(tmp_path, model_init=None,
+                           model=CharModel(CharConfig(vocab_size=len(get_task("charlm").vocab))))
+    with pytest.raises(InvalidParameterError, match="model_init"):
+        tune(trainer)

@@ -1,0 +1,60 @@
+"""The HTML report: self-contained, every figure in it, every user string escaped."""
+
+import base64
+import re
+
+import optuna
+import pytest
+
+import lrtune
+from lrtune.report import render_html, report_data, write_report
+
+
+def test_the_report_is_one_self_contained_file_with_every_figure(digits_study, tmp_path):
+    study, _ = digits_study
+    (path,) = write_report(study, tmp_path / "report.html")
+    html = path.read_text()
+    figures = re.findall(r'<figure id="fig-([a-z_]+)"[^>]*><img src="data:image/svg\+xml;base64,'
+                         r'([A-Za-z0-9+/=]+)"', html)
+    assert [name for name, _ in figures] == ["basin", "curves", "schedules", "range_test",
+                                             "progress"]
+    for _, svg in figures:
+        assert base64.b64decode(svg).lstrip().startswith(b"<?xml")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing to fetch
+    assert "<script" not in html and "default-src 'none'" in html
+    assert f"Train with lr = {study.best.lr:.3g}" in html
+    assert html.count("<tr") == len(study.trials) + 1
+
+
+def test_png_and_svg_write_the_figures_alone(digits_study, tmp_path):
+    study, _ = digits_study
+    pngs = write_report(study, tmp_path / "figs", format="png")
+    assert [p.name for p in pngs] == ["basin.png", "curves.png", "schedules.png",
+                                      "range_test.png", "progress.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+    svgs = write_report(study, tmp_path / "svgs", format="svg")
+    assert len(svgs) == 5 and all(p.suffix == ".svg" for p in svgs)
+
+
+def test_every_user_string_is_escaped(hostile_study):
+    evil = hostile_study.name  # "<script>alert('x')</script>"
+    data = report_data(hostile_study)
+    assert any(evil in r["error"] for r in data.rows)  # the hostile strings are in the data...
+    assert any(evil in r["settings"] for r in data.rows)
+    html = render_html(data)
+    assert "<script" not in html.lower() and "<img src=x" not in html  # ...and inert in the page
+    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
+    assert html.count(escaped) >= 4  # title, heading, parameter name, tag, error
+    assert "&amp; &lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_a_study_without_trials_or_written_by_plain_optuna_code(tmp_path):
+    url = f"sqlite:///{tmp_path}/plain.db"
+    optuna.create_study(study_name="empty", storage=url)
+    empty = report_data(lrtune.load_study("empty", url))
+    assert empty.recommendation == "The study has no trials yet."
+    assert "No trials yet." in render_html(empty)
+    plain = optuna.create_study(study_name="plain", storage=url)
+    plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    with pytest.raises(lrtune.InvalidParameterError, match="without an 'lr' parameter"):
+        report_data(lrtune.load_study("plain", url))
