@@ -31,19 +31,17 @@ import contextlib
 import io
 import json
 import math
-import re
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.results_md import write_section
 from benchmarks.reference import OUT, SEEDS, grid_reference, normalised_regret, per_seed_losses
 from lrtune.finder import find
 from lrtune.optimizers import build_optimizer
 from lrtune.tasks import TASKS, get_task
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## LR range test"
 START_LR, END_LR = 1e-7, 10.0
 BUDGET = 0.2  # range-test steps as a fraction of one full run
@@ -203,17 +201,6 @@ NOTES = """Regrets over all tasks and finder seeds. Reading the table:
 """
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others alone."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# lrtune benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(updated)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
@@ -231,7 +218,7 @@ def main() -> None:
     text = markdown(results, seeds, command)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -38,13 +38,13 @@ from typing import Any
 
 import optuna
 
+from benchmarks.results_md import write_section
 import lrtune
 from lrtune.strategies import make_strategy
 from lrtune.study import Study
 from lrtune.study._storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 OUT = ROOT / "benchmarks" / "out"
 SECTION = "## Workers and storage"
 OBJECTIVE = f"{ROOT / 'examples' / 'own_loop.py'}:objective"
@@ -243,17 +243,6 @@ Reading the tables:
 """
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this section of RESULTS.md, leaving the others alone."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# lrtune benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(updated)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
@@ -286,7 +275,7 @@ def main() -> None:
     text = markdown(modes, runs, command)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":
