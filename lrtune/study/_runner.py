@@ -111,4 +111,5 @@ def _downsample(steps: np.ndarray, losses: np.ndarray) -> list[list[float]]:
     if len(steps) > HISTORY_POINTS:
         keep = np.unique(np.linspace(0, len(steps) - 1, HISTORY_POINTS).round().astype(int))
         steps, losses = steps[keep], losses[keep]
-    return [[int(s), float(v) if math.isfinite(v) else None] for s, v in zip(steps, losses)]
+    return [[int(s), float(v) if math.isfinite(v) else None]
+            for s, v in zip(steps, losses, strict=True)]

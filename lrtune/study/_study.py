@@ -68,7 +68,8 @@ class Study:
              budget: float, strategy: Strategy, seed: int,
              heartbeat: float = HEARTBEAT_SECONDS) -> Study:
         """Create the study, or reopen it when it exists with the same space, steps and strategy."""
-        config = {"steps": steps, "space": space.describe(), "strategy": strategy.name, "seed": seed}
+        config = {"steps": steps, "space": space.describe(), "strategy": strategy.name,
+                  "seed": seed}
         backend = open_storage(storage)
         with _quiet_optuna():
             study = retrying(optuna.create_study, storage=backend, study_name=study_name,
@@ -209,4 +210,5 @@ class Study:
         self.fail_lost(trial_id)
 
     def __repr__(self) -> str:
-        return f"<Study {self.name!r}: {len(self.trials)} trials, {self.spent:.2f}/{self.budget} runs>"
+        return (f"<Study {self.name!r}: {len(self.trials)} trials, "
+                f"{self.spent:.2f}/{self.budget} runs>")

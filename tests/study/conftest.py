@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,23 @@ def _one_thread_per_worker(monkeypatch):
     """Worker processes train with one thread, like the in-process references: the same float
     arithmetic, so their values compare exactly."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def _wait_dead(pid: int) -> None:
+    """Until process ``pid`` is gone or a zombie: it can write nothing more."""
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in "ZX":
+                    return
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def wait_dead():
+    return _wait_dead
 
 
 @pytest.fixture
