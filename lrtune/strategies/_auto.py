@@ -99,8 +99,7 @@ def scan_trials(context: Context, index: int) -> list[TrialRecord]:
 
 def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
                  explore_steps: float) -> float | None:
-    """The next LR of the scan over the lattice ``high / SPACING**k``, or None when it is done
-    (or, with several workers, waits for the last scan trial).
+    """The next LR of the scan over the lattice ``high / SPACING**k``, or None when it is done.
 
     Walk down a decade at a time from the top of the range (one lattice step at a time just
     after a divergence, to find the cliff) until the loss gets worse than the best seen; then
@@ -109,9 +108,7 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
     lr_range = context.space.lr_range
     if not context.space.searches_lr:
         return None if scan else lr_range.low
-    if any(t.state is TrialState.RUNNING for t in scan):
-        return None  # each scan step depends on the last result: with several workers, wait
-    spent = sum(t.steps_done for t in scan)
+    spent = sum(t.steps if t.state is TrialState.RUNNING else t.steps_done for t in scan)
     if spent + steps > SCAN_SHARE * explore_steps:
         return None
     last = int(math.log(lr_range.high / lr_range.low) / math.log(SPACING) + 1e-9)
