@@ -53,10 +53,6 @@ class Context:
     def tagged(self, tag: str) -> list[TrialRecord]:
         return [t for t in self.live if t.tag == tag]
 
-    def finished(self, tag: str | None = None) -> list[TrialRecord]:
-        trials = self.live if tag is None else self.tagged(tag)
-        return [t for t in trials if t.state.finished]
-
 
 class Strategy(abc.ABC):
     """Base class: implement :meth:`ask`; override :meth:`should_stop` / :meth:`recommend` if useful."""
