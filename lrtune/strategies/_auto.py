@@ -7,8 +7,10 @@ What it uses (see docs/auto.md for the measurements behind each step):
    runs above the cliff diverge within a few steps and cost almost nothing; the walk stops a
    decade below the best short-run LR.
 2. Short runs prefer larger LRs than long ones (the horizon effect). A *refine* rung trains a
-   few LRs at or below the scan's best for a longer ``T/r`` steps; the basin's shift between the
-   two lengths measures the effect, and a damped power law carries it to the full length.
+   few LRs at or below the scan's best for a longer ``T/r`` steps. Under a constant LR the
+   basin's shift between the two lengths measures the effect and a power law carries it to the
+   full length; under a decaying schedule the best LR hardly moves past ``T/16`` and not
+   monotonically, so the two rungs are averaged as two noisy readings of it.
 3. Noise: each rung's best LR is the vertex of a weighted quadratic fit over neighbouring LRs in
    log space, not the raw argmin.
 4. A diverged run is an observation: nothing at or above the lowest diverged LR (divided by a
@@ -33,14 +35,7 @@ SCAN_LENGTH = 1 / 16  # scan runs, as a fraction of a full run (1/24 measured: t
 SCAN_SHARE = 0.45  # most of the exploration budget the scan may take
 REFINE_POINTS = 4  # three planned, one placed from their results
 REFINE_MAX_LENGTH = 1 / 3
-REFINE_SPACING = 10 ** (1 / 2)  # refine points half a decade apart: the shift is not known yet
 PRIOR_HORIZON_EXPONENT = 0.5  # measured shifts run from 0 (mnist1d) to 1 (diabetes) per length
-# How much of the measured horizon shift to carry on to the full length. With a decaying schedule
-# the best LR stops moving once runs are long enough to anneal (measured: digits/step decay moves
-# 3x from T/16 to T/6 and then not at all; mnist1d and charlm/cosine hardly move), so the refine
-# rung's basin is taken as it is; at a constant LR it keeps moving as ~1/length (diabetes).
-DAMPING_DECAYED = 0.0
-DAMPING_CONSTANT = 1.0
 CLIFF_MARGIN = SPACING  # stay at least this factor below the lowest diverged LR
 
 
@@ -83,8 +78,8 @@ class AutoStrategy(Strategy):
         # 3. the final full-length run
         if context.tagged("final") or full > context.remaining_steps:
             return None
-        damping = DAMPING_DECAYED if _decays(context, combo) else DAMPING_CONSTANT
-        lr = _capped(final_lr(scan, refine, scan_steps, full, damping), cliff,
+        decays = _decays(context, combo)
+        lr = _capped(final_lr(scan, refine, scan_steps, full, decays), cliff,
                      context.space.lr_range)
         return Proposal(context.space.config(lr, **combo), full, "final")
 
@@ -133,24 +128,24 @@ def _lattice_index(high: float, lr: float) -> int:
 
 
 def next_refine_lr(centre: float, refine: Sequence[TrialRecord]) -> float:
-    """Three LRs half a decade apart around ``centre``, then one chosen from their results:
+    """Three lattice steps apart around ``centre``, then one chosen from their results:
     beyond the edge if the best is at an edge (the shift was larger or smaller than expected),
     else between the best and its better neighbour."""
-    planned = [centre * REFINE_SPACING ** (1 - k) for k in range(3)]
+    planned = [centre * SPACING ** (1 - k) for k in range(3)]
     if len(refine) < 3:
         return planned[len(refine)]
     ranked = sorted(refine, key=lambda t: t.lr)
     scores = [t.score for t in ranked]
     i = int(np.argmin(scores))
     if i == 0:
-        return ranked[0].lr / REFINE_SPACING
+        return ranked[0].lr / SPACING
     if i == len(ranked) - 1:
-        return ranked[-1].lr * REFINE_SPACING
+        return ranked[-1].lr * SPACING
     j = i - 1 if scores[i - 1] <= scores[i + 1] else i + 1
     return math.sqrt(ranked[i].lr * ranked[j].lr)
 
 
-def basin_vertex(trials: Sequence[TrialRecord], spacing: float = SPACING) -> float | None:
+def basin_vertex(trials: Sequence[TrialRecord]) -> float | None:
     """The best LR of one rung: vertex of a weighted quadratic fit of loss over log-LR.
 
     Fitted around the raw argmin (its neighbours within two grid steps, weighted by distance) so
@@ -164,7 +159,7 @@ def basin_vertex(trials: Sequence[TrialRecord], spacing: float = SPACING) -> flo
     i = int(np.argmin(y))
     if len(finite) < 3:
         return float(np.exp(x[i]))
-    width = 2 * math.log(spacing) + 1e-9
+    width = 2 * math.log(SPACING) + 1e-9
     near = np.abs(x - x[i]) <= width
     if near.sum() < 3:
         return float(np.exp(x[i]))
@@ -192,16 +187,25 @@ def _limit_cliff(x: np.ndarray, y: np.ndarray, x_best: float, y_best: float) -> 
 
 
 def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_steps: int,
-             full_steps: int, damping: float) -> float:
-    """The full-length LR: the longest rung's best, shifted along the measured horizon effect."""
+             full_steps: int, decays: bool) -> float:
+    """The full-length LR from the two rungs' bests.
+
+    Under a decaying schedule the best LR moves little and not monotonically past ``T/16``
+    (docs/auto.md: mnist1d and charlm's ``T/6`` rungs prefer about half what the full run does,
+    digits' a third of its ``T/16`` best), so the rungs are two noisy readings of one LR: their
+    mean in log space. Under a constant LR it keeps falling with the length: the shift measured
+    between the rungs is carried on to the full length as a power law.
+    """
     scan_best = basin_vertex(scan)
-    refine_best = basin_vertex(refine, REFINE_SPACING)
+    refine_best = basin_vertex(refine)
     if refine_best is None or scan_best is None:
         return refine_best or scan_best or min(t.lr for t in scan)
+    if decays:
+        return math.sqrt(scan_best * refine_best)
     refine_steps = refine[0].steps
     beta = math.log(scan_best / refine_best) / math.log(refine_steps / scan_steps)
     beta = min(max(beta, 0.0), 1.0)
-    return refine_best * (full_steps / refine_steps) ** (-damping * beta)
+    return refine_best * (full_steps / refine_steps) ** -beta
 
 
 def _decays(context: Context, combo: dict) -> bool:
