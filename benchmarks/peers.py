@@ -15,7 +15,8 @@ tuned peer could do:
   validation loss about once an epoch (at least 10 times a run); the budget counts the training
   steps actually run, and the trial that would overrun it is cut at the budget (recorded PRUNED).
 - ``random-search`` / ``grid-search``: ``floor(budget)`` full runs at log-uniform (NumPy, seeded)
-  LRs, or at the centres of ``floor(budget)`` equal log-width cells of the same range.
+  LRs, or at the centres of ``floor(budget)`` equal log-width cells of the same range;
+  ``grid-search-phase`` shifts that grid by a seeded random fraction of a cell.
 - ``torch-lr-finder``: torch-lr-finder's exponential range test over the same range (its default
   100 iterations, smoothing and divergence threshold) and its "steepest gradient" suggestion.
 - ``lrtune-find``: lrtune's own range test (``lrtune.finder.find``) over the same range, its
@@ -188,10 +189,25 @@ def grid_search(task: Task, budget: float, seed: int) -> Choice:
     Centres, not ``geomspace`` end points: the ends of the registry range are a decade beyond
     where the family trains, so a 2-point grid on the ends would waste both runs.
     """
+    return _best_of_full_runs("grid-search", task, seed, _grid(task, int(budget), 0.5))
+
+
+@peer("grid-search-phase")
+def grid_search_phase(task: Task, budget: float, seed: int) -> Choice:
+    """The same grid shifted by a seeded random fraction of a cell.
+
+    Where a fixed grid's points fall relative to a task's best LR is luck of the range's round
+    numbers (the Adam range's cell centre 0.013 sits next to two tasks' best 0.025); a random
+    phase per seed measures what grid search gets on average over ranges users might pick.
+    """
+    phase = float(np.random.default_rng(seed).uniform())
+    return _best_of_full_runs("grid-search-phase", task, seed, _grid(task, int(budget), phase))
+
+
+def _grid(task: Task, n: int, phase: float) -> np.ndarray:
+    """``n`` LRs one equal log-width cell apart over the task's range, ``phase`` into each cell."""
     low, high = np.log(_lr_range(task))
-    n = int(budget)
-    lrs = np.exp(low + (np.arange(n) + 0.5) / n * (high - low))
-    return _best_of_full_runs("grid-search", task, seed, lrs)
+    return np.exp(low + (np.arange(n) + phase) / n * (high - low))
 
 
 def _optuna_full_runs(method: str, sampler: optuna.samplers.BaseSampler, task: Task,
