@@ -16,6 +16,8 @@ What it uses (see docs/auto.md for the measurements behind each step):
 4. A diverged run is an observation: nothing at or above the lowest diverged LR (divided by a
    safety factor) is ever proposed again.
 5. The last trial trains at full length at the chosen LR: it is the user's model and the study's
+   answer. A budget beyond two runs buys more full-length trials around that LR (half a lattice
+   step apart): only full-length runs measure the full-length basin, and the best of them is the
    answer.
 """
 
@@ -37,6 +39,7 @@ REFINE_POINTS = 4  # three planned, one placed from their results
 REFINE_MAX_LENGTH = 1 / 3
 PRIOR_HORIZON_EXPONENT = 0.5  # measured shifts run from 0 (mnist1d) to 1 (diabetes) per length
 CLIFF_MARGIN = SPACING  # stay at least this factor below the lowest diverged LR
+FINAL_SPACING = SPACING ** 0.5  # between full-length trials: the estimate is good to ~1.5x
 
 
 class AutoStrategy(Strategy):
@@ -45,7 +48,8 @@ class AutoStrategy(Strategy):
 
     def ask(self, context: Context) -> Proposal | None:
         full = context.steps
-        explore = context.budget * full - full  # everything but the final run
+        finals = final_count(context.budget)
+        explore = (context.budget - finals) * full  # everything but the full-length runs
         scan_steps = max(8, round(full * SCAN_LENGTH))
         combos = context.space.choices()
         scans = [scan_trials(context, i) for i in range(len(combos))]
@@ -65,7 +69,7 @@ class AutoStrategy(Strategy):
             scan_best = min(t.lr for t in scan) / SPACING**2
         # 2. refine at a longer length around where the basin is expected to move
         refine = context.tagged("refine")
-        refine_steps = _refine_steps(context, scan_steps)
+        refine_steps = _refine_steps(context, scan_steps, finals)
         if refine_steps is not None and len(refine) < REFINE_POINTS:
             if len(refine) >= 3 and any(t.state is TrialState.RUNNING for t in refine):
                 return None  # the adaptive point needs the others' results
@@ -73,19 +77,34 @@ class AutoStrategy(Strategy):
             lr = _capped(next_refine_lr(centre, refine), cliff, context.space.lr_range)
             if all(t.lr != lr for t in refine):
                 return Proposal(context.space.config(lr, **combo), refine_steps, "refine")
-        if any(t.state is TrialState.RUNNING for t in context.live):
+        if any(t.state is TrialState.RUNNING and t.tag != "final" for t in context.live):
             return None
-        # 3. the final full-length run
-        if context.tagged("final") or full > context.remaining_steps:
+        # 3. the full-length runs: the estimate first, then around it
+        if full > context.remaining_steps:
             return None
-        decays = _decays(context, combo)
-        lr = _capped(final_lr(scan, refine, scan_steps, full, decays), cliff,
-                     context.space.lr_range)
-        return Proposal(context.space.config(lr, **combo), full, "final")
+        estimate = final_lr(scan, refine, scan_steps, full, _decays(context, combo))
+        done = {t.lr for t in context.tagged("final")}
+        for lr in final_candidates(estimate, finals):
+            lr = _capped(lr, cliff, context.space.lr_range)
+            if lr not in done:
+                return Proposal(context.space.config(lr, **combo), full, "final")
+        return None
 
     def recommend(self, context: Context) -> TrialRecord | None:
         final = [t for t in context.tagged("final") if t.state is TrialState.COMPLETED]
-        return final[0] if final else super().recommend(context)
+        return min(final, key=lambda t: t.score) if final else super().recommend(context)
+
+
+def final_count(budget: float) -> int:
+    """How many full-length runs: one, plus one per whole run of budget beyond two."""
+    return max(1, int(budget + 1e-9) - 1)
+
+
+def final_candidates(estimate: float, count: int) -> list[float]:
+    """``count`` LRs :data:`FINAL_SPACING` apart, the estimate first, then alternately above and
+    below it (the first ``count`` of ``estimate * FINAL_SPACING ** (0, 1, -1, 2, -2, ...)``)."""
+    offsets = [0] + [sign * k for k in range(1, count) for sign in (1, -1)]
+    return [estimate * FINAL_SPACING**k for k in offsets[:count]]
 
 
 def scan_trials(context: Context, index: int) -> list[TrialRecord]:
@@ -215,12 +234,12 @@ def _decays(context: Context, combo: dict) -> bool:
     return schedule.factor(context.steps) <= 0.5
 
 
-def _refine_steps(context: Context, scan_steps: int) -> int | None:
-    """The refine rung's length: what is left after the scan and the final run, split evenly."""
+def _refine_steps(context: Context, scan_steps: int, finals: int) -> int | None:
+    """The refine rung's length: what is left after the scan and the full runs, split evenly."""
     tried = context.tagged("refine")
     if tried:
         return tried[0].steps
-    left = context.remaining_steps - context.steps
+    left = context.remaining_steps - finals * context.steps
     steps = min(round(context.steps * REFINE_MAX_LENGTH), left // REFINE_POINTS)
     return steps if steps >= 2 * scan_steps else None
 

@@ -32,6 +32,23 @@ def test_auto_is_close_to_the_grid_optimum_on_digits(digits):
     assert study.best.value < 0.08
 
 
+def test_auto_spends_a_larger_budget_on_full_length_runs_around_its_estimate(digits):
+    def study(budget):
+        return lrtune.tune(objective(digits), steps=digits.steps, budget=budget, strategy="auto",
+                           space=task_space(digits), seed=0)
+
+    two, four = study(2.0), study(4.0)
+    explored = lambda s: [(t.tag, t.lr, t.steps) for t in s.trials if t.tag != "final"]  # noqa: E731
+    assert explored(four) == explored(two)  # the same exploration, then 3 full runs, not 1
+    finals = [t for t in four.trials if t.tag == "final"]
+    assert len(finals) == 3 and all(t.steps == digits.steps for t in finals)
+    assert finals[0].lr == pytest.approx([t for t in two.trials if t.tag == "final"][0].lr)
+    lrs = sorted(t.lr for t in finals)
+    assert lrs[1] / lrs[0] == pytest.approx(10 ** (1 / 6)) == lrs[2] / lrs[1]
+    assert 3.5 < four.spent <= 4.0 + 1e-9
+    assert four.best == min(finals, key=lambda t: t.value)
+
+
 def test_diverged_trials_are_recorded_and_bound_the_search(digits):
     study = lrtune.tune(objective(digits), steps=digits.steps, budget=2.0, strategy="auto",
                         space=task_space(digits), seed=0)
