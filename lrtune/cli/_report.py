@@ -13,7 +13,7 @@ from lrtune.cli._app import app, console
 from lrtune.progress import VERDICT_STYLE
 from lrtune.report import FORMATS, report_data, write_report
 from lrtune.report._data import length_label
-from lrtune.study import StorageError, Study, load_study
+from lrtune.study import load_study
 
 STORAGE_HELP = "Storage URL of the study, e.g. sqlite:///lrtune.db."
 
@@ -29,7 +29,7 @@ def report(
         "--format", "-f", help=f"Output: {', '.join(FORMATS)}.")] = "html",
 ) -> None:
     """Write a self-contained HTML report of STUDY (figures, trial table, recommendation)."""
-    opened = open_study(study, storage)
+    opened = load_study(study, storage)
     if output is None:
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in study) or "study"
         output = Path(f"{stem}.html" if format == "html" else f"{stem}-figures")
@@ -44,7 +44,7 @@ def show(
     storage: Annotated[str, typer.Option(help=STORAGE_HELP)],
 ) -> None:
     """Summarise STUDY in the terminal: the recommendation and every trial."""
-    data = report_data(open_study(study, storage))
+    data = report_data(load_study(study, storage))
     info = data.study
     console.print(f"[bold]{escape(info['name'])}[/]: strategy {escape(info['strategy'])}, "
                   f"{info['steps']} steps per full run, {info['trials']} trials, compute "
@@ -68,19 +68,3 @@ def show(
         )
     console.print(table)
     console.print(f"\n[bold]{escape(data.recommendation)}[/]")
-
-
-def open_study(name: str, storage: str) -> Study:
-    """The stored study, or a one-line StorageError; a missing SQLite file is not created."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(storage)
-    except ArgumentError:
-        raise StorageError(
-            f"{storage!r} is not a storage URL (e.g. sqlite:///lrtune.db).") from None
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        if not Path(url.database).is_file():
-            raise StorageError(f"No storage at {storage}: the file {url.database} does not exist.")
-    return load_study(name, storage)

@@ -25,6 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import optuna
@@ -86,6 +87,19 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
     first_line = str(failure).splitlines()[0] if str(failure) else ""
     raise StorageError(f"Cannot open the storage {safe_url(url)}: {type(failure).__name__}: "
                        f"{first_line}".rstrip(": ")) from None
+
+
+def check_existing(url: str) -> None:
+    """Refuse a URL that is not one, or a SQLite file that does not exist, before opening it:
+    opening would create an empty database (a typo in a path must not leave a stray file)."""
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise StorageError(f"{url!r} is not a storage URL (e.g. sqlite:///lrtune.db).") from None
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:"):
+        if not Path(database).is_file():
+            raise StorageError(f"No storage at {safe_url(url)}: the file {database} does not exist.")
 
 
 def _open_sqlite(url: str) -> optuna.storages.RDBStorage:

@@ -15,7 +15,7 @@ from lrtune.strategies import Context, Strategy, make_strategy
 from lrtune.records import TrialRecord, TrialState
 from lrtune.study._heartbeat import HEARTBEAT_SECONDS
 from lrtune.study._storage import (
-    StorageError, distributions, is_retired, open_storage, optuna_state, prefixed,
+    StorageError, check_existing, distributions, is_retired, open_storage, optuna_state, prefixed,
     record_from_optuna, retrying, safe_url, to_storable,
 )
 
@@ -37,6 +37,7 @@ def _quiet_optuna() -> Iterator[None]:
 
 def load_optuna_study(study_name: str, storage: str) -> optuna.Study:
     """The stored Optuna study ``study_name``; a clear error when there is none."""
+    check_existing(storage)
     backend = open_storage(storage)
     try:
         return retrying(optuna.load_study, study_name=study_name, storage=backend)

@@ -14,6 +14,7 @@ import pytest
 import lrtune
 from lrtune.exceptions import InvalidParameterError, ObjectiveError
 from lrtune.records import TrialState
+from lrtune.study import join_study
 from lrtune.tasks import objective, task_space
 
 RUNNER = textwrap.dedent("""
@@ -86,6 +87,18 @@ def test_objective_returning_a_non_number_stops_the_study_with_a_clear_error():
     with pytest.raises(ObjectiveError, match=r"must return a number .* it returned 'oops'"):
         lrtune.tune(lambda trial: "oops", steps=10, budget=2.0, strategy="grid",
                     space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"))
+
+
+def test_reading_a_missing_sqlite_file_is_an_error_and_creates_nothing(tmp_path):
+    missing = tmp_path / "typo.db"
+    for read in (lambda url: lrtune.load_study("s", url),
+                 lambda url: join_study(lambda t: 1.0, storage=url, study_name="s")):
+        with pytest.raises(lrtune.StorageError, match=f"No storage at sqlite:///{missing}: the "
+                                                      f"file {missing} does not exist"):
+            read(f"sqlite:///{missing}")
+        assert not missing.exists()
+    with pytest.raises(lrtune.StorageError, match="'no url' is not a storage URL"):
+        lrtune.load_study("s", "no url")
 
 
 def test_storage_url_errors_hide_the_password():
