@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrtune._validation import check_choice, check_float, fail
+from lrtune.exceptions import LrtuneError
 from lrtune.optimizers import OPTIMIZERS
 from lrtune.schedules import SCHEDULES, Schedule, make_schedule, with_warmup
 
@@ -129,7 +130,7 @@ class Space:
         return {
             "lr": as_data(self.lr),
             "optimizer": list(self.optimizer),
-            "schedule": [s if isinstance(s, str) else repr(s) for s in self.schedule],
+            "schedule": [s if isinstance(s, str) else s.describe() for s in self.schedule],
             "warmup": list(self.warmup),
             "weight_decay": as_data(self.weight_decay) if isinstance(self.weight_decay, LogRange)
             else list(self.weight_decay),
@@ -138,9 +139,15 @@ class Space:
 
     @classmethod
     def from_description(cls, data: Mapping[str, Any]) -> Space:
-        """The space :meth:`describe` wrote; schedules given as objects come back as constant."""
+        """The space :meth:`describe` wrote, schedule objects included.
+
+        A schedule this process cannot rebuild (a class of the user's that is not imported, or
+        a study stored before schedules were stored in full) is left out, ``"constant"`` if none
+        is left: callers that must run the study compare ``describe()`` with what was stored.
+        """
         from_data = lambda d: tuple(d["log_range"]) if isinstance(d, dict) else d  # noqa: E731
-        schedules = [s for s in data.get("schedule", ["constant"]) if s in SCHEDULES]
+        schedules = [rebuilt for s in data.get("schedule", ["constant"])
+                     if (rebuilt := _schedule_from_data(s)) is not None]
         return cls(
             lr=from_data(data.get("lr")),
             optimizer=data.get("optimizer", "adamw"),
@@ -149,6 +156,15 @@ class Space:
             weight_decay=from_data(data.get("weight_decay", 0.0)),
             momentum=None if data.get("momentum") in (None, [None]) else data["momentum"],
         )
+
+
+def _schedule_from_data(data: Any) -> str | Schedule | None:
+    if isinstance(data, str):
+        return data if data in SCHEDULES else None
+    try:
+        return Schedule.from_description(data)
+    except (LrtuneError, TypeError):  # unknown class, or fields it no longer takes
+        return None
 
 
 def _as_choices(value: Any, name: str) -> tuple[Any, ...]:

@@ -10,6 +10,7 @@ compression to another run length, a plain description for checkpoints) lives he
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from numbers import Integral
 from typing import Any
@@ -156,6 +157,21 @@ class Schedule(ABC):
                 out[f.name] = _plain(getattr(self, f.name))
         return out
 
+    @staticmethod
+    def from_description(data: Mapping[str, Any]) -> Schedule:
+        """The schedule :meth:`describe` wrote, nested schedules included (any schedule class
+        imported in this process, so a user's own subclass too)."""
+        known = {c.__name__: c for c in _subclasses(Schedule)}
+        kind = data.get("type") if isinstance(data, Mapping) else None
+        if kind not in known:
+            raise fail("data", "Schedule.from_description()",
+                       f"a description from Schedule.describe() with a 'type' among "
+                       f"{sorted(known)} (a class of your own must be imported first)", data)
+        cls = known[kind]
+        params = {f.name: _unplain(data[f.name]) for f in fields(cls)
+                  if f.init and f.name in data}
+        return cls(**params)
+
 
 def _rescale(value: int, old: int, new: int) -> int:
     """``round(value * new / old)`` with halves rounded up, in exact integer arithmetic."""
@@ -170,6 +186,19 @@ def _rescale_steps(value: int, old: int, new: int, meta: Any) -> int:
     if meta["below_total"]:
         scaled = min(scaled, new - 1)
     return scaled
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [c for sub in cls.__subclasses__() for c in (sub, *_subclasses(sub))]
+
+
+def _unplain(value: Any) -> Any:
+    """Inverse of :func:`_plain`: descriptions back to schedules, lists back to tuples."""
+    if isinstance(value, Mapping) and "type" in value:
+        return Schedule.from_description(value)
+    if isinstance(value, list):
+        return tuple(_unplain(v) for v in value)
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -79,10 +79,10 @@ def join_study(objective: Callable[[Trial], float], *, storage: str, study_name:
         raise StorageError(f"{where} was not created by lrtune: it has no search space.")
     if Space.from_description(config["space"]).describe() != config["space"]:
         raise StorageError(
-            f"{where} was created with a search space that cannot be rebuilt from storage "
-            f"(schedules {config['space']['schedule']}: schedule objects are stored by name "
-            "only). Join it from Python: lrtune.tune(objective, ...) with the same space, "
-            "storage and study name.")
+            f"{where} was created with a search space that cannot be rebuilt here "
+            f"(schedules {config['space']['schedule']}: a schedule class this process has not "
+            "imported, or a study stored before schedule objects were). Join it from Python: "
+            "lrtune.tune(objective, ...) with the same space, storage and study name.")
     if config["strategy"] not in STRATEGIES:
         raise StorageError(
             f"{where} uses the strategy {config['strategy']!r}, which is not built in. Join it "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import json
 import math
 import pickle
 import re
@@ -293,6 +294,19 @@ def test_compressed_round_trips(schedule: Schedule, new: int) -> None:
     # Equal, except Exponential's gamma ** (T/new) ** (new/T), equal up to float rounding.
     assert _same(back.describe(), schedule.describe())
     assert schedule.compressed(T) is schedule
+
+
+@every
+def test_a_description_rebuilds_the_same_schedule_through_json(schedule: Schedule) -> None:
+    stored = json.loads(json.dumps(schedule.describe()))  # as a study's storage keeps it
+    rebuilt = Schedule.from_description(stored)
+    assert rebuilt == schedule and type(rebuilt) is type(schedule)
+    assert [rebuilt.factor(t) for t in range(T + 1)] == [schedule.factor(t) for t in range(T + 1)]
+
+
+def test_a_description_of_an_unknown_schedule_class_is_refused() -> None:
+    with pytest.raises(InvalidParameterError, match=r"a 'type' among \['Constant', "):
+        Schedule.from_description({"type": "Cyclic", "total_steps": 10})
 
 
 def _same(a, b) -> bool:

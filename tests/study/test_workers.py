@@ -14,12 +14,13 @@ import textwrap
 import threading
 import time
 
+import optuna
 import pytest
 
 import lrtune
 from lrtune.records import TrialState
 from lrtune.strategies import make_strategy
-from lrtune.study import Study
+from lrtune.study import Study, join_study
 from lrtune.study._claims import claim
 from lrtune.study._heartbeat import SILENT_BEATS, WorkerId
 from lrtune.tasks import objective as task_objective
@@ -264,6 +265,35 @@ def _trials_of(url, name, pid):
                and t.user_attrs.get("lrtune:worker", {}).get("pid") == pid)
 
 
+def test_a_worker_joins_a_study_whose_space_holds_a_schedule_object(tmp_path, digits):
+    url = sqlite_url(tmp_path)
+    space = task_space(digits)  # its recipe's MultiStep object, not a schedule name
+    Study.open(storage=url, study_name="recipe", space=space, steps=digits.steps, budget=2.0,
+               strategy=make_strategy("grid"), seed=0)
+    applied = []
+
+    def objective(trial):
+        applied.append(trial.schedule())
+        return task_objective(digits)(trial)
+
+    study = join_study(objective, storage=url, study_name="recipe")
+    assert applied == [digits.schedule(digits.steps)] * 2  # step decay, not a constant LR
+    assert study.space == space and all(t.state is TrialState.COMPLETED for t in study.trials)
+
+
+def test_joining_a_study_with_a_schedule_class_this_process_lacks_is_refused(tmp_path, digits):
+    url = sqlite_url(tmp_path)
+    Study.open(storage=url, study_name="custom", space=task_space(digits), steps=digits.steps,
+               budget=2.0, strategy=make_strategy("grid"), seed=0)
+    stored = optuna.load_study(study_name="custom", storage=url)
+    config = stored.user_attrs["lrtune:config"]
+    config["space"]["schedule"] = [{"type": "MyCyclic", "total_steps": digits.steps}]
+    stored.set_user_attr("lrtune:config", config)  # as a user's own, unimported class leaves it
+    with pytest.raises(lrtune.StorageError, match=r"cannot be rebuilt here .*'MyCyclic'"):
+        join_study(task_objective(digits), storage=url, study_name="custom")
+    assert stored.trials == []
+
+
 def test_a_terminated_worker_marks_its_trial_lost_at_once(tmp_path, own_loop_spec):
     db = tmp_path / "term.db"
     url = f"sqlite:///{db}"
@@ -283,12 +313,19 @@ def test_a_terminated_worker_marks_its_trial_lost_at_once(tmp_path, own_loop_spe
 
 
 def test_joining_a_study_that_does_not_exist_says_so(tmp_path, own_loop_spec):
-    url = sqlite_url(tmp_path, "empty.db")
-    proc = subprocess.run([sys.executable, "-m", "lrtune.cli", "worker", own_loop_spec,
-                           "--storage", url, "--study", "nope"], capture_output=True, text=True)
-    assert proc.returncode == 2
-    squeeze = lambda text: re.sub(r"\s+", "", text)  # noqa: E731 - rich wraps long lines
-    assert squeeze(proc.stderr) == squeeze(f"error: No study named 'nope' in {url}.")
+    def join(url):
+        proc = subprocess.run([sys.executable, "-m", "lrtune.cli", "worker", own_loop_spec,
+                               "--storage", url, "--study", "nope"], capture_output=True, text=True)
+        assert proc.returncode == 2
+        return re.sub(r"\s+", "", proc.stderr)  # rich wraps long lines
+
+    db = tmp_path / "typo.db"
+    url = f"sqlite:///{db}"
+    assert join(url) == re.sub(r"\s+", "", f"error: No storage at {url}: the file {db} does not "
+                                           "exist.")
+    assert not db.exists()
+    optuna.create_study(storage=url, study_name="other")
+    assert join(url) == re.sub(r"\s+", "", f"error: No study named 'nope' in {url}.")
 
 
 @pytest.mark.parametrize("kwargs, message", [
