@@ -79,8 +79,14 @@ def test_sampler_and_pruner_follow_auto_and_find_a_good_lr(tmp_path):
     # the runs above the cliff were stopped as diverged, not failed, and cost little
     diverged = [t for t in trials if t.user_attrs["lrtune:state"] == "diverged"]
     assert diverged and min(t.params["lr"] for t in diverged) > GOOD[1]
-    # and lrtune reads the study: the same answer
-    assert lrtune.load_study("optuna", storage).best.number == final.number
+    # and lrtune reads the study: the same answer, and the short runs with their values
+    reread = lrtune.load_study("optuna", storage)
+    assert reread.best.number == final.number
+    completed = {t.number: t.user_attrs["lrtune:state"] == "completed" for t in scans}
+    assert any(completed.values())
+    for t in reread.trials:
+        if completed.get(t.number):
+            assert t.state is lrtune.TrialState.COMPLETED and math.isfinite(t.value)
 
 
 def test_pruner_alone_stops_a_run_as_soon_as_it_diverges():
