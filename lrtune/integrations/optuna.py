@@ -5,7 +5,7 @@ Switch one line of an existing Optuna study::
 
     study = optuna.create_study(sampler=LrtuneSampler(steps=2000), pruner=LrtunePruner())
     study.optimize(objective, n_trials=100)   # stops by itself when the budget is spent
-    lrtune.load_study(name, storage).best      # the answer: the final full-length run
+    lrtune.load_study(name, storage).best      # the answer: the best full-length run
 
 The objective stays as it is: it suggests ``"lr"`` with ``trial.suggest_float("lr", low, high,
 log=True)``, trains up to ``steps`` steps, calls ``trial.report(loss, step)`` with the step
