@@ -24,7 +24,6 @@ Two parts:
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import re
@@ -38,14 +37,13 @@ from typing import Any
 
 import optuna
 
-from benchmarks.results_md import write_section
+from benchmarks.results_md import publish
 import lrtune
 from lrtune.strategies import make_strategy
 from lrtune.study import Study
 from lrtune.study._storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "out"
 SECTION = "## Workers and storage"
 OBJECTIVE = f"{ROOT / 'examples' / 'own_loop.py'}:objective"
 SPACE = lrtune.Space(lr=(1e-4, 1.0), optimizer="sgd")
@@ -269,13 +267,9 @@ def main() -> None:
             if server_dir is not None:
                 subprocess.run([str(ROOT / "scripts" / "postgres.sh"), "stop", server_dir],
                                check=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "load_test.json").write_text(json.dumps({"modes": modes, "runs": runs}, indent=1))
     command = "OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python -m benchmarks.load_test"
-    text = markdown(modes, runs, command)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
+    publish(SECTION, markdown(modes, runs, command), "load_test.json",
+            {"modes": modes, "runs": runs}, write=not args.no_write)
 
 
 if __name__ == "__main__":

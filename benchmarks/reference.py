@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.results_md import OUT
 import lrtune
 from lrtune.tasks import _base, _data, _training, get_task, train
 
-OUT = Path(__file__).resolve().parent / "out"
 SEEDS = (0, 1, 2)
 
 # Six decades per task, placed so the good region sits in the middle-upper part of the range and

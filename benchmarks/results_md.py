@@ -1,11 +1,24 @@
-"""Write one benchmark's section of RESULTS.md, leaving the other sections alone."""
+"""Where benchmarks put their results: raw data under ``out/``, their section of RESULTS.md."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+OUT = Path(__file__).resolve().parent / "out"  # raw results and caches (not committed)
+
+
+def publish(title: str, text: str, raw_name: str, raw: Any, *, write: bool = True) -> None:
+    """Save ``raw`` as ``out/<raw_name>``, print the markdown ``text``, and (with ``write``)
+    make it the section headed ``title`` of RESULTS.md."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / raw_name).write_text(json.dumps(raw, indent=1))
+    print(text)
+    if write:
+        write_section(title, text)
 
 
 def write_section(title: str, text: str, path: Path = RESULTS) -> None:
