@@ -11,8 +11,7 @@ import sys
 
 from rich.console import Console
 
-from lrtune.cli import _demo, _report, _tune, _worker  # noqa: F401  (each registers its command)
-from lrtune.cli import _find  # noqa: F401
+from lrtune.cli import _demo, _find, _report, _tune, _worker  # noqa: F401  (each registers one)
 from lrtune.cli._app import app
 from lrtune.exceptions import LrtuneError
 

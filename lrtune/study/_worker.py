@@ -77,7 +77,8 @@ def join_study(objective: Callable[[Trial], float], *, storage: str, study_name:
     where = f"The study {study_name!r} in {safe_url(storage)}"
     if config is None:
         raise StorageError(f"{where} was not created by lrtune: it has no search space.")
-    if Space.from_description(config["space"]).describe() != config["space"]:
+    space = Space.from_description(config["space"])
+    if space.describe() != config["space"]:
         raise StorageError(
             f"{where} was created with a search space that cannot be rebuilt here "
             f"(schedules {config['space']['schedule']}: a schedule class this process has not "
@@ -88,7 +89,7 @@ def join_study(objective: Callable[[Trial], float], *, storage: str, study_name:
             f"{where} uses the strategy {config['strategy']!r}, which is not built in. Join it "
             "from Python: lrtune.tune(objective, strategy=<the same strategy>, ...) with the "
             "same storage and study name.")
-    study = Study.from_stored(stored)
+    study = Study.from_stored(stored, space)
     run_worker(study, objective, callbacks)
     return study
 
