@@ -2,22 +2,27 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
-.PHONY: demo test benchmarks clean
+.PHONY: demo test lint clean
 
-# The venv is (re)built whenever the project or its pins change. constraints.txt pins every
-# package for development and CI (torch==2.13.0 is the CPU build on this machine's disk).
-$(STAMP): pyproject.toml constraints.txt
+# One venv; each stamp records which extras are installed in it and is rebuilt whenever the
+# project or its pins change. constraints.txt pins every package for development and CI
+# (torch==2.13.0 is the CPU build on this machine's disk). The demo needs the package and its
+# built-in tasks only; the tests need every integration's framework and the linters (`dev`).
+$(VENV)/.installed-%: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$*]'
+	touch $@
 
-demo: $(STAMP)
+demo: $(VENV)/.installed-tasks
 	$(BIN)/lrtune demo
 
-test: $(STAMP)
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check lrtune tests benchmarks examples
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 clean:
