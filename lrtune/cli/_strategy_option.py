@@ -1,4 +1,4 @@
-"""``--strategy module:Class``: how ``lrtune worker`` / ``report`` / ``show`` find a custom strategy.
+"""``--strategy module:Class``: how ``lrtune worker``, ``report`` and ``show`` find a custom one.
 
 A study stores its strategy's name; these commands rebuild it from the registry, which knows the
 built-in strategies, entry points and classes registered by modules already imported (the

@@ -43,7 +43,8 @@ def worker_command(
                                 callbacks=[progress, count])
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM
         console.print("stopped: the running trial is marked lost and will run again")
-        raise typer.Exit(stop.code if isinstance(stop, SystemExit) else 130) from None
+        code = stop.code if isinstance(stop, SystemExit) else 130
+        raise typer.Exit(code if isinstance(code, int) else 1) from None
     best = result.best
     best_text = (f"best lr {best.lr:.4g} (value {best.value:.5g})" if best is not None
                  else "no trial completed")

@@ -21,7 +21,7 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Final, Literal, Union
 
 import numpy as np
 
@@ -49,8 +49,8 @@ class Signal(enum.Enum):
         return self.name
 
 
-WAIT = Signal.WAIT
-FINISHED = Signal.FINISHED
+WAIT: Final = Signal.WAIT
+FINISHED: Final = Signal.FINISHED
 Answer = Union[Proposal, Literal[Signal.WAIT, Signal.FINISHED]]
 
 
@@ -106,7 +106,8 @@ class RunningTrial:
 
 
 class Strategy(abc.ABC):
-    """Base class: implement :meth:`ask`; override :meth:`should_stop` / :meth:`recommend` if useful.
+    """Base class: implement :meth:`ask`; override :meth:`should_stop` and :meth:`recommend`
+    if useful.
 
     ``name`` is stored with the study: a strategy not built in is rebuilt from it (by a worker,
     a report) once registered with :func:`lrtune.strategies.register`.
@@ -125,7 +126,7 @@ class Strategy(abc.ABC):
         return False
 
     def recommend(self, context: Context) -> TrialRecord | None:
-        """The answer of the study: the best completed full-length trial, else the best completed."""
+        """The study's answer: the best completed full-length trial, else the best completed."""
         done = [t for t in context.live if t.state is TrialState.COMPLETED]
         full = [t for t in done if t.steps >= context.full_steps]
         pool = full or done

@@ -92,7 +92,7 @@ def _kernel(a: np.ndarray, b: np.ndarray, length: float) -> np.ndarray:
 
 
 def _gp_posterior(x: np.ndarray, y: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and std at ``xs``, hyper-parameters by maximum marginal likelihood on a grid."""
+    """Posterior mean and std at ``xs``; hyper-parameters by maximum marginal likelihood."""
     # prior mean at the best value seen: unexplored LRs look as good as the best so far, so with
     # few runs the search explores the range instead of creeping around its first finite point
     mu, sigma = y.min(), y.std() or 1.0
@@ -106,6 +106,7 @@ def _gp_posterior(x: np.ndarray, y: np.ndarray, xs: np.ndarray) -> tuple[np.ndar
             nll = 0.5 * z @ alpha + np.log(np.diag(chol)).sum()
             if best is None or nll < best[0]:
                 best = (nll, length, chol, alpha)
+    assert best is not None  # the grid is not empty
     _, length, chol, alpha = best
     ks = _kernel(xs, x, length)
     mean = ks @ alpha

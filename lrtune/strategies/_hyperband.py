@@ -23,7 +23,7 @@ class HyperbandStrategy(Strategy):
     eta = 3
 
     def brackets(self, context: Context) -> list[int]:
-        """Bracket sizes ``s`` (each costs s + 1 full runs) that fit in the budget, largest first."""
+        """Bracket sizes ``s`` (each costs s + 1 full runs) that fit the budget, largest first."""
         remaining, sizes = context.budget, []
         s = min(max(0, math.floor(remaining + 1e-9) - 1), self._max_rungs(context))
         while s >= 0 and remaining >= s + 1 - 1e-9:
@@ -33,7 +33,8 @@ class HyperbandStrategy(Strategy):
         return sizes
 
     def _max_rungs(self, context: Context) -> int:
-        return max(0, int(math.log(max(context.full_steps / 8, 1), self.eta)))  # >= 8 steps per rung
+        # at least 8 steps per rung
+        return max(0, int(math.log(max(context.full_steps / 8, 1), self.eta)))
 
     def ask(self, context: Context) -> Answer:
         for b, s in enumerate(self.brackets(context)):

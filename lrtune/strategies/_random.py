@@ -1,4 +1,4 @@
-"""Random search over the space, full-length runs: log-uniform, or quasi-random (scrambled Sobol)."""
+"""Random search over the space, full-length runs: log-uniform or quasi-random (scrambled Sobol)."""
 
 from __future__ import annotations
 

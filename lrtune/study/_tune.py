@@ -69,6 +69,7 @@ def tune(
     else:
         from lrtune.study._processes import run_processes
 
+        assert storage is not None  # checked with workers above
         run_processes(study, objective, storage=storage, workers=workers,
                       callbacks=callbacks or ())
     return study
