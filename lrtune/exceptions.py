@@ -29,3 +29,12 @@ class ObjectiveError(LrtuneError, TypeError):
 
 class LrtuneWarning(UserWarning):
     """Base class of lrtune's warnings, so users can filter them all at once."""
+
+
+class StrategyError(LrtuneError, TypeError):
+    """A search strategy broke its contract (see :class:`lrtune.strategies.Strategy`): a bug in
+    the strategy that every ask would hit, so the study stops at once."""
+
+
+class UnknownStrategyError(LrtuneError, LookupError):
+    """A stored study names a strategy that is neither built in nor registered in this process."""

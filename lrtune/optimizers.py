@@ -26,7 +26,6 @@ class OptimizerSpec:
     lr_range: tuple[float, float]
     default_lr: float
     defaults: Mapping[str, Any] = field(default_factory=dict)
-    adaptive: bool = False  # per-parameter step sizes (Adam-like): LRs live a few decades lower
 
     def build(
         self,
@@ -58,13 +57,12 @@ _SPECS = (
     OptimizerSpec("sgd-nesterov", torch.optim.SGD, (1e-4, 3.0), 0.1,
                   {"momentum": 0.9, "nesterov": True}),
     OptimizerSpec("sgd-plain", torch.optim.SGD, (1e-3, 10.0), 0.5),
-    OptimizerSpec("adagrad", torch.optim.Adagrad, (1e-4, 1.0), 1e-2, adaptive=True),
-    OptimizerSpec("rmsprop", torch.optim.RMSprop, (1e-6, 1e-1), 1e-3, {"alpha": 0.99},
-                  adaptive=True),
-    OptimizerSpec("adam", torch.optim.Adam, (1e-6, 1e-1), 1e-3, adaptive=True),
-    OptimizerSpec("adamw", torch.optim.AdamW, (1e-6, 1e-1), 1e-3, adaptive=True),
-    OptimizerSpec("nadam", torch.optim.NAdam, (1e-6, 1e-1), 2e-3, adaptive=True),
-    OptimizerSpec("radam", torch.optim.RAdam, (1e-6, 1e-1), 1e-3, adaptive=True),
+    OptimizerSpec("adagrad", torch.optim.Adagrad, (1e-4, 1.0), 1e-2),
+    OptimizerSpec("rmsprop", torch.optim.RMSprop, (1e-6, 1e-1), 1e-3, {"alpha": 0.99}),
+    OptimizerSpec("adam", torch.optim.Adam, (1e-6, 1e-1), 1e-3),
+    OptimizerSpec("adamw", torch.optim.AdamW, (1e-6, 1e-1), 1e-3),
+    OptimizerSpec("nadam", torch.optim.NAdam, (1e-6, 1e-1), 2e-3),
+    OptimizerSpec("radam", torch.optim.RAdam, (1e-6, 1e-1), 1e-3),
 )
 
 OPTIMIZERS: Mapping[str, OptimizerSpec] = MappingProxyType({s.name: s for s in _SPECS})

@@ -31,7 +31,6 @@ def test_families_carry_their_defaults_and_accept_overrides():
     nesterov = build_optimizer("sgd-nesterov", params, 0.1)
     assert nesterov.defaults["momentum"] == 0.9 and nesterov.defaults["nesterov"] is True
     assert build_optimizer("sgd", params, 0.1, momentum=0.5).defaults["momentum"] == 0.5
-    assert OPTIMIZERS["adamw"].adaptive and not OPTIMIZERS["sgd"].adaptive
 
 
 def test_param_group_ratios_are_kept():

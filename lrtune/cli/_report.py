@@ -10,6 +10,7 @@ from rich.markup import escape  # user text printed literally: a study named '[r
 from rich.table import Table
 
 from lrtune.cli._app import app, console
+from lrtune.cli._strategy_option import StrategyOption, register_strategy
 from lrtune.progress import VERDICT_STYLE
 from lrtune.report import FORMATS, report_data, write_report
 from lrtune.report._data import length_label
@@ -27,8 +28,10 @@ def report(
                                "(png, svg). Default: STUDY.html or STUDY-figures/.")] = None,
     format: Annotated[str, typer.Option(
         "--format", "-f", help=f"Output: {', '.join(FORMATS)}.")] = "html",
+    strategy: StrategyOption = None,
 ) -> None:
     """Write a self-contained HTML report of STUDY (figures, trial table, recommendation)."""
+    register_strategy(strategy)
     opened = load_study(study, storage)
     if output is None:
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in study) or "study"
@@ -42,8 +45,10 @@ def report(
 def show(
     study: Annotated[str, typer.Argument(help="Name of the study.")],
     storage: Annotated[str, typer.Option(help=STORAGE_HELP)],
+    strategy: StrategyOption = None,
 ) -> None:
     """Summarise STUDY in the terminal: the recommendation and every trial."""
+    register_strategy(strategy)
     data = report_data(load_study(study, storage))
     info = data.study
     console.print(f"[bold]{escape(info['name'])}[/]: strategy {escape(info['strategy'])}, "

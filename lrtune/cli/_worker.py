@@ -11,6 +11,7 @@ import typer
 
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_object
+from lrtune.cli._strategy_option import StrategyOption, register_strategy
 from lrtune.progress import Progress
 from lrtune.records import TrialRecord
 from lrtune.study import Study, join_study
@@ -25,9 +26,11 @@ def worker_command(
     storage: Annotated[str, typer.Option(
         help="Storage URL of the study, e.g. postgresql://user:password@dbhost/lrtune.")],
     study: Annotated[str, typer.Option(help="Name of the study to join.")],
+    strategy: StrategyOption = None,
 ) -> None:
     """Join the stored study STUDY and run its trials until it is done."""
-    objective = load_object(target)
+    objective = load_object(target)  # first: its module may register the study's strategy
+    register_strategy(strategy)
     interrupt_on_sigterm()
     ran: list[TrialRecord] = []
 
@@ -40,7 +43,8 @@ def worker_command(
                                 callbacks=[progress, count])
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM
         console.print("stopped: the running trial is marked lost and will run again")
-        raise typer.Exit(stop.code if isinstance(stop, SystemExit) else 130) from None
+        code = stop.code if isinstance(stop, SystemExit) else 130
+        raise typer.Exit(code if isinstance(code, int) else 1) from None
     best = result.best
     best_text = (f"best lr {best.lr:.4g} (value {best.value:.5g})" if best is not None
                  else "no trial completed")

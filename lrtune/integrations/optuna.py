@@ -39,6 +39,7 @@ from lrtune.records import TrialRecord, TrialState
 from lrtune.schedules import Schedule
 from lrtune.space import Space
 from lrtune.strategies import Context, Proposal, Strategy, make_strategy
+from lrtune.strategies._base import answer_of
 from lrtune.study._runner import HISTORY_POINTS
 
 PREFIX = "lrtune:"
@@ -110,7 +111,7 @@ class LrtuneSampler(BaseSampler):
         context = self._context(study, space, finished=self._record(trial, space, **told,
                                                                     value=value))
         waiting = any(t.state is TrialState.RUNNING for t in context.live)
-        if not waiting and self.strategy.ask(context) is None:
+        if not waiting and not isinstance(answer_of(self.strategy, context), Proposal):
             study.stop()  # the budget is spent: the strategy has its answer
 
     # -- the strategy's view of the study ------------------------------------------------------
@@ -156,10 +157,10 @@ class LrtuneSampler(BaseSampler):
         """The strategy's next proposal; waits while other processes' trials block it."""
         while True:
             context = self._context(study, space, skip=trial.number)
-            proposal = self.strategy.ask(context)
-            if proposal is not None:
+            proposal = answer_of(self.strategy, context)
+            if isinstance(proposal, Proposal):
                 return proposal
-            if not any(t.state is TrialState.RUNNING for t in context.live):
+            if not context.running:  # FINISHED; WAIT and FINISHED wait for running trials
                 break
             time.sleep(WAIT_SECONDS)
         # Done, but asked for more (n_trials larger than the budget): train the answer again.

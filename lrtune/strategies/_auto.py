@@ -19,6 +19,10 @@ What it uses (see docs/auto.md for the measurements behind each step):
    answer. A budget beyond two runs buys more full-length trials around that LR (half a lattice
    step apart): only full-length runs measure the full-length basin, and the best of them is the
    answer.
+
+With more choices, or shorter runs, than the budget can scan (not one scan run each), the first
+choice is refined around its optimizer's default LR instead (or trained at it, when not even a
+refine rung fits): a budget that small buys one informed guess, not a search.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lrtune.optimizers import get_optimizer_spec
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import LogRange
-from lrtune.strategies._base import Context, Proposal, Strategy
+from lrtune.strategies._base import FINISHED, WAIT, Answer, Context, Proposal, Strategy
 
 SPACING = 10 ** (1 / 3)  # scan grid: three LRs per decade
 SCAN_LENGTH = 1 / 16  # scan runs, as a fraction of a full run (1/24 measured: too noisy)
@@ -46,8 +51,8 @@ class AutoStrategy(Strategy):
     name = "auto"
     min_budget = 1.25
 
-    def ask(self, context: Context) -> Proposal | None:
-        full = context.steps
+    def ask(self, context: Context) -> Answer:
+        full = context.full_steps
         finals = final_count(context.budget)
         explore = (context.budget - finals) * full  # everything but the full-length runs
         scan_steps = max(8, round(full * SCAN_LENGTH))
@@ -59,36 +64,35 @@ class AutoStrategy(Strategy):
             if lr is not None:
                 return Proposal(context.space.config(lr, **combo), scan_steps, f"scan:{i}")
         if any(t.state is TrialState.RUNNING for t in context.live):
-            return None  # the next phases need every scan result
+            return WAIT  # the next phases need every scan result
         best_combo = min(range(len(combos)), key=lambda i: _best_score(scans[i]))
         scan = scans[best_combo]
         combo = combos[best_combo]
         cliff = _cliff(context.live)
         scan_best = basin_vertex(scan)
-        if scan_best is None:  # everything diverged: try below the lowest scanned LR
-            scan_best = min(t.lr for t in scan) / SPACING**2
+        if scan_best is None:  # everything diverged, or nothing was scanned
+            scan_best = _unscanned_lr(context, scan, combo)
         # 2. refine at a longer length around where the basin is expected to move
         refine = context.tagged("refine")
         refine_steps = _refine_steps(context, scan_steps, finals)
         if refine_steps is not None and len(refine) < REFINE_POINTS:
             if len(refine) >= 3 and any(t.state is TrialState.RUNNING for t in refine):
-                return None  # the adaptive point needs the others' results
+                return WAIT  # the fourth point needs the others' results
             centre = scan_best * (refine_steps / scan_steps) ** -PRIOR_HORIZON_EXPONENT
             lr = _capped(next_refine_lr(centre, refine), cliff, context.space.lr_range)
             if all(t.lr != lr for t in refine):
                 return Proposal(context.space.config(lr, **combo), refine_steps, "refine")
         if any(t.state is TrialState.RUNNING and t.tag != "final" for t in context.live):
-            return None
+            return WAIT  # the estimate needs every rung's result
         # 3. the full-length runs: the estimate first, then around it
-        if full > context.remaining_steps:
-            return None
-        estimate = final_lr(scan, refine, scan_steps, full, _decays(context, combo))
+        estimate = final_lr(scan, refine, scan_steps, full, _decays(context, combo),
+                            fallback=min((t.lr for t in scan), default=scan_best))
         done = {t.lr for t in context.tagged("final")}
         for lr in final_candidates(estimate, finals):
             lr = _capped(lr, cliff, context.space.lr_range)
             if lr not in done:
                 return Proposal(context.space.config(lr, **combo), full, "final")
-        return None
+        return FINISHED
 
     def recommend(self, context: Context) -> TrialRecord | None:
         final = [t for t in context.tagged("final") if t.state is TrialState.COMPLETED]
@@ -206,19 +210,20 @@ def _limit_cliff(x: np.ndarray, y: np.ndarray, x_best: float, y_best: float) -> 
 
 
 def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_steps: int,
-             full_steps: int, decays: bool) -> float:
+             full_steps: int, decays: bool, fallback: float) -> float:
     """The full-length LR from the two rungs' bests.
 
     Under a decaying schedule the best LR moves little and not monotonically past ``T/16``
     (docs/auto.md: mnist1d and charlm's ``T/6`` rungs prefer about half what the full run does,
     digits' a third of its ``T/16`` best), so the rungs are two noisy readings of one LR: their
     mean in log space. Under a constant LR it keeps falling with the length: the shift measured
-    between the rungs is carried on to the full length as a power law.
+    between the rungs is carried on to the full length as a power law. ``fallback`` is the
+    answer when neither rung has a finite loss.
     """
     scan_best = basin_vertex(scan)
     refine_best = basin_vertex(refine)
     if refine_best is None or scan_best is None:
-        return refine_best or scan_best or min(t.lr for t in scan)
+        return refine_best or scan_best or fallback
     if decays:
         return math.sqrt(scan_best * refine_best)
     refine_steps = refine[0].steps
@@ -230,8 +235,8 @@ def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_st
 def _decays(context: Context, combo: dict) -> bool:
     """Whether the space's schedule anneals the LR to half or less by the end of the run."""
     params = context.space.config(context.space.lr_range.low, **combo)
-    schedule = context.space.schedule_for(params, context.steps)
-    return schedule.factor(context.steps) <= 0.5
+    schedule = context.space.schedule_for(params, context.full_steps)
+    return schedule.factor(context.full_steps) <= 0.5
 
 
 def _refine_steps(context: Context, scan_steps: int, finals: int) -> int | None:
@@ -239,9 +244,18 @@ def _refine_steps(context: Context, scan_steps: int, finals: int) -> int | None:
     tried = context.tagged("refine")
     if tried:
         return tried[0].steps
-    left = context.remaining_steps - finals * context.steps
-    steps = min(round(context.steps * REFINE_MAX_LENGTH), left // REFINE_POINTS)
+    left = context.remaining_steps - finals * context.full_steps
+    steps = min(round(context.full_steps * REFINE_MAX_LENGTH), left // REFINE_POINTS)
     return steps if steps >= 2 * scan_steps else None
+
+
+def _unscanned_lr(context: Context, scan: Sequence[TrialRecord], combo: dict) -> float:
+    """Where to look when the scan saw no finite loss: below the lowest LR it tried (all of
+    them diverged), or at the optimizer's default LR when the budget paid for no scan run."""
+    if scan:
+        return min(t.lr for t in scan) / SPACING**2
+    params = context.space.config(context.space.lr_range.low, **combo)
+    return get_optimizer_spec(params["optimizer"]).default_lr
 
 
 def _cliff(trials: Sequence[TrialRecord]) -> float:

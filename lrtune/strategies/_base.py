@@ -3,18 +3,31 @@
 A strategy is a pure function of the study's history (the :class:`Context`): it keeps no state
 of its own between calls. That makes studies resumable after a crash and lets several workers
 share one study: each asks with the same history and gets the next unclaimed proposal.
+
+The contract, in full: :meth:`Strategy.ask` answers with one of three things:
+
+- a :class:`Proposal`: train these params for this many steps;
+- :data:`WAIT`: nothing to propose until a running trial ends (a phase needs its result);
+- :data:`FINISHED`: nothing more to run, whatever else finishes.
+
+The worker enforces the budget, once, for every strategy (:func:`answer_of`): a proposal longer
+than the steps left is not run and the study ends, so a strategy may propose without counting.
 """
 
 from __future__ import annotations
 
 import abc
+import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, Literal, Union
 
-from lrtune.space import Space
+import numpy as np
+
+from lrtune.exceptions import StrategyError
 from lrtune.records import TrialRecord, TrialState
+from lrtune.space import Space
 
 
 @dataclass(frozen=True)
@@ -22,8 +35,23 @@ class Proposal:
     """A configuration to train, for how many steps, and which phase of the strategy asked."""
 
     params: dict[str, Any]
-    steps: int
+    steps: int  # this trial's length (a full run is ``Context.full_steps``)
     tag: str = ""
+
+
+class Signal(enum.Enum):
+    """What :meth:`Strategy.ask` answers when it proposes no trial."""
+
+    WAIT = "wait"
+    FINISHED = "finished"
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+WAIT: Final = Signal.WAIT
+FINISHED: Final = Signal.FINISHED
+Answer = Union[Proposal, Literal[Signal.WAIT, Signal.FINISHED]]
 
 
 @dataclass(frozen=True)
@@ -31,7 +59,7 @@ class Context:
     """Everything a strategy may read: the space, the budget and every trial so far."""
 
     space: Space
-    steps: int  # one full run
+    full_steps: int  # the length of one full run
     budget: float  # in full runs
     seed: int
     trials: tuple[TrialRecord, ...] = field(default=())
@@ -42,38 +70,84 @@ class Context:
         return tuple(t for t in self.trials if t.state is not TrialState.LOST)
 
     @property
+    def running(self) -> tuple[TrialRecord, ...]:
+        return tuple(t for t in self.trials if t.state is TrialState.RUNNING)
+
+    @property
     def spent_steps(self) -> int:
         """Steps consumed, counting running trials at their full budget (they will spend it)."""
         return sum(t.steps if t.state is TrialState.RUNNING else t.steps_done for t in self.live)
 
     @property
     def remaining_steps(self) -> int:
-        return int(round(self.budget * self.steps)) - self.spent_steps
+        return int(round(self.budget * self.full_steps)) - self.spent_steps
 
     def tagged(self, tag: str) -> list[TrialRecord]:
         return [t for t in self.live if t.tag == tag]
 
 
+@dataclass(frozen=True)
+class RunningTrial:
+    """What :meth:`Strategy.should_stop` sees of the trial being trained (a read-only copy)."""
+
+    number: int
+    params: dict[str, Any]
+    steps: int  # this trial's length
+    steps_done: int
+    losses: tuple[tuple[int, float], ...]  # (step, training loss) reported so far
+
+    @classmethod
+    def of(cls, trial: Any) -> RunningTrial:
+        """The view of an :class:`lrtune.Trial` while it trains."""
+        steps, losses = trial.monitor.steps, trial.monitor.losses
+        return cls(trial.number, dict(trial.params), trial.steps, trial.steps_done,
+                   tuple(zip(np.asarray(steps, int).tolist(), np.asarray(losses, float).tolist(),
+                             strict=True)))
+
+
 class Strategy(abc.ABC):
-    """Base class: implement :meth:`ask`; override :meth:`should_stop` / :meth:`recommend` if useful."""
+    """Base class: implement :meth:`ask`; override :meth:`should_stop` and :meth:`recommend`
+    if useful.
+
+    ``name`` is stored with the study: a strategy not built in is rebuilt from it (by a worker,
+    a report) once registered with :func:`lrtune.strategies.register`.
+    """
 
     name: ClassVar[str]
     min_budget: ClassVar[float] = 1.0  # in full runs: less cannot run one useful trial
 
     @abc.abstractmethod
-    def ask(self, context: Context) -> Proposal | None:
-        """The next trial to run, or None when the strategy is done (or waits for running trials)."""
+    def ask(self, context: Context) -> Answer:
+        """The next trial to run (a :class:`Proposal`), :data:`WAIT` while a phase needs the
+        results of running trials, or :data:`FINISHED` when the search is over."""
 
-    def should_stop(self, context: Context, trial: Any) -> bool:
+    def should_stop(self, context: Context, trial: RunningTrial) -> bool:
         """Whether to prune a running trial; called about 50 times a run. Default: never."""
         return False
 
     def recommend(self, context: Context) -> TrialRecord | None:
-        """The answer of the study: the best completed full-length trial, else the best completed."""
+        """The study's answer: the best completed full-length trial, else the best completed."""
         done = [t for t in context.live if t.state is TrialState.COMPLETED]
-        full = [t for t in done if t.steps >= context.steps]
+        full = [t for t in done if t.steps >= context.full_steps]
         pool = full or done
         return min(pool, key=lambda t: t.score) if pool else None
+
+
+def answer_of(strategy: Strategy, context: Context) -> Answer:
+    """The strategy's answer with the budget applied: a proposal longer than the remaining steps
+    becomes :data:`FINISHED` (the one place the budget is enforced). A caller still waits for
+    running trials before ending: a trial that stops early gives back steps, a lost one runs
+    again."""
+    answer = strategy.ask(context)
+    if isinstance(answer, Proposal):
+        return answer if answer.steps <= context.remaining_steps else FINISHED
+    if answer is WAIT and not context.running:
+        raise StrategyError(f"The strategy {strategy.name!r} answered WAIT while no trial runs: "
+                            "nothing would ever change. Answer FINISHED when the search is over.")
+    if not isinstance(answer, Signal):
+        raise StrategyError(f"The strategy {strategy.name!r} answered {answer!r} from ask(); it "
+                            "must return a Proposal, WAIT or FINISHED (lrtune.strategies).")
+    return answer
 
 
 def full_run_count(context: Context) -> int:
@@ -81,17 +155,13 @@ def full_run_count(context: Context) -> int:
     return max(1, math.floor(context.budget + 1e-9))
 
 
-def next_untried(
-    context: Context, candidates: Sequence[dict[str, Any]], steps: int, tag: str
-) -> Proposal | None:
+def next_untried(context: Context, candidates: Sequence[dict[str, Any]], steps: int,
+                 tag: str) -> Proposal | Literal[Signal.FINISHED]:
     """The first candidate with no live trial of this tag yet (so workers never duplicate one,
-    and a lost trial's candidate is proposed again)."""
-    if steps > context.remaining_steps:
-        return None
+    and a lost trial's candidate is proposed again); FINISHED when every one has one."""
     tried = [t.params for t in context.tagged(tag)]
-    return next((Proposal(c, steps, tag) for c in candidates if c not in tried), None)
+    return next((Proposal(c, steps, tag) for c in candidates if c not in tried), FINISHED)
 
 
 def by_value(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
     return sorted(trials, key=lambda t: (t.score, t.number))
-

@@ -14,7 +14,9 @@ import numpy as np
 from scipy.stats import norm
 
 from lrtune.records import TrialRecord, TrialState
-from lrtune.strategies._base import Context, Proposal, Strategy, full_run_count
+from lrtune.strategies._base import (
+    FINISHED, WAIT, Answer, Context, Proposal, Strategy, full_run_count,
+)
 from lrtune.strategies._random import sample_configs, unit_samples
 
 CANDIDATES = 1024
@@ -25,18 +27,18 @@ NOISES = (1e-4, 1e-2, 1e-1)
 class BayesStrategy(Strategy):
     name = "bayes"
 
-    def ask(self, context: Context) -> Proposal | None:
+    def ask(self, context: Context) -> Answer:
         total = full_run_count(context)
         done = [t for t in context.live if t.tag == "bayes"]
-        if len(done) >= total or context.steps > context.remaining_steps:
-            return None
+        if len(done) >= total:
+            return FINISHED
         initial = min(total, max(2, total // 3))  # two spread points before the first fit
         if len(done) < initial:
             return Proposal(sample_configs(context, initial, quasi=True)[len(done)],
-                            context.steps, "bayes")
+                            context.full_steps, "bayes")
         if any(t.state is TrialState.RUNNING for t in done):
-            return None  # wait for the running trials: the surrogate needs their results
-        return Proposal(self._next_config(context, done), context.steps, "bayes")
+            return WAIT  # for the running trials: the surrogate needs their results
+        return Proposal(self._next_config(context, done), context.full_steps, "bayes")
 
     def _next_config(self, context: Context, done: list[TrialRecord]) -> dict:
         space = context.space
@@ -90,7 +92,7 @@ def _kernel(a: np.ndarray, b: np.ndarray, length: float) -> np.ndarray:
 
 
 def _gp_posterior(x: np.ndarray, y: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and std at ``xs``, hyper-parameters by maximum marginal likelihood on a grid."""
+    """Posterior mean and std at ``xs``; hyper-parameters by maximum marginal likelihood."""
     # prior mean at the best value seen: unexplored LRs look as good as the best so far, so with
     # few runs the search explores the range instead of creeping around its first finite point
     mu, sigma = y.min(), y.std() or 1.0
@@ -104,6 +106,7 @@ def _gp_posterior(x: np.ndarray, y: np.ndarray, xs: np.ndarray) -> tuple[np.ndar
             nll = 0.5 * z @ alpha + np.log(np.diag(chol)).sum()
             if best is None or nll < best[0]:
                 best = (nll, length, chol, alpha)
+    assert best is not None  # the grid is not empty
     _, length, chol, alpha = best
     ks = _kernel(xs, x, length)
     mean = ks @ alpha

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrtune.strategies._base import Context, Proposal, Strategy, full_run_count, next_untried
+from lrtune.strategies._base import Answer, Context, Strategy, full_run_count, next_untried
 
 
 class GridStrategy(Strategy):
     name = "grid"
 
-    def ask(self, context: Context) -> Proposal | None:
+    def ask(self, context: Context) -> Answer:
         space = context.space
         combos = space.choices()
         per_combo = max(1, full_run_count(context) // len(combos))
@@ -18,4 +18,4 @@ class GridStrategy(Strategy):
         # points at the centres of equal log-width cells: never the extremes of the range
         units = (np.arange(per_combo) + 0.5) / per_combo
         candidates = [space.config(lr.value(u), **combo) for combo in combos for u in units]
-        return next_untried(context, candidates, context.steps, "grid")
+        return next_untried(context, candidates, context.full_steps, "grid")

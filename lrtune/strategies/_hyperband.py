@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 
-from lrtune.strategies._base import Context, Proposal, Strategy, by_value, next_untried
+from lrtune.strategies._base import (
+    FINISHED, WAIT, Answer, Context, Proposal, Strategy, by_value, next_untried,
+)
 from lrtune.strategies._random import sample_configs
 
 
@@ -21,7 +23,7 @@ class HyperbandStrategy(Strategy):
     eta = 3
 
     def brackets(self, context: Context) -> list[int]:
-        """Bracket sizes ``s`` (each costs s + 1 full runs) that fit in the budget, largest first."""
+        """Bracket sizes ``s`` (each costs s + 1 full runs) that fit the budget, largest first."""
         remaining, sizes = context.budget, []
         s = min(max(0, math.floor(remaining + 1e-9) - 1), self._max_rungs(context))
         while s >= 0 and remaining >= s + 1 - 1e-9:
@@ -31,32 +33,32 @@ class HyperbandStrategy(Strategy):
         return sizes
 
     def _max_rungs(self, context: Context) -> int:
-        return max(0, int(math.log(max(context.steps / 8, 1), self.eta)))  # >= 8 steps per rung
+        # at least 8 steps per rung
+        return max(0, int(math.log(max(context.full_steps / 8, 1), self.eta)))
 
-    def ask(self, context: Context) -> Proposal | None:
+    def ask(self, context: Context) -> Answer:
         for b, s in enumerate(self.brackets(context)):
             configs = sample_configs_for(context, b, self.eta ** s)
             for rung in range(s + 1):
                 tag = f"b{b}r{rung}"
                 keep = self.eta ** (s - rung)
-                steps = max(1, round(context.steps / self.eta ** (s - rung)))
+                steps = max(1, round(context.full_steps / self.eta ** (s - rung)))
                 if rung == 0:
                     candidates = configs
                 else:
                     below = context.tagged(f"b{b}r{rung - 1}")
                     if len(below) < self.eta ** (s - rung + 1) or not all(
                             t.state.finished for t in below):
-                        return None  # wait: the rung below is not finished yet
+                        return WAIT  # the rung below is not finished yet
                     candidates = [t.params for t in by_value(below)[:keep]]
                 proposal = next_untried(context, candidates, steps, tag)
-                if proposal is not None:
+                if isinstance(proposal, Proposal):
                     return proposal
-                if len(context.tagged(tag)) < len(candidates):
-                    return None  # out of budget for this rung
-        return None
+        return FINISHED
 
 
 def sample_configs_for(context: Context, bracket: int, count: int) -> list[dict]:
     """Quasi-random configurations of one bracket (each bracket gets its own scramble)."""
-    shifted = Context(context.space, context.steps, context.budget, context.seed + 7919 * bracket)
+    shifted = Context(context.space, context.full_steps, context.budget,
+                      context.seed + 7919 * bracket)
     return sample_configs(shifted, count, quasi=True)

@@ -1,4 +1,4 @@
-"""Random search over the space, full-length runs: log-uniform, or quasi-random (scrambled Sobol)."""
+"""Random search over the space, full-length runs: log-uniform or quasi-random (scrambled Sobol)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy.stats import qmc
 
-from lrtune.strategies._base import Context, Proposal, Strategy, full_run_count, next_untried
+from lrtune.strategies._base import Answer, Context, Strategy, full_run_count, next_untried
 
 
 def unit_samples(count: int, dims: int, seed: int, quasi: bool) -> np.ndarray:
@@ -34,9 +34,9 @@ class RandomStrategy(Strategy):
     name = "random"
     quasi = False
 
-    def ask(self, context: Context) -> Proposal | None:
+    def ask(self, context: Context) -> Answer:
         candidates = sample_configs(context, full_run_count(context), self.quasi)
-        return next_untried(context, candidates, context.steps, self.name)
+        return next_untried(context, candidates, context.full_steps, self.name)
 
 
 class QuasiRandomStrategy(RandomStrategy):

@@ -58,5 +58,5 @@ def _conflict(study: Study, seen: Context, number: int) -> str | None:
 
 
 def _overspent(context: Context, trials: list[TrialRecord]) -> bool:
-    return Context(context.space, context.steps, context.budget, context.seed,
+    return Context(context.space, context.full_steps, context.budget, context.seed,
                    tuple(trials)).remaining_steps < 0

@@ -19,7 +19,7 @@ from numbers import Real
 
 import numpy as np
 
-from lrtune.strategies import Proposal, Strategy
+from lrtune.strategies import Proposal, RunningTrial, Strategy
 from lrtune.exceptions import ObjectiveError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.study._heartbeat import Heartbeat
@@ -53,7 +53,7 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
                 heartbeat.taken = True
         if heartbeat.taken:
             raise TrialStopped(_TAKEN, f"trial {number} was declared lost by another worker")
-        return prunes and study.strategy.should_stop(study.context(), trial)
+        return prunes and study.strategy.should_stop(study.context(), RunningTrial.of(trial))
 
     trial = Trial(number, proposal.params, proposal.steps, study.seed, study.space,
                   full_steps=study.steps, checkpoint=checkpoint)

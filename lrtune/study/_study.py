@@ -11,7 +11,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial
 
 from lrtune.space import Space
-from lrtune.strategies import Context, Strategy, make_strategy
+from lrtune.strategies import Context, Strategy, stored_strategy
 from lrtune.records import TrialRecord, TrialState
 from lrtune.study._heartbeat import HEARTBEAT_SECONDS
 from lrtune.study._storage import (
@@ -91,7 +91,7 @@ class Study:
 
     @classmethod
     def from_stored(cls, stored: optuna.Study, space: Space | None = None,
-                    strategy: str | Strategy = "auto") -> Study:
+                    strategy: str | Strategy | None = None) -> Study:
         """The lrtune study behind an opened Optuna study, with the settings stored in it
         (``space`` and ``strategy`` stand in where the storage does not say)."""
         attrs = stored.user_attrs
@@ -99,7 +99,7 @@ class Study:
         return cls(stored, space if space is not None else Space.from_description(
                        config.get("space", {})),
                    config.get("steps", 1), attrs.get(BUDGET_ATTR, float("nan")),
-                   make_strategy(config.get("strategy", strategy)), config.get("seed", 0),
+                   stored_strategy(config.get("strategy"), strategy), config.get("seed", 0),
                    attrs.get(HEARTBEAT_ATTR, HEARTBEAT_SECONDS))
 
     # -- reading -------------------------------------------------------------------------------

@@ -69,12 +69,18 @@ def tune(
     else:
         from lrtune.study._processes import run_processes
 
+        assert storage is not None  # checked with workers above
         run_processes(study, objective, storage=storage, workers=workers,
                       callbacks=callbacks or ())
     return study
 
 
 def load_study(study_name: str, storage: str, *, space: Space | None = None,
-               strategy: str | Strategy = "auto") -> Study:
-    """Reopen a stored study for reading (reports) without running anything."""
+               strategy: str | Strategy | None = None) -> Study:
+    """Reopen a stored study for reading (reports) without running anything.
+
+    The strategy is rebuilt from the name stored with the study: a custom one must be
+    registered (:func:`lrtune.strategies.register`) or given as ``strategy``. ``space`` and
+    ``strategy`` stand in where the storage does not say (a study Optuna created).
+    """
     return Study.from_stored(load_optuna_study(study_name, storage), space, strategy)

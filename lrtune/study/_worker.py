@@ -1,9 +1,11 @@
 """A worker: the loop every process runs, alone or beside others on any number of hosts.
 
 Each turn it fails the trials of dead workers (so they are proposed again), asks the strategy
-with the whole history, claims the proposal and trains it. When the strategy has nothing to
-propose while other workers' trials run (a rung or a phase waits for their results), it polls;
-when nothing runs either, the study is done and the worker returns.
+with the whole history, claims the proposal and trains it. The strategy answers WAIT while a
+phase needs the results of running trials, and FINISHED when it is done; a proposal that does
+not fit in the remaining budget also finishes the study (the budget is enforced here, once).
+While trials run the worker polls, even after FINISHED: a running trial may stop early and give
+steps back, or be lost and need running again. When nothing runs, the worker returns.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 
-from lrtune.records import TrialRecord, TrialState
+from lrtune.records import TrialRecord
 from lrtune.space import Space
-from lrtune.strategies import STRATEGIES
+from lrtune.strategies import Proposal, Strategy
+from lrtune.strategies._base import answer_of
 from lrtune.study._claims import claim
 from lrtune.study._heartbeat import Reaper, WorkerId
 from lrtune.study._runner import run_trial
@@ -47,12 +50,12 @@ def _work(study: Study, objective: Callable[[Trial], float], callbacks: Sequence
             reaper.reap()
             next_reap = time.monotonic() + POLL_SECONDS
         context = study.context()
-        proposal = study.strategy.ask(context)
-        if proposal is None:
-            if any(t.state is TrialState.RUNNING for t in context.live):
-                time.sleep(POLL_SECONDS)
-                continue
-            return ran
+        proposal = answer_of(study.strategy, context)
+        if not isinstance(proposal, Proposal):  # WAIT, or FINISHED (WAIT needs running trials)
+            if not context.running:
+                return ran
+            time.sleep(POLL_SECONDS)
+            continue
         started = time.monotonic()
         claimed = claim(study, proposal, context, me)
         if claimed is None:  # another worker claimed first: ask again, seeing its claim, after
@@ -68,10 +71,12 @@ def _work(study: Study, objective: Callable[[Trial], float], callbacks: Sequence
 
 
 def join_study(objective: Callable[[Trial], float], *, storage: str, study_name: str,
-               callbacks: Sequence[Callback] = ()) -> Study:
+               callbacks: Sequence[Callback] = (), strategy: Strategy | None = None) -> Study:
     """Work on the stored study ``study_name`` with the settings it was created with, until it
     is done (its budget spent, nothing left running). Start as many as you like, on any host
-    that reaches ``storage``; :func:`lrtune.tune` creates the study."""
+    that reaches ``storage``; :func:`lrtune.tune` creates the study. The strategy is rebuilt
+    from its stored name (a custom one must be registered: :func:`lrtune.strategies.register`)
+    unless ``strategy`` gives it."""
     stored = load_optuna_study(study_name, storage)
     config = stored.user_attrs.get(CONFIG_ATTR)
     where = f"The study {study_name!r} in {safe_url(storage)}"
@@ -84,12 +89,7 @@ def join_study(objective: Callable[[Trial], float], *, storage: str, study_name:
             f"(schedules {config['space']['schedule']}: a schedule class this process has not "
             "imported, or a study stored before schedule objects were). Join it from Python: "
             "lrtune.tune(objective, ...) with the same space, storage and study name.")
-    if config["strategy"] not in STRATEGIES:
-        raise StorageError(
-            f"{where} uses the strategy {config['strategy']!r}, which is not built in. Join it "
-            "from Python: lrtune.tune(objective, strategy=<the same strategy>, ...) with the "
-            "same storage and study name.")
-    study = Study.from_stored(stored, space)
+    study = Study.from_stored(stored, space, strategy)
     run_worker(study, objective, callbacks)
     return study
 

@@ -3,6 +3,7 @@
 import pytest
 
 import lrtune
+from lrtune.optimizers import get_optimizer_spec
 from lrtune.records import TrialState
 from lrtune.strategies import STRATEGIES
 from lrtune.tasks import objective, task_space
@@ -107,3 +108,30 @@ def test_a_nan_and_an_exception_become_verdicts_not_crashes(digits):
     assert any(t.state is TrialState.DIVERGED for t in states.values())
     assert any(t.state is TrialState.COMPLETED for t in states.values())
     assert study.best.state is TrialState.COMPLETED and 1e-2 <= study.best.lr <= 0.3
+
+
+def test_auto_with_runs_too_short_to_scan_trains_at_the_optimizers_default_lr(digits):
+    # 16-step runs at budget 2: a scan run (8 steps) is more than the scan's share of the budget
+    study = lrtune.tune(objective(digits), steps=16, budget=2.0, strategy="auto",
+                        space=task_space(digits), seed=0)
+    (final,) = study.trials  # no scan or refine rung fits: one informed guess, at full length
+    assert final.tag == "final" and final.steps == 16 and study.spent == 1.0
+    assert final.lr == get_optimizer_spec(task_space(digits).optimizer[0]).default_lr
+    assert study.best == final and final.value < 1.5  # 16 steps from an untrained net's 2.3
+
+
+@pytest.mark.parametrize("budget", [2.0, 4.0])
+def test_auto_with_more_choices_than_it_can_scan_refines_the_first(digits, budget):
+    space = lrtune.Space(optimizer=["sgd", "adam", "adamw"],
+                         schedule=["constant", "cosine", "step"])
+    study = lrtune.tune(objective(digits), steps=120, budget=budget, strategy="auto",
+                        space=space, seed=0)
+    assert study.spent <= budget + 1e-9
+    refine = [t for t in study.trials if t.tag == "refine"]
+    assert len(refine) == 4 and not [t for t in study.trials if t.tag.startswith("scan")]
+    # around sgd's default LR (0.1), the first choice, moved for the shorter runs
+    assert all(t.params["optimizer"] == "sgd" and t.params["schedule"] == "constant"
+               and 0.01 < t.lr < 0.3 for t in refine)
+    finals = [t for t in study.trials if t.tag == "final"]
+    assert len(finals) == int(budget) - 1 and all(t.steps == 120 for t in finals)
+    assert study.best in finals and study.best.value < 0.15  # 120 steps train digits well

@@ -111,8 +111,10 @@ def test_storage_url_errors_hide_the_password():
     ({"objective": 3}, r"The 'objective' parameter of tune\(\) must be a callable"),
     ({"steps": 0}, r"The 'steps' parameter of tune\(\) must be an int >= 1\. Got 0"),
     ({"budget": -1.0}, r"The 'budget' parameter of tune\(\) must be a float > 0\. Got -1"),
-    ({"strategy": "tpe"}, r"The 'strategy' parameter of tune\(\) must be one of 'auto', 'bayes', "
-                          r"'grid', 'hyperband', 'quasirandom', 'random'\. Got 'tpe' instead\."),
+    ({"strategy": "tpe"}, r"The 'strategy' parameter of tune\(\) must be a Strategy or one of "
+                          r"'auto', 'bayes', 'grid', 'hyperband', 'quasirandom', 'random'; a "
+                          r"custom strategy is found by its name once registered \(decorate "
+                          r"its class with @lrtune.strategies.register .*\)\. Got 'tpe' instead\."),
     ({"budget": 1.0}, r"The 'budget' parameter of tune\(\) must be at least 1.25 full runs for "
                       r"the 'auto' strategy"),
     ({"space": {"lr": 1}}, r"The 'space' parameter of tune\(\) must be an lrtune.Space"),
