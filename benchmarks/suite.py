@@ -22,7 +22,6 @@ import torch
 from benchmarks.recipes import RECIPES, half_of, recipe_names
 from benchmarks.reference import GridReference, grid_reference
 from benchmarks.results_md import publish
-from benchmarks.stamp import stamp
 
 TITLE = "## Development suite"
 COMMAND = ("nice -n 15 .venv/bin/python -m benchmarks.suite --grids && "
@@ -36,14 +35,16 @@ class GridSummary:
     name: str
     best_lr: float
     best_loss: float
-    cliff_lr: float | None  # lowest grid LR above the best where a seed diverged
+    cliff_lr: float | None  # lowest grid LR above the best where training breaks down
     basin: bool  # the best LR is an interior point and a cliff lies above it in the range
 
     @classmethod
     def of(cls, ref: GridReference) -> GridSummary:
+        """The cliff is the first LR above the best where a seed diverged or the mean loss is
+        worse than at the grid's lowest LR (a run that collapsed to chance without a NaN)."""
         best = ref.best_index
-        diverged = ~np.isfinite(ref.per_seed).all(axis=1)
-        above = [i for i in range(best + 1, len(ref.lrs)) if diverged[i]]
+        broken = ~np.isfinite(ref.per_seed).all(axis=1) | (ref.losses > ref.losses[0])
+        above = [i for i in range(best + 1, len(ref.lrs)) if broken[i]]
         cliff = float(ref.lrs[above[0]]) if above else None
         interior = 0 < best < len(ref.lrs) - 1
         return cls(ref.task, ref.best_lr, ref.best_loss, cliff, interior and cliff is not None)
@@ -51,7 +52,7 @@ class GridSummary:
 
 def table(summaries: Sequence[GridSummary]) -> str:
     lines = ["| recipe | half | optimizer | schedule | steps x batch | grid | best LR | "
-             "loss at best | cliff (first diverged LR) | basin inside | regime |",
+             "loss at best | cliff | basin inside | regime |",
              "|" + "---|" * 11]
     for s in summaries:
         r = RECIPES[s.name]
@@ -66,13 +67,14 @@ def table(summaries: Sequence[GridSummary]) -> str:
 
 def section(summaries: Sequence[GridSummary]) -> str:
     dev = sum(half_of(s.name) == "dev" for s in summaries)
-    return (f"{TITLE}\n\nCommand: `{COMMAND}`\n\n{stamp()}\n\n"
+    return (f"{TITLE}\n\nCommand: `{COMMAND}`\n\n"
             f"{len(summaries)} recipes ({dev} development, {len(summaries) - dev} validation; the "
             "split rule is in `benchmarks/recipes/__init__.py`: sorted by name, alternating). Each "
             "grid: full runs at 5 log-spaced LRs per decade over the recipe's search range, seeds "
             "0, 1, 2; the best LR minimises the mean final validation loss (a diverged seed makes "
-            "its LR ineligible). *Basin inside* means the best LR is not at an edge of the grid "
-            "and some seed diverges at a grid LR above it.\n\n" + table(summaries))
+            "its LR ineligible). *Cliff*: the first grid LR above the best where a seed diverged "
+            "or the mean loss is worse than at the grid's lowest LR. *Basin inside*: the best LR "
+            "is not at an edge of the grid and a cliff lies above it.\n\n" + table(summaries))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
