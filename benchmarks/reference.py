@@ -1,9 +1,9 @@
 """The dense-grid reference every LR benchmark is scored against, cached on disk.
 
-For each built-in task and each recipe of the suite (``benchmarks/recipes``), full training runs (the task's own optimizer, schedule and length) on a
-log-spaced LR grid, several seeds per point. The best grid LR is the target a cheap method must
-reach; :func:`normalised_regret` says how much of the gap between the best LR and a random guess
-a method leaves on the table.
+For each built-in task and each recipe of the suite (``benchmarks/recipes``), full training runs
+(the task's own optimizer, schedule and length) on a log-spaced LR grid, several seeds per point.
+The best grid LR is the target a cheap method must reach; :func:`normalised_regret` says how much
+of the gap between the best LR and a random guess a method leaves on the table.
 
 Every run is cached in ``benchmarks/out/grid_<task>.json`` keyed by (lr, seed) and by a version of
 the task (lrtune's version and a hash of the code that defines the task and its training loop;
@@ -34,9 +34,9 @@ from lrtune.tasks import _base, _data, _training, get_task, train
 
 SEEDS = (0, 1, 2)
 
-# Six decades per built-in task (a recipe's grid spans its search range), placed so the good region sits in the middle-upper part of the range and
-# the divergence cliff inside it (the known rough best LRs: digits ~0.05, diabetes ~3e-4,
-# mnist1d ~0.02, charlm ~0.03).
+# Six decades per built-in task (a recipe's grid spans its search range), placed so the good
+# region sits in the middle-upper part of the range and the divergence cliff inside it (the known
+# rough best LRs: digits ~0.05, diabetes ~3e-4, mnist1d ~0.02, charlm ~0.03).
 GRID_RANGES: dict[str, tuple[float, float]] = {
     "digits": (1e-4, 1e2),
     "diabetes": (1e-6, 1e0),

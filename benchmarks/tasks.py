@@ -28,5 +28,5 @@ def search_space(task: Task) -> Space:
     """The task's own recipe (optimizer, schedule, weight decay) with the LR over its range."""
     if not isinstance(task, RecipeTask):
         return task_space(task)
-    return Space(lr=search_range(task), optimizer=task.optimizer, schedule=task.schedule(task.steps),
-                 weight_decay=task.weight_decay)
+    return Space(lr=search_range(task), optimizer=task.optimizer,
+                 schedule=task.schedule(task.steps), weight_decay=task.weight_decay)

@@ -56,7 +56,8 @@ SUITE: tuple[Recipe, ...] = (
     Recipe("code-gru-rmsprop-cosine-clip", "a GRU on source code under cosine decay, clipped",
            p(text.characters, "code"), text.gru, "rmsprop", "cosine", 150, 16, grad_clip=1.0,
            loss="token_cross_entropy", lr_range=ADAPTIVE_WIDE),
-    Recipe("help-transformer-adamw-warmup-cosine", "a post-norm transformer layer, warm-up + cosine",
+    Recipe("help-transformer-adamw-warmup-cosine",
+           "a post-norm transformer layer, warm-up + cosine",
            p(text.characters, "help"), text.transformer, "adamw", "cosine", 150, 16, warmup=0.1,
            weight_decay=0.01, grad_clip=1.0, loss="token_cross_entropy", lr_range=ADAPTIVE_WIDE),
 )
