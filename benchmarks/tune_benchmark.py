@@ -348,6 +348,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.suite is not None:
         args.tasks = ",".join(recipe_names(args.suite))
+    elif args.publish and sorted(args.tasks.split(",")) != sorted(TASKS):
+        parser.error("--publish writes a section of RESULTS.md for all built-in tasks "
+                     f"({','.join(TASKS)}) or for a whole --suite half, not for a selection")
     args.tasks, args.methods, args.recompute = (_names(args.tasks, benchmark_names(), parser),
                                                 _names(args.methods, methods, parser),
                                                 _names(args.recompute, methods, parser))

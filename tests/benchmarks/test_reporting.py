@@ -95,3 +95,12 @@ def test_every_published_section_is_stamped_under_its_heading(tmp_path, monkeypa
     assert f"commit `{head}" in stamp() and f"torch {torch.__version__}" in stamp()
     assert f"{torch.get_num_threads()} torch thread" in stamp()
     assert json.loads((tmp_path / "probe.json").read_text()) == {"x": 1}
+
+
+def test_suite_option_selects_a_half_and_publish_refuses_a_partial_task_list(capsys):
+    from benchmarks.recipes import recipe_names
+
+    assert tune_benchmark.parse_args(["--suite", "dev"]).tasks == recipe_names("dev")
+    with pytest.raises(SystemExit):
+        tune_benchmark.parse_args(["--tasks", "digits", "--publish"])
+    assert "for a whole --suite half" in capsys.readouterr().err
