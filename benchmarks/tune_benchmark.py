@@ -83,19 +83,23 @@ METHODS: dict[str, Peer] = {
 """Every method the benchmark knows: each lrtune strategy (``auto`` first), then the peers."""
 
 LRTUNE = Path(lrtune.__file__).resolve().parent
-# What decides the runs of an lrtune strategy: the strategies, the study that drives them, the
-# trial and space they hand to the objective.
-STRATEGY_CODE = ("strategies", "study", "trial.py", "space.py")
+PEERS_FILE = Path(__file__).resolve().parent / "peers.py"
+# The parts of lrtune that decide a method's choices: for its strategies, the strategies, the
+# study that drives them, the trial and space they hand to the objective and the monitor that
+# stops a diverging trial; the peers watch their runs with that monitor too.
+STRATEGY_CODE = ("strategies", "study", "trial.py", "space.py", "diagnostics")
+PEER_CODE = {"lrtune-find": ("diagnostics", "finder")}
+PEER_DEFAULT_CODE = ("diagnostics",)
 
 
 def method_version(method: str) -> str:
-    """A hash of the code that makes ``method``'s choices: lrtune's search code for its
-    strategies, ``peers.py`` for the rest (the tasks' code is keyed separately)."""
+    """A hash of the code that makes ``method``'s choices (the tasks' code is keyed separately)."""
     if method.startswith("lrtune-") and method.removeprefix("lrtune-") in STRATEGIES:
-        paths = sorted(p for part in STRATEGY_CODE for p in
-                       ([LRTUNE / part] if part.endswith(".py") else (LRTUNE / part).rglob("*.py")))
+        parts, own = STRATEGY_CODE, []
     else:
-        paths = [Path(__file__).resolve().parent / "peers.py"]
+        parts, own = PEER_CODE.get(method, PEER_DEFAULT_CODE), [PEERS_FILE]
+    paths = own + sorted(p for part in parts for p in
+                         ([LRTUNE / part] if part.endswith(".py") else (LRTUNE / part).rglob("*.py")))
     digest = hashlib.sha256()
     for path in paths:
         digest.update(path.relative_to(path.parents[1]).as_posix().encode())
@@ -151,8 +155,8 @@ def load_cache() -> dict[str, Record]:
     for key, raw in json.loads(CACHE.read_text()).items():
         record = Record(**{**raw, "choice": Choice(**raw["choice"])})
         method = record.choice.method
-        if method not in METHODS:
-            continue
+        if method not in METHODS or record.choice.task not in benchmark_names():
+            continue  # a method or task since removed
         methods.setdefault(method, method_version(method))
         if (record.task_version == task_version(record.choice.task)
                 and record.method_version == methods[method]):

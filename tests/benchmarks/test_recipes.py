@@ -7,7 +7,10 @@ import dataclasses
 import importlib.util
 import json
 import math
+import shutil
 import sys
+import types
+from pathlib import Path
 
 import pytest
 
@@ -91,10 +94,23 @@ def test_a_grid_cache_from_other_code_is_not_read(tmp_path, monkeypatch):
     monkeypatch.setattr(reference, "OUT", tmp_path)
     saved = {"runs": {f"{0.1:.6e}|0": 0.123}}
     path = tmp_path / f"grid_{name}.json"
-    path.write_text(json.dumps({**saved, "version": RECIPES[name].version()}))
+    path.write_text(json.dumps({**saved, "version": reference.task_version(name)}))
     assert reference.RunCache(name).runs == saved["runs"]
     path.write_text(json.dumps({**saved, "version": "0.0+stale"}))
     assert reference.RunCache(name).runs == {}
+
+
+def test_grid_caches_are_keyed_on_the_divergence_monitor_too(tmp_path, monkeypatch):
+    copy = tmp_path / "diagnostics"
+    shutil.copytree(Path(reference.diagnostics.__file__).parent, copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    stand_in = types.ModuleType("diagnostics")
+    stand_in.__file__ = str(copy / "__init__.py")
+    monkeypatch.setattr(reference, "diagnostics", stand_in)
+    before = [reference.task_version(n) for n in ("digits", "wine-linear-adagrad-constant")]
+    (copy / "__init__.py").write_text((copy / "__init__.py").read_text() + "\n# an edit\n")
+    after = [reference.task_version(n) for n in ("digits", "wine-linear-adagrad-constant")]
+    assert before[0] != after[0] and before[1] != after[1]
 
 
 def test_recipe_grids_span_the_recipe_range_with_at_least_twenty_points():

@@ -83,6 +83,11 @@ def test_editing_the_strategy_code_changes_the_method_key(tmp_path, monkeypatch)
     auto.write_text(auto.read_text() + "\n# an edit\n")
     assert method_version("lrtune-auto") != before[0]
     assert method_version("random-search") == before[1]  # a peer does not run lrtune's search
+    after_auto = method_version("lrtune-auto")
+    monitor = next((copy / "diagnostics").glob("*.py"))
+    monitor.write_text(monitor.read_text() + "\n# an edit\n")  # both watch runs with it
+    assert method_version("lrtune-auto") != after_auto
+    assert method_version("random-search") != before[1]
 
 
 def test_every_published_section_is_stamped_under_its_heading(tmp_path, monkeypatch, capsys):
