@@ -325,7 +325,8 @@ def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
              f"{', '.join(map(str, SEEDS))} as normalised regret against the recipe's grid "
              "(0 = the grid's best LR, 1 = a random log-uniform LR over the recipe's range). "
              "Rules and constants are chosen on the development half; the validation half is "
-             "run once a change is decided.")
+             "run once a change is decided, not to tune on"
+             + (": it has not been run for this section." if args.suite == "dev" else "."))
     return title, (f"{title}\n\nCommand: `{command}`\n\n{intro}\n\n"
                    f"{suite_markdown(recipe_rows(scored), args.seeds)}")
 
