@@ -36,9 +36,12 @@ def test_a_basin_has_its_best_inside_and_the_first_diverged_lr_above_it_as_its_c
 
 
 def test_a_run_that_collapses_to_chance_without_a_nan_is_a_cliff_too():
-    s = suite.GridSummary.of(grid([[2.3, 2.3], [0.5, 0.5], [0.9, 0.9], [2.31, 2.31]]))
-    assert s.cliff_lr == pytest.approx(grid([[0]] * 4).lrs[3])
+    s = suite.GridSummary.of(grid([[2.3, 2.3], [0.5, 0.5], [0.9, 0.9], [2.2, 2.2]]))
+    assert s.cliff_lr == pytest.approx(grid([[0]] * 4).lrs[3])  # 94% of the gain given back
     assert s.basin
+    # the grid's lowest LR may sit above chance (an initial loss of 2.35 on 10 classes)
+    above_chance = suite.GridSummary.of(grid([[2.35, 2.35], [1.0, 1.0], [2.0, 2.0], [2.32, 2.32]]))
+    assert above_chance.cliff_lr == pytest.approx(grid([[0]] * 4).lrs[3])
 
 
 def test_a_best_lr_at_the_edge_or_without_a_cliff_is_no_basin():
