@@ -25,5 +25,19 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/python -m pytest -q
 
+# Every section of benchmarks/RESULTS.md, each written by its own generator (benchmarks/README.md).
+# Hours on a 2-core machine; every step caches its runs in benchmarks/out/, so a rerun after a
+# change recomputes only what the change touched. One torch thread: cached numbers depend on it.
+BENCH := nice -n 10 $(BIN)/python -m benchmarks
+benchmarks: $(STAMP)
+	$(BENCH).finder_benchmark
+	$(BENCH).finder_heldout
+	OMP_NUM_THREADS=1 $(BENCH).load_test
+	$(BENCH).tune_benchmark --tasks digits,diabetes,mnist1d,charlm --seeds 0,1,2 --budgets 2,4 \
+		--publish
+	$(BENCH).suite --grids --publish
+	$(BENCH).tune_benchmark --suite dev --methods lrtune-auto --budgets 2 --seeds 0,1,2,3,4 \
+		--publish
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

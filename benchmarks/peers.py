@@ -5,7 +5,8 @@ tuned peer could do:
 
 - ``optuna-tpe`` / ``optuna-gp``: Optuna's ``TPESampler(seed=seed)`` / ``GPSampler(seed=seed)``
   with default arguments (both sample their first 10 trials at random), ``floor(budget)`` full
-  runs, LR log-uniform over the task optimizer's ``OPTIMIZERS[...].lr_range``. A diverged run
+  runs, LR log-uniform over the task's search range (``benchmarks.tasks.search_range``: the
+  optimizer family's ``OPTIMIZERS[...].lr_range``, or a suite recipe's own). A diverged run
   returns NaN, which Optuna records as a FAIL (what happens to a user's loop whose loss blew up).
   Both draw their startup trials from ``RandomSampler(seed)``, so up to 10 trials they pick the
   same LRs, and so does TPE + Hyperband until its pruner stops a trial.
@@ -47,9 +48,11 @@ import torch
 from torch import nn
 
 from lrtune.diagnostics import RunMonitor
-from lrtune.optimizers import OPTIMIZERS, build_optimizer
+from lrtune.optimizers import build_optimizer
 from lrtune.schedules import ScheduledLR
-from lrtune.tasks import Task, get_task, train
+from lrtune.tasks import Task, train
+
+from benchmarks.tasks import benchmark_task, search_range
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def peer(name: str) -> Callable[[Callable[[Task, float, int], Choice]], Peer]:
 
     def register(fn: Callable[[Task, float, int], Choice]) -> Peer:
         def run(task_name: str, budget_runs: float, seed: int) -> Choice:
-            return fn(get_task(task_name), budget_runs, seed)
+            return fn(benchmark_task(task_name), budget_runs, seed)
 
         run.__doc__ = fn.__doc__
         PEERS[name] = run
@@ -159,7 +162,7 @@ def _evaluate(task: Task, model: nn.Module, optimizer: torch.optim.Optimizer) ->
 
 
 def _lr_range(task: Task) -> tuple[float, float]:
-    return OPTIMIZERS[task.optimizer].lr_range
+    return search_range(task)
 
 
 # -- searches over full runs ------------------------------------------------------------------

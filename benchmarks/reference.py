@@ -1,12 +1,14 @@
 """The dense-grid reference every LR benchmark is scored against, cached on disk.
 
-For each built-in task, full training runs (the task's own optimizer, schedule and length) on a
-log-spaced LR grid, several seeds per point. The best grid LR is the target a cheap method must
-reach; :func:`normalised_regret` says how much of the gap between the best LR and a random guess
-a method leaves on the table.
+For each built-in task and each recipe of the suite (``benchmarks/recipes``), full training runs
+(the task's own optimizer, schedule and length) on a log-spaced LR grid, several seeds per point.
+The best grid LR is the target a cheap method must reach; :func:`normalised_regret` says how much
+of the gap between the best LR and a random guess a method leaves on the table.
 
 Every run is cached in ``benchmarks/out/grid_<task>.json`` keyed by (lr, seed) and by a version of
-the task (lrtune's version and a hash of the code that defines the task and its training loop),
+the task (lrtune's version and a hash of the code that defines the task and its training loop;
+for a recipe, its row of the suite and the modules that build it: :meth:`Recipe.version`; and
+``lrtune.diagnostics``, which decides what counts as diverged),
 so re-runs are cheap and a changed task never reuses stale numbers. Runs use one torch thread:
 results depend on the thread count (reduction order), so a cache must come from one setting.
 """
@@ -25,15 +27,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.recipes import RECIPES
 from benchmarks.results_md import OUT
+from benchmarks.tasks import benchmark_task
 import lrtune
+from lrtune import diagnostics
 from lrtune.tasks import _base, _data, _training, get_task, train
 
 SEEDS = (0, 1, 2)
 
-# Six decades per task, placed so the good region sits in the middle-upper part of the range and
-# the divergence cliff inside it (the known rough best LRs: digits ~0.05, diabetes ~3e-4,
-# mnist1d ~0.02, charlm ~0.03).
+# Six decades per built-in task (a recipe's grid spans its search range), placed so the good
+# region sits in the middle-upper part of the range and the divergence cliff inside it (the known
+# rough best LRs: digits ~0.05, diabetes ~3e-4, mnist1d ~0.02, charlm ~0.03).
 GRID_RANGES: dict[str, tuple[float, float]] = {
     "digits": (1e-4, 1e2),
     "diabetes": (1e-6, 1e0),
@@ -105,9 +110,14 @@ def normalised_regret(loss: float | Sequence[float], reference: GridReference) -
     return (reference.capped(loss) - best) / (reference.random_loss - best)
 
 
+def grid_range(task_name: str) -> tuple[float, float]:
+    """Where the task's grid lies: :data:`GRID_RANGES`, or a recipe's search range."""
+    return RECIPES[task_name].search_range if task_name in RECIPES else GRID_RANGES[task_name]
+
+
 def grid_lrs(task_name: str, points_per_decade: int = 5) -> np.ndarray:
-    """The task's log-spaced grid: ``points_per_decade`` LRs per decade over :data:`GRID_RANGES`."""
-    low, high = GRID_RANGES[task_name]
+    """The task's log-spaced grid: ``points_per_decade`` LRs per decade over :func:`grid_range`."""
+    low, high = grid_range(task_name)
     decades = math.log10(high / low)
     return np.logspace(math.log10(low), math.log10(high), round(decades * points_per_decade) + 1)
 
@@ -136,12 +146,22 @@ def per_seed_losses(task_name: str, lr: float, seeds: Iterable[int] = SEEDS) -> 
 
 
 def task_version(task_name: str) -> str:
-    """lrtune's version plus a hash of the source that defines the task and how it is trained."""
+    """lrtune's version plus a hash of the source that defines the task and how it is trained,
+    and one of ``lrtune.diagnostics``, whose monitor decides which runs count as diverged."""
+    if task_name in RECIPES:
+        return f"{RECIPES[task_name].version()}+{_monitor_version()}"
     modules = (inspect.getmodule(type(get_task(task_name))), _base, _data, _training)
     digest = hashlib.sha256()
     for module in modules:
         digest.update(Path(inspect.getfile(module)).read_bytes())
-    return f"{lrtune.__version__}+{digest.hexdigest()[:12]}"
+    return f"{lrtune.__version__}+{digest.hexdigest()[:12]}+{_monitor_version()}"
+
+
+def _monitor_version() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(inspect.getfile(diagnostics)).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 _caches: dict[str, RunCache] = {}
@@ -171,7 +191,7 @@ class RunCache:
         key = f"{lr:.6e}|{seed}"
         if key not in self.runs:
             torch.set_num_threads(1)
-            result = train(get_task(self.task_name), lr, seed=seed)
+            result = train(benchmark_task(self.task_name), lr, seed=seed)
             self.runs[key] = _json_loss(result.val_loss)
             self._save()
         value = self.runs[key]

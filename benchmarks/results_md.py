@@ -13,7 +13,15 @@ OUT = Path(__file__).resolve().parent / "out"  # raw results and caches (not com
 
 def publish(title: str, text: str, raw_name: str, raw: Any, *, write: bool = True) -> None:
     """Save ``raw`` as ``out/<raw_name>``, print the markdown ``text``, and (with ``write``)
-    make it the section headed ``title`` of RESULTS.md."""
+    make it the section headed ``title`` of RESULTS.md.
+
+    The section is stamped under its heading with the commit, torch version, thread count and
+    CPU that produced it, so a reader knows whether two sections are comparable.
+    """
+    from benchmarks.stamp import stamp
+
+    heading, _, body = text.partition("\n")
+    text = f"{heading}\n\n{stamp()}\n{body}"
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / raw_name).write_text(json.dumps(raw, indent=1))
     print(text)

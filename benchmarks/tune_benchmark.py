@@ -7,19 +7,26 @@ log-uniform LR). A method that chooses no LR (Prodigy, schedule-free) is scored 
 
     python benchmarks/tune_benchmark.py --tasks digits,diabetes,mnist1d,charlm \\
         --seeds 0,1,2 --budgets 2,4                   # every registered method
-    python benchmarks/tune_benchmark.py --methods lrtune-auto --recompute lrtune-auto
+    python benchmarks/tune_benchmark.py --suite dev --methods lrtune-auto --budgets 2 \\
+        --seeds 0,1,2,3,4 --publish                     # the development half of the suite
 
-Choices are cached per (method, task, seed, budget) in ``benchmarks/out/tune_benchmark.json``
-(dropped automatically when the task's code changes), so after editing ``auto`` only
-``--recompute lrtune-auto`` reruns; the scoring runs are cached by ``reference.py``. Writes the
-scored rows to ``tune_benchmark_results.json`` and the markdown table for RESULTS.md to
-``tune_benchmark.md`` (both under ``benchmarks/out/``). Run one instance at a time: the caches
-are plain JSON files that a second process would overwrite.
+Choices are cached per (method, task, seed, budget) in ``benchmarks/out/tune_benchmark.json``,
+keyed on the task's code and on the method's (:func:`method_version`), so a record made before
+``auto`` (or a task, or a peer) was edited is never scored again: only what changed reruns, and
+``--recompute`` forces a method. The scoring runs are cached by ``reference.py``. Writes the scored
+rows to ``tune_benchmark_results.json`` and the markdown to ``tune_benchmark.md`` (both under
+``benchmarks/out/``); ``--publish`` also makes it its section of RESULTS.md. Run one instance at a
+time: the caches are plain JSON files that a second process would overwrite.
+
+``--suite dev|validation`` runs one half of the development suite (``benchmarks/recipes``) and
+reports every recipe with its per-seed regrets and worst seed. Rules and constants are chosen on
+the development half; the validation half is run once a change is decided.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -38,12 +45,15 @@ import optuna
 import torch
 
 from benchmarks.peers import PEERS, Choice, Peer
+from benchmarks.recipes import HALVES, recipe_names
 from benchmarks.reference import (
     OUT, SEEDS, grid_reference, normalised_regret, per_seed_losses, task_version,
 )
+from benchmarks.results_md import publish
+from benchmarks.tasks import benchmark_names, benchmark_task, search_space
 import lrtune
 from lrtune.strategies import STRATEGIES
-from lrtune.tasks import TASKS, get_task, objective, task_space
+from lrtune.tasks import TASKS, objective
 
 CACHE = OUT / "tune_benchmark.json"
 RESULTS = OUT / "tune_benchmark_results.json"
@@ -54,9 +64,9 @@ def lrtune_strategy(strategy: str) -> Peer:
     """``lrtune.tune`` with ``strategy`` on a built-in task's own objective and search space."""
 
     def run(task_name: str, budget_runs: float, seed: int) -> Choice:
-        task = get_task(task_name)
+        task = benchmark_task(task_name)
         study = lrtune.tune(objective(task, seed), steps=task.steps, budget=budget_runs,
-                            strategy=strategy, space=task_space(task), seed=seed)
+                            strategy=strategy, space=search_space(task), seed=seed)
         best = study.best
         if best is None:  # every trial failed
             return Choice(f"lrtune-{strategy}", task_name, seed, None, None, study.spent)
@@ -72,6 +82,30 @@ METHODS: dict[str, Peer] = {
 }
 """Every method the benchmark knows: each lrtune strategy (``auto`` first), then the peers."""
 
+LRTUNE = Path(lrtune.__file__).resolve().parent
+PEERS_FILE = Path(__file__).resolve().parent / "peers.py"
+# The parts of lrtune that decide a method's choices: for its strategies, the strategies, the
+# study that drives them, the trial and space they hand to the objective and the monitor that
+# stops a diverging trial; the peers watch their runs with that monitor too.
+STRATEGY_CODE = ("strategies", "study", "trial.py", "space.py", "diagnostics")
+PEER_CODE = {"lrtune-find": ("diagnostics", "finder")}
+PEER_DEFAULT_CODE = ("diagnostics",)
+
+
+def method_version(method: str) -> str:
+    """A hash of the code that makes ``method``'s choices (the tasks' code is keyed separately)."""
+    if method.startswith("lrtune-") and method.removeprefix("lrtune-") in STRATEGIES:
+        parts, own = STRATEGY_CODE, []
+    else:
+        parts, own = PEER_CODE.get(method, PEER_DEFAULT_CODE), [PEERS_FILE]
+    paths = own + sorted(p for part in parts for p in
+                         ([LRTUNE / part] if part.endswith(".py") else (LRTUNE / part).rglob("*.py")))
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.relative_to(path.parents[1]).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
 
 @dataclass(frozen=True)
 class Record:
@@ -82,6 +116,7 @@ class Record:
     wall_s: float
     task_version: str
     error: str | None = None
+    method_version: str = ""  # records from before the key existed never match
 
 
 def record_key(method: str, task: str, seed: int, budget: float) -> str:
@@ -99,7 +134,8 @@ def run_method(method: str, task: str, seed: int, budget: float) -> Record:
     except Exception as exc:  # a broken method must not end a sweep of hundreds of runs
         traceback.print_exc()
         choice, error = Choice(method, task, seed, None, None, math.nan), repr(exc)
-    return Record(choice, budget, time.perf_counter() - start, task_version(task), error)
+    return Record(choice, budget, time.perf_counter() - start, task_version(task), error,
+                  method_version(method))
 
 
 def score(choice: Choice) -> float:
@@ -112,13 +148,18 @@ def score(choice: Choice) -> float:
 
 
 def load_cache() -> dict[str, Record]:
-    """Cached records whose task code is unchanged (failed runs are never cached)."""
+    """Cached records whose task and method code are unchanged (failed runs are never cached)."""
     if not CACHE.exists():
         return {}
-    records = {}
+    records, methods = {}, {}
     for key, raw in json.loads(CACHE.read_text()).items():
         record = Record(**{**raw, "choice": Choice(**raw["choice"])})
-        if record.task_version == task_version(record.choice.task):
+        method = record.choice.method
+        if method not in METHODS or record.choice.task not in benchmark_names():
+            continue  # a method or task since removed
+        methods.setdefault(method, method_version(method))
+        if (record.task_version == task_version(record.choice.task)
+                and record.method_version == methods[method]):
             records[key] = record
     return records
 
@@ -213,13 +254,95 @@ def reference_lines(tasks: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+SUITE_TITLE = "## Development suite: search on the {half} half"
+TASKS_TITLE = "## Search strategies (issue 4)"
+TASKS_INTRO = (
+    "Each method searches each task's own recipe (its optimizer and schedule; the LR range of the "
+    "optimizer family) with the given budget in full runs. The chosen LR is scored by the mean "
+    "validation loss of full runs at that LR on seeds 0, 1, 2, as normalised regret against the "
+    "dense grid (`benchmarks/reference.py`; 0 = the grid's best, 1 = a random log-uniform LR; "
+    "diverged runs count at the grid's worst finite loss). Prodigy and schedule-free AdamW choose "
+    "no LR: their own runs are scored.")
+
+
+def recipe_rows(scored: Sequence[tuple[Record, float]]) -> list[dict]:
+    """Per method, budget and recipe: the regret of each study seed, its median and worst."""
+    groups: dict[tuple[str, float, str], list[tuple[Record, float]]] = {}
+    for record, regret in scored:
+        c = record.choice
+        groups.setdefault((c.method, record.budget, c.task), []).append((record, regret))
+    rows = []
+    for (method, budget, task), items in groups.items():
+        per_seed = {rec.choice.seed: regret for rec, regret in sorted(
+            items, key=lambda item: item[0].choice.seed)}
+        worst_seed = max(per_seed, key=per_seed.get)
+        rows.append({"method": method, "budget": budget, "task": task, "per_seed": per_seed,
+                     "median": float(np.median(list(per_seed.values()))),
+                     "worst": per_seed[worst_seed], "worst_seed": worst_seed,
+                     "runs": float(np.nanmean([rec.choice.runs_spent for rec, _ in items]))})
+    order = {m: i for i, m in enumerate(METHODS)}
+    return sorted(rows, key=lambda row: (row["budget"], order[row["method"]], row["task"]))
+
+
+def suite_markdown(rows: Sequence[dict], seeds: Sequence[int]) -> str:
+    """Per (method, budget): median over recipes of the per-recipe median regret and the worst
+    recipe; then every recipe with the regret of each study seed and its worst seed."""
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["budget"]), []).append(row)
+    head = ["method", "budget", "median regret", "worst recipe (median over seeds)",
+            "worst (recipe, seed)", "runs spent"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (method, budget), items in groups.items():
+        worst = max(items, key=lambda row: row["median"])
+        worst_pair = max(items, key=lambda row: row["worst"])
+        lines.append(
+            f"| {method} | {budget:g} | {np.median([r['median'] for r in items]):.3f} | "
+            f"{worst['median']:.3f} ({worst['task']}) | {worst_pair['worst']:.3f} "
+            f"({worst_pair['task']}, seed {worst_pair['worst_seed']}) | "
+            f"{np.mean([r['runs'] for r in items]):.2f} |")
+    head = ["recipe", "method", "budget", *(f"seed {s}" for s in seeds), "median", "worst seed"]
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [f"{row['per_seed'][s]:.3f}" if s in row["per_seed"] else "" for s in seeds]
+        lines.append(f"| {row['task']} | {row['method']} | {row['budget']:g} | "
+                     + " | ".join(cells) + f" | {row['median']:.3f} | {row['worst_seed']} |")
+    return "\n".join(lines) + "\n"
+
+
+def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
+            command: str) -> tuple[str, str]:
+    """The title and markdown of this run's section of RESULTS.md."""
+    if args.suite is None:
+        rows = summary_rows(scored, args.tasks)
+        body = (f"{TASKS_INTRO}\n\n{markdown(rows, args.tasks, args.seeds)}\n"
+                f"{reference_lines(args.tasks)}")
+        return TASKS_TITLE, f"{TASKS_TITLE}\n\nCommand: `{command}`\n\n{body}"
+    title = SUITE_TITLE.format(half=args.suite)
+    intro = (f"The {args.suite} half of the development suite (`benchmarks/recipes`, see "
+             "\"Development suite\" for the recipes and their grids), study seeds "
+             f"{', '.join(map(str, args.seeds))}; each chosen LR is scored by full runs on seeds "
+             f"{', '.join(map(str, SEEDS))} as normalised regret against the recipe's grid "
+             "(0 = the grid's best LR, 1 = a random log-uniform LR over the recipe's range). "
+             "Rules and constants are chosen on the development half; the validation half is "
+             "run once a change is decided, not to tune on"
+             + (": it has not been run for this section." if args.suite == "dev" else "."))
+    return title, (f"{title}\n\nCommand: `{command}`\n\n{intro}\n\n"
+                   f"{suite_markdown(recipe_rows(scored), args.seeds)}")
+
+
 # -- command line -----------------------------------------------------------------------------
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     methods = list(METHODS)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names")
+    parser.add_argument("--tasks", default=",".join(TASKS),
+                        help="comma-separated task names: built-in tasks or suite recipes")
+    parser.add_argument("--suite", choices=HALVES, default=None,
+                        help="run every recipe of this half of the suite (instead of --tasks)")
+    parser.add_argument("--publish", action="store_true",
+                        help="write the result into its section of RESULTS.md")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
                         help="comma-separated seeds of the methods' own randomness")
     parser.add_argument("--budgets", default="2,4", help="comma-separated budgets in full runs")
@@ -228,7 +351,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--recompute", default="", help="comma-separated methods to rerun "
                                                         "even where cached")
     args = parser.parse_args(argv)
-    args.tasks, args.methods, args.recompute = (_names(args.tasks, TASKS, parser),
+    if args.suite is not None:
+        args.tasks = ",".join(recipe_names(args.suite))
+    elif args.publish and sorted(args.tasks.split(",")) != sorted(TASKS):
+        parser.error("--publish writes a section of RESULTS.md for all built-in tasks "
+                     f"({','.join(TASKS)}) or for a whole --suite half, not for a selection")
+    args.tasks, args.methods, args.recompute = (_names(args.tasks, benchmark_names(), parser),
                                                 _names(args.methods, methods, parser),
                                                 _names(args.recompute, methods, parser))
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -245,6 +373,7 @@ def _names(text: str, valid: Iterable[str], parser: argparse.ArgumentParser) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     torch.set_num_threads(1)  # as reference.py: numbers depend on the thread count
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per failed trial otherwise
@@ -252,9 +381,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = summary_rows(scored, args.tasks)
     save_json(RESULTS, {"rows": [{**asdict(rec), "regret": regret} for rec, regret in scored],
                         "summary": rows})
-    table = markdown(rows, args.tasks, args.seeds) + "\n" + reference_lines(args.tasks)
-    TABLE.write_text(table)
-    print("\n" + table)
+    command = " ".join(["nice -n 10 .venv/bin/python -m benchmarks.tune_benchmark",
+                        *(a for a in argv if a != "--publish")])
+    title, text = section(args, scored, command)
+    TABLE.write_text(text)
+    publish(title, text, "tune_benchmark_summary.json", rows, write=args.publish)
     print(f"wrote {CACHE}, {RESULTS} and {TABLE}")
 
 
