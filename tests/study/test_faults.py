@@ -1,0 +1,101 @@
+"""The fault sweep: each fault ends in a clear error or a documented recovery, and the study
+keeps what really happened (nothing RUNNING, every trained step counted)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import lrtune
+from lrtune.exceptions import LrtuneError, ObjectiveError, ObjectiveFailedError
+from lrtune.records import TrialState
+
+SPACE = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
+
+
+def _train(trial, digits, model, steps):
+    opt = trial.optimizer(model.parameters())
+    step = 0
+    while step < steps:
+        for x, y in digits.train_loader(trial.seed):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            trial.report(loss, step)
+            step += 1
+            if step == steps:
+                break
+    return digits.evaluate(model)
+
+
+def test_a_bug_that_every_trial_hits_stops_the_study_at_the_users_line(tmp_path, digits):
+    def objective(trial):
+        torch.manual_seed(trial.seed)
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(16, 10))  # 32 != 16
+        return _train(trial, digits, model, trial.steps)
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(ObjectiveFailedError) as caught:
+        lrtune.tune(objective, steps=100, budget=4.0, strategy="random", space=SPACE,
+                    storage=url, study_name="bug", seed=0)
+    message = str(caught.value)
+    assert isinstance(caught.value, RuntimeError) and isinstance(caught.value, LrtuneError)
+    assert "failed the same way in all 3 trials" in message
+    assert "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in message
+    line = _train.__code__.co_firstlineno + 5  # loss = ...(model(x), y): the user's line
+    assert f"test_faults.py:{line} in _train: loss = nn.functional.cross_entropy" in message
+    assert "torch" not in message.split(" (at ")[-1]  # torch's own frames are skipped
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    trials = lrtune.load_study("bug", url).trials
+    assert [t.state for t in trials] == [TrialState.FAILED] * 3  # nothing left running
+
+
+def test_failures_at_some_lrs_only_are_verdicts_and_the_study_goes_on(digits):
+    def objective(trial):
+        if trial.lr > 0.05:
+            raise RuntimeError("fails at high LRs only")
+        torch.manual_seed(trial.seed)
+        return _train(trial, digits, digits.make_model(trial.seed), trial.steps)
+
+    study = lrtune.tune(objective, steps=60, budget=2.0, strategy="grid",
+                        space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"), seed=0)
+    states = [t.state for t in study.trials]
+    assert TrialState.FAILED in states and TrialState.COMPLETED in states
+    assert study.best.lr <= 0.05
+
+
+def test_an_objective_that_trains_past_trial_steps_stops_and_what_it_trained_counts(tmp_path,
+                                                                                   digits):
+    def objective(trial):  # ignores trial.steps: always 8 x 40 steps
+        torch.manual_seed(trial.seed)
+        return _train(trial, digits, digits.make_model(trial.seed), 320)
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(ObjectiveError, match=r"trained past trial.steps: it reported step 319 "
+                                             r"in a trial of 40 steps"):
+        lrtune.tune(objective, steps=40, budget=2.0, strategy="random", space=SPACE,
+                    storage=url, study_name="long", seed=0)
+    study = lrtune.load_study("long", url)
+    (trial,) = study.trials
+    assert trial.state is TrialState.FAILED and trial.steps_done == 320
+    assert study.spent == 8.0  # 8 full runs really trained, not the 0.1 asked for
+
+
+def test_an_interrupted_trial_is_stored_lost_with_the_steps_it_trained(tmp_path, digits):
+    def objective(trial):
+        for step in range(trial.steps):
+            trial.report(1.0, step)
+            if step == 6:
+                raise KeyboardInterrupt  # Ctrl-C during the seventh step
+        return 1.0
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        lrtune.tune(objective, steps=40, budget=2.0, strategy="random", space=SPACE,
+                    storage=url, study_name="ctrl-c", seed=0)
+    (trial,) = lrtune.load_study("ctrl-c", url).trials
+    assert trial.state is TrialState.LOST and trial.steps_done == 7
+    assert trial.error == "lost: interrupted (KeyboardInterrupt)"
+    assert [s for s, _ in trial.history] == list(range(7))
