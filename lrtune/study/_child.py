@@ -2,7 +2,8 @@
 
 Reads the job the parent wrote (its ``sys.path`` first, so the objective's modules import as
 they did there), opens the study and works on it. An error that stops the worker is pickled to
-ERROR for the parent to raise; exit status 0 means the study is done.
+ERROR for the parent to raise; exit status 0 means the study is done, 130 or 143 that Ctrl-C or
+SIGTERM stopped it (its running trial marked lost).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def main(job_path: str, error_path: str) -> int:
     job = cloudpickle.loads(outer["job"])
     try:
         run_worker(Study.open(**job["settings"]), job["objective"])
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
+        return 130
+    except SystemExit as stop:  # SIGTERM, forwarded by the parent: the trial is marked lost
+        return stop.code if isinstance(stop.code, int) else 1
     except Exception as err:
         try:
             data = cloudpickle.dumps(err)

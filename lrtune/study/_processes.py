@@ -7,19 +7,28 @@ without an ``if __name__ == "__main__"`` guard. The parent trains nothing: it ca
 callbacks for every trial any worker finishes, replaces a worker that dies (a SIGKILL, the OOM
 killer) so the study keeps its pace, and raises the error of a worker that stopped on one (an
 objective that broke its contract). Each worker gets ``cores / N`` threads unless
-``OMP_NUM_THREADS`` is set, so N workers do not oversubscribe the CPU.
+``OMP_NUM_THREADS`` is set, so N workers do not oversubscribe the CPU, and its own GPU when
+there are several: worker k sees only the k-th visible device (round-robin over
+``CUDA_VISIBLE_DEVICES``, or over every device when that is unset), as device ``cuda:0``.
+
+SIGTERM to the parent (a scheduler's preemption) stops it the way Ctrl-C does: it forwards the
+signal to its workers, which mark their running trials lost (they run again on resume), and
+waits for them; no worker is left training on its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +37,7 @@ import cloudpickle
 from lrtune._validation import fail
 from lrtune.exceptions import LrtuneError
 from lrtune.study._study import Study
-from lrtune.study._worker import POLL_SECONDS, Callback
+from lrtune.study._worker import POLL_SECONDS, Callback, interrupt_on_sigterm
 from lrtune.trial import Trial
 
 _log = logging.getLogger("lrtune.study")
@@ -41,7 +50,8 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
     job = _job(study, objective, storage, workers)
     reported = {t.number for t in study.trials if t.state.finished}
     restarts = RESTARTS_PER_WORKER * workers
-    with tempfile.TemporaryDirectory(prefix="lrtune-workers-") as tmp:
+    with (_sigterm_stops_the_workers(),
+          tempfile.TemporaryDirectory(prefix="lrtune-workers-") as tmp):
         job_file = Path(tmp, "job.pkl")
         job_file.write_bytes(job)
         procs = {slot: _start(job_file, tmp, slot, workers) for slot in range(workers)}
@@ -87,9 +97,41 @@ def _job(study: Study, objective: Callable[[Trial], float], storage: str, worker
     return pickle.dumps({"sys_path": list(sys.path), "job": inner})
 
 
-def _start(job_file: Path, tmp: str, slot: int, workers: int) -> subprocess.Popen:
-    env = dict(os.environ)
+@contextlib.contextmanager
+def _sigterm_stops_the_workers() -> Iterator[None]:
+    """While the workers run, SIGTERM raises SystemExit in the parent (whose ``finally`` stops
+    them) instead of killing it outright; a handler the program installed itself is kept."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    interrupt_on_sigterm()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def worker_environment(slot: int, workers: int, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of worker ``slot`` of ``workers``: its share of the cores, and its GPU."""
+    env = dict(environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    devices = _visible_gpus(environ)
+    if len(devices) > 1:
+        env["CUDA_VISIBLE_DEVICES"] = devices[slot % len(devices)]
+    return env
+
+
+def _visible_gpus(environ: Mapping[str, str]) -> list[str]:
+    if "CUDA_VISIBLE_DEVICES" in environ:
+        return [d.strip() for d in environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def _start(job_file: Path, tmp: str, slot: int, workers: int) -> subprocess.Popen:
+    env = worker_environment(slot, workers, os.environ)
     error_file = Path(tmp, f"error-{slot}.pkl")
     error_file.unlink(missing_ok=True)
     return subprocess.Popen([sys.executable, "-m", "lrtune.study._child", str(job_file),
@@ -113,7 +155,8 @@ def _report(study: Study, reported: set[int], callbacks: Sequence[Callback]) -> 
 
 
 def _stop(procs: Any) -> None:
-    """Ask the remaining workers to stop (their running trials are marked lost), then wait."""
+    """Ask the remaining workers to stop with SIGTERM (their running trials are marked lost),
+    then wait for them."""
     procs = list(procs)
     for proc in procs:
         if proc.poll() is None:
