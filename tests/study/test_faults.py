@@ -3,13 +3,18 @@ keeps what really happened (nothing RUNNING, every trained step counted)."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 import torch
+from optuna.exceptions import StorageInternalError
 from torch import nn
 
 import lrtune
 from lrtune.exceptions import LrtuneError, ObjectiveError, ObjectiveFailedError
 from lrtune.records import TrialState
+from lrtune.study import _storage
+from lrtune.study._storage import StorageError, StudyLostError
 
 SPACE = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
 
@@ -99,3 +104,42 @@ def test_an_interrupted_trial_is_stored_lost_with_the_steps_it_trained(tmp_path,
     assert trial.state is TrialState.LOST and trial.steps_done == 7
     assert trial.error == "lost: interrupted (KeyboardInterrupt)"
     assert [s for s, _ in trial.history] == list(range(7))
+
+
+def test_case_1_a_worker_whose_study_vanished_stops_with_that_error(tmp_path):
+    db = tmp_path / "s.db"
+
+    def delete_the_database(study, record):  # as `rm lrtune.db` in another shell does, and
+        for path in tmp_path.glob("s.db*"):  # the next connection opened finds no tables
+            path.unlink()
+        study.optuna._storage._backend.engine.dispose()
+
+    def objective(trial):
+        for step in range(trial.steps):
+            trial.report(1.0, step)
+        return abs(trial.lr - 0.01)
+
+    with pytest.raises(StudyLostError, match=r"The study's tables are gone from its storage "
+                                             r"\(OperationalError: .*no such table"):
+        lrtune.tune(objective, steps=20, budget=4.0, strategy="random", space=SPACE,
+                    storage=f"sqlite:///{db}", study_name="s", callbacks=[delete_the_database])
+    assert issubclass(StudyLostError, StorageError)
+
+
+def test_case_6_a_storage_failure_that_lasts_says_its_real_cause(monkeypatch):
+    monkeypatch.setattr(_storage, "RETRY_PAUSES", (0.0, 0.0))
+    calls = []
+
+    def full_disk():
+        calls.append(1)
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as err:  # how Optuna wraps a failed commit
+            raise StorageInternalError("An exception is raised during the commit. This "
+                                       "typically happens ... e.g. exceeding max length.") from err
+
+    with pytest.raises(StorageError) as caught:
+        _storage.retrying(full_disk)
+    assert str(caught.value) == ("The storage call full_disk still failed after 0 s of "
+                                 "retries: OperationalError: database or disk is full")
+    assert len(calls) == 3  # the first try and one per pause
