@@ -25,9 +25,10 @@ def main(job_path: str, error_path: str) -> int:
     logging.basicConfig(level=logging.WARNING, format="lrtune worker %(process)d: %(message)s")
     outer = pickle.loads(Path(job_path).read_bytes())
     sys.path[:] = outer["sys_path"]
-    job = cloudpickle.loads(outer["job"])
+    objective = cloudpickle.loads(outer["job"]["objective"])
+    settings = cloudpickle.loads(outer["job"]["settings"])
     try:
-        run_worker(Study.open(**job["settings"]), job["objective"])
+        run_worker(Study.open(**settings), objective)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
         return 130
     except SystemExit as stop:  # SIGTERM, forwarded by the parent: the trial is marked lost

@@ -82,19 +82,24 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
             _stop(procs.values())
 
 
+def check_picklable(objective: Callable[[Trial], float], workers: int) -> bytes:
+    """``objective`` pickled by cloudpickle, or the error that says it cannot go to workers."""
+    try:
+        return cloudpickle.dumps(objective)
+    except Exception as err:
+        raise fail("objective", "tune()", f"picklable (by cloudpickle) to run in {workers} worker "
+                   f"processes; pickling failed with {type(err).__name__}: {err}",
+                   objective) from None
+
+
 def _job(study: Study, objective: Callable[[Trial], float], storage: str, workers: int) -> bytes:
     settings: dict[str, Any] = {
         "storage": storage, "study_name": study.name, "space": study.space, "steps": study.steps,
         "budget": study.budget, "strategy": study.strategy, "seed": study.seed,
         "heartbeat": study.heartbeat,
     }
-    try:
-        inner = cloudpickle.dumps({"objective": objective, "settings": settings})
-    except Exception as err:
-        raise fail("objective", "tune()", f"picklable (by cloudpickle) to run in {workers} worker "
-                   f"processes; pickling failed with {type(err).__name__}: {err}",
-                   objective) from None
-    return pickle.dumps({"sys_path": list(sys.path), "job": inner})
+    job = {"objective": check_picklable(objective, workers), "settings": cloudpickle.dumps(settings)}
+    return pickle.dumps({"sys_path": list(sys.path), "job": job})
 
 
 @contextlib.contextmanager

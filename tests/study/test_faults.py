@@ -4,6 +4,7 @@ keeps what really happened (nothing RUNNING, every trained step counted)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 import torch
@@ -11,7 +12,8 @@ from optuna.exceptions import StorageInternalError
 from torch import nn
 
 import lrtune
-from lrtune.exceptions import LrtuneError, ObjectiveError, ObjectiveFailedError
+from lrtune.exceptions import (InvalidParameterError, LrtuneError, ObjectiveError,
+                               ObjectiveFailedError)
 from lrtune.records import TrialState
 from lrtune.study import _storage
 from lrtune.study._storage import StorageError, StudyLostError
@@ -143,3 +145,41 @@ def test_case_6_a_storage_failure_that_lasts_says_its_real_cause(monkeypatch):
     assert str(caught.value) == ("The storage call full_disk still failed after 0 s of "
                                  "retries: OperationalError: database or disk is full")
     assert len(calls) == 3  # the first try and one per pause
+
+
+def _trains(trial):
+    for step in range(trial.steps):
+        trial.report(1.0, step)
+    return abs(trial.lr - 0.01)
+
+
+_LOCK = threading.Lock()  # what a closure may hold that no pickler can send to a process
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda db: dict(callbacks=print),
+     "The 'callbacks' parameter of tune() must be a list of callables"),
+    (lambda db: dict(storage=db),  # a pathlib.Path, not a URL
+     "The 'storage' parameter of tune() must be a storage URL string such as "
+     "'sqlite:///lrtune.db' (for a path: f'sqlite:///{path}') or None. Got PosixPath("),
+    (lambda db: dict(storage="sqlite:///:memory:"),
+     "The 'storage' parameter of tune() must be a SQLite file, not an in-memory SQLite database"),
+    (lambda db: dict(objective=lambda trial: _LOCK.locked() or _trains(trial), workers=2),
+     "The 'objective' parameter of tune() must be picklable (by cloudpickle) to run in 2 worker "
+     "processes; pickling failed with TypeError"),
+], ids=["callbacks=print", "storage=Path", "sqlite-memory", "unpicklable"])
+def test_case_8_bad_input_is_refused_before_the_study_is_created(tmp_path, change, message):
+    db = tmp_path / "s.db"
+    settings = dict(objective=_trains, steps=20, budget=2.0, strategy="random", space=SPACE,
+                    storage=f"sqlite:///{db}", study_name="s", seed=0)
+    with pytest.raises(InvalidParameterError) as caught:
+        lrtune.tune(**{**settings, **change(db)})
+    assert str(caught.value).startswith(message)
+    assert not db.exists()  # refused before anything was created
+
+
+def test_case_9_a_choice_listed_twice_is_one_choice():
+    space = lrtune.Space(lr=(1e-3, 1.0), optimizer=["sgd", "sgd"], warmup=[0.0, 0.1, 0.0])
+    assert space.optimizer == ("sgd",) and space.warmup == (0.0, 0.1)
+    study = lrtune.tune(_trains, steps=20, budget=2.0, strategy="random", space=space, seed=0)
+    assert study.spent == 2.0  # both runs of the budget spent
