@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Optional
 
 import typer
 
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_object
+from lrtune.cli._options import as_option
 from lrtune.exceptions import InvalidParameterError, LrtuneError
 from lrtune.progress import Progress
 from lrtune.records import TrialState
@@ -17,15 +17,6 @@ from lrtune.strategies import STRATEGIES
 from lrtune.study import Study, load_study, tune
 from lrtune.study._storage import StorageError
 from lrtune.study._worker import interrupt_on_sigterm
-
-# the option a CLI user typed, for each parameter of tune() and Space() it sets
-OPTION_OF = {"objective": "TARGET", "steps": "--steps", "budget": "--budget",
-             "strategy": "--strategy", "lr": "--lr-min/--lr-max", "optimizer": "--optimizer",
-             "schedule": "--schedule", "warmup": "--warmup", "weight_decay": "--weight-decay",
-             "storage": "--storage", "study_name": "--study", "seed": "--seed",
-             "workers": "--workers"}
-_PARAMETER = re.compile(r"The '(\w+)' parameter of (?:tune|Space)\(\) (?=must be)")
-
 
 @app.command("tune")
 def tune_command(
@@ -57,7 +48,7 @@ def tune_command(
         space = Space(lr=_lr_range(lr_min, lr_max, optimizer), optimizer=optimizer,
                       schedule=schedule, warmup=warmup, weight_decay=weight_decay)
     except InvalidParameterError as err:
-        raise _as_option(err) from None
+        raise as_option(err) from None
     objective = load_object(target)
     interrupt_on_sigterm()  # a scheduler's preemption stops like Ctrl-C: trials marked lost
     earlier = _stored(storage, study)
@@ -70,7 +61,7 @@ def tune_command(
                           strategy=strategy, space=space, storage=storage, study_name=study,
                           seed=seed, callbacks=[progress], workers=workers)
     except InvalidParameterError as err:
-        raise _as_option(err) from None
+        raise as_option(err) from None
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM
         console.print(_interrupted(storage, study))
         raise typer.Exit(130 if isinstance(stop, KeyboardInterrupt) else stop.code) from None
@@ -97,14 +88,6 @@ def _lr_range(low: float | None, high: float | None,
             f"--lr-min must be below --lr-max (a bound not given is the family's default, "
             f"{default.low:g} - {default.high:g}). Got {low:g} - {high:g} instead.")
     return low, high
-
-
-def _as_option(err: InvalidParameterError) -> InvalidParameterError:
-    """The library's message, naming the option the user typed instead of the parameter."""
-    match = _PARAMETER.match(str(err))
-    if match is None or match.group(1) not in OPTION_OF:
-        return err
-    return InvalidParameterError(f"{OPTION_OF[match.group(1)]} {str(err)[match.end():]}")
 
 
 def _stored(storage: str | None, name: str | None) -> Study | None:
