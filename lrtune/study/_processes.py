@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import sqlalchemy
 
 from lrtune._validation import fail
 from lrtune.exceptions import LrtuneError
+from lrtune.study._storage import StudyLostError
 from lrtune.study._study import Study
 from lrtune.study._worker import POLL_SECONDS, Callback, interrupt_on_sigterm
 from lrtune.trial import Trial
@@ -48,6 +50,7 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
                   workers: int, callbacks: Sequence[Callback] = ()) -> None:
     """Run ``workers`` worker processes on ``study`` until it is done."""
     job = _job(study, objective, storage, workers)
+    database = _DatabaseFile(storage)
     reported = {t.number for t in study.trials if t.state.finished}
     restarts = RESTARTS_PER_WORKER * workers
     with (_sigterm_stops_the_workers(),
@@ -58,6 +61,7 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
         try:
             while procs:
                 time.sleep(POLL_SECONDS)
+                database.check()
                 _report(study, reported, callbacks)
                 for slot, proc in list(procs.items()):
                     code = proc.poll()
@@ -77,6 +81,7 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
                     _log.warning("worker process %d died (exit status %d); starting another",
                                  proc.pid, code)
                     procs[slot] = _start(job_file, tmp, slot, workers)
+            database.check()
             _report(study, reported, callbacks)
         finally:
             _stop(procs.values())
@@ -100,6 +105,31 @@ def _job(study: Study, objective: Callable[[Trial], float], storage: str, worker
     }
     job = {"objective": check_picklable(objective, workers), "settings": cloudpickle.dumps(settings)}
     return pickle.dumps({"sys_path": list(sys.path), "job": job})
+
+
+class _DatabaseFile:
+    """The SQLite file of the study, watched by the parent: deleted or replaced while workers
+    run, it is gone for good (their open connections write on into the deleted file without an
+    error), and the study must not end as if it had succeeded."""
+
+    def __init__(self, storage: str) -> None:
+        url = sqlalchemy.engine.make_url(storage)
+        sqlite = url.get_backend_name() == "sqlite" and url.database not in (None, "")
+        self.path = Path(url.database) if sqlite else None
+        self.identity = self._identity()
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except (FileNotFoundError, TypeError):  # deleted, or not a file-backed study
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def check(self) -> None:
+        if self.path is not None and self._identity() != self.identity:
+            raise StudyLostError(
+                f"The study's SQLite file {self.path} was deleted or replaced while the workers "
+                "ran: what they recorded is lost. Restore the file, or start the study again.")
 
 
 @contextlib.contextmanager

@@ -53,16 +53,22 @@ def _wait_for(markers, count, proc, timeout=240):
     return [int(p.name) for p in markers.iterdir()]
 
 
+def _signal_mid_trial(tmp_path, sig, *extra, hang, trainers=1):
+    """Run `lrtune tune`, send ``sig`` once ``trainers`` processes hang mid-trial; what it says."""
+    proc, markers = _start(tmp_path, *extra, hang=hang)
+    pids = _wait_for(markers, trainers, proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err, pids
+
+
 def _trials(tmp_path):
     return lrtune.load_study("s", f"sqlite:///{tmp_path / 's.db'}").trials
 
 
 def test_ctrl_c_says_what_was_kept_and_the_rerun_resumes(tmp_path):
-    proc, markers = _start(tmp_path, hang="1")
-    _wait_for(markers, 1, proc)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    code, out, err, _ = _signal_mid_trial(tmp_path, signal.SIGINT, hang="1")
+    assert code == 130, err
     assert "interrupted: 1 trials kept; run the same command to resume" in out
     first, lost = _trials(tmp_path)
     assert first.state is TrialState.COMPLETED
@@ -77,22 +83,18 @@ def test_ctrl_c_says_what_was_kept_and_the_rerun_resumes(tmp_path):
 
 
 def test_sigterm_marks_the_running_trial_lost(tmp_path):
-    proc, markers = _start(tmp_path, hang="0")
-    _wait_for(markers, 1, proc)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
+    code, out, err, _ = _signal_mid_trial(tmp_path, signal.SIGTERM, hang="0")
+    assert code == 143, err
     assert "interrupted: 0 trials kept; run the same command to resume" in out
     (trial,) = _trials(tmp_path)
     assert trial.state is TrialState.LOST and trial.steps_done == 6
 
 
 def test_sigterm_to_the_workers_parent_stops_every_worker(tmp_path):
-    proc, markers = _start(tmp_path, "--workers", "2", hang="all")
-    children = _wait_for(markers, 2, proc)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
+    code, out, err, children = _signal_mid_trial(tmp_path, signal.SIGTERM, "--workers", "2",
+                                                 hang="all", trainers=2)
+    assert code == 143, err
+    assert "interrupted: 0 trials kept; run the same command to resume" in out
     for pid in children:  # the parent waited for them: they are gone, not finishing the study
         assert not Path(f"/proc/{pid}").exists()
     trials = _trials(tmp_path)

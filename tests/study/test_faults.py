@@ -3,8 +3,10 @@ keeps what really happened (nothing RUNNING, every trained step counted)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +18,7 @@ from lrtune.exceptions import (InvalidParameterError, LrtuneError, ObjectiveErro
                                ObjectiveFailedError)
 from lrtune.records import TrialState
 from lrtune.study import _storage
-from lrtune.study._storage import StorageError, StudyLostError
+from lrtune.study import StorageError, StudyLostError
 
 SPACE = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
 
@@ -183,3 +185,19 @@ def test_case_9_a_choice_listed_twice_is_one_choice():
     assert space.optimizer == ("sgd",) and space.warmup == (0.0, 0.1)
     study = lrtune.tune(_trains, steps=20, budget=2.0, strategy="random", space=space, seed=0)
     assert study.spent == 2.0  # both runs of the budget spent
+
+
+def _deletes_the_database(trial):
+    if trial.number == 0:  # `rm lrtune.db` in another shell while the workers run
+        for path in Path(os.environ["STUDY_DIR"]).glob("s.db*"):
+            path.unlink()
+    return _trains(trial)
+
+
+def test_case_1_workers_whose_database_file_was_deleted_do_not_report_success(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("STUDY_DIR", str(tmp_path))
+    with pytest.raises(StudyLostError, match=r"The study's SQLite file .*s\.db was deleted or "
+                                             r"replaced while the workers ran"):
+        lrtune.tune(_deletes_the_database, steps=20, budget=4.0, strategy="random", space=SPACE,
+                    storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s", workers=2)
