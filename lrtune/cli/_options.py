@@ -13,7 +13,7 @@ OPTION_OF = {"objective": "TARGET", "steps": "--steps", "budget": "--budget",
              "strategy": "--strategy", "lr": "--lr-min/--lr-max", "optimizer": "--optimizer",
              "schedule": "--schedule", "warmup": "--warmup", "weight_decay": "--weight-decay",
              "storage": "--storage", "study_name": "--study", "seed": "--seed",
-             "workers": "--workers"}
+             "workers": "--workers", "trial_timeout": "--trial-timeout"}
 _PARAMETER = re.compile(r"The '(\w+)' parameter of [\w.]+\(\) (?=must be)")
 
 

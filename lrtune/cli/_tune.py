@@ -42,6 +42,8 @@ def tune_command(
     seed: Annotated[int, typer.Option(help="Seed of the search.")] = 0,
     workers: Annotated[int, typer.Option(
         help="Worker processes to train in (more than one needs --storage).")] = 1,
+    trial_timeout: Annotated[Optional[float], typer.Option(
+        help="Fail a trial that runs longer than this many seconds (a hung objective).")] = None,
 ) -> None:
     """Search the learning rate of TARGET within a compute budget; shows every trial."""
     try:
@@ -59,7 +61,8 @@ def tune_command(
         with Progress(console) as progress:
             result = tune(progress.watch(objective), steps=steps, budget=budget,
                           strategy=strategy, space=space, storage=storage, study_name=study,
-                          seed=seed, callbacks=[progress], workers=workers)
+                          seed=seed, callbacks=[progress], workers=workers,
+                          trial_timeout=trial_timeout)
     except InvalidParameterError as err:
         raise as_option(err) from None
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM

@@ -29,6 +29,7 @@ def tune(
     callbacks: list[Callable[[Study, TrialRecord], None]] | None = None,
     workers: int = 1,
     heartbeat: float = HEARTBEAT_SECONDS,
+    trial_timeout: float | None = None,
 ) -> Study:
     """Search the learning rate (and what ``space`` lets vary) of ``objective``.
 
@@ -43,7 +44,8 @@ def tune(
     ``workers`` > 1 trains in that many local processes (they need a ``storage``; the objective
     is sent to them with cloudpickle). ``heartbeat`` (seconds) is how often a running trial
     signals that its worker lives: a worker silent for six of them is declared dead and its
-    trial runs again; one that dies on this machine is noticed at once.
+    trial runs again; one that dies on this machine is noticed at once. ``trial_timeout``
+    (seconds) fails a trial that runs longer (a hung objective), at the line it was stuck on.
     """
     owner = "tune()"
     if not callable(objective):
@@ -67,6 +69,11 @@ def tune(
 
         check_picklable(objective, workers)  # before the study is created
     heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
+    if trial_timeout is not None:
+        from lrtune.study._timeout import with_timeout
+
+        objective = with_timeout(objective, check_float(trial_timeout, "trial_timeout", owner,
+                                                        low=0.0))
     space = space if space is not None else Space()
     strategy = make_strategy(strategy)
     if budget < strategy.min_budget:

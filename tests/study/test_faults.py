@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,28 @@ def test_case_1_workers_whose_database_file_was_deleted_do_not_report_success(tm
                                              r"replaced while the workers ran"):
         lrtune.tune(_deletes_the_database, steps=20, budget=4.0, strategy="random", space=SPACE,
                     storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s", workers=2)
+
+
+def _hangs_in_trial_1(trial):
+    trial.report(1.0, 0)
+    while trial.number == 1:
+        time.sleep(0.05)  # a data loader waiting forever
+    return abs(trial.lr - 0.01)
+
+
+def test_case_9_a_trial_that_hangs_fails_after_trial_timeout_and_the_study_goes_on():
+    study = lrtune.tune(_hangs_in_trial_1, steps=10, budget=3.0, strategy="random", space=SPACE,
+                        seed=0, trial_timeout=2.0)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETED, TrialState.FAILED, TrialState.COMPLETED]
+    line = _hangs_in_trial_1.__code__.co_firstlineno + 3
+    assert study.trials[1].error == (
+        f"TrialTimeoutError: the trial ran longer than trial_timeout=2 s (at "
+        f"tests/study/test_faults.py:{line} in _hangs_in_trial_1: "
+        "time.sleep(0.05)  # a data loader waiting forever)")
+
+
+def test_case_9_trial_timeout_must_be_a_positive_number():
+    with pytest.raises(InvalidParameterError, match=r"The 'trial_timeout' parameter of tune\(\) "
+                                                    r"must be a float > 0. Got -1 instead."):
+        lrtune.tune(_trains, steps=10, budget=1.0, space=SPACE, trial_timeout=-1)
