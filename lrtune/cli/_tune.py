@@ -38,7 +38,8 @@ def tune_command(
     weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 0.0,
     storage: Annotated[Optional[str], typer.Option(
         help="Study storage URL, e.g. sqlite:///lrtune.db (default: in memory).")] = None,
-    study: Annotated[Optional[str], typer.Option(help="Study name (reopened if it exists).")] = None,
+    study: Annotated[Optional[str], typer.Option(
+        help="Study name (reopened if it exists).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the search.")] = 0,
     workers: Annotated[int, typer.Option(
         help="Worker processes to train in (more than one needs --storage).")] = 1,
@@ -72,7 +73,8 @@ def tune_command(
     if best is None:
         raise LrtuneError(_nothing_completed(result))
     console.print(f"\n[bold green]best lr {best.lr:.4g}[/] (value {best.value:.5g}, trial "
-                  f"{best.number}, {best.steps} steps); spent {result.spent:.2f} of {budget:g} runs")
+                  f"{best.number}, {best.steps} steps); spent {result.spent:.2f} of {budget:g} "
+                  "runs")
 
 
 def _lr_range(low: float | None, high: float | None,

@@ -91,7 +91,7 @@ def check_picklable(objective: Callable[[Trial], float], workers: int) -> bytes:
     """``objective`` pickled by cloudpickle, or the error that says it cannot go to workers."""
     try:
         return cloudpickle.dumps(objective)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - whatever the pickler raises, the objective is why
         raise fail("objective", "tune()", f"picklable (by cloudpickle) to run in {workers} worker "
                    f"processes; pickling failed with {type(err).__name__}: {err}",
                    objective) from None
@@ -103,7 +103,8 @@ def _job(study: Study, objective: Callable[[Trial], float], storage: str, worker
         "budget": study.budget, "strategy": study.strategy, "seed": study.seed,
         "heartbeat": study.heartbeat,
     }
-    job = {"objective": check_picklable(objective, workers), "settings": cloudpickle.dumps(settings)}
+    job = {"objective": check_picklable(objective, workers),
+           "settings": cloudpickle.dumps(settings)}
     return pickle.dumps({"sys_path": list(sys.path), "job": job})
 
 

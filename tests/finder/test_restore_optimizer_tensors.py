@@ -27,4 +27,4 @@ def test_a_parameter_outside_the_model_is_restored_bit_for_bit():
     assert result.steps > 10  # it trained the shift too: SGD moved it during the sweep
     assert torch.equal(bias.detach(), torch.tensor([0.5, -0.25]))
     assert torch.equal(bias.grad, grad)
-    assert all(torch.equal(p, w) for p, w in zip(model.parameters(), weights))
+    assert all(torch.equal(p, w) for p, w in zip(model.parameters(), weights, strict=True))
