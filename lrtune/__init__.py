@@ -2,7 +2,8 @@
 
 from lrtune import diagnostics, optimizers, schedules, tasks
 from lrtune.diagnostics import Diagnosis, RunMonitor, Status
-from lrtune.exceptions import InvalidParameterError, LrtuneError, LrtuneWarning, ObjectiveError
+from lrtune.exceptions import (InvalidParameterError, LrtuneError, LrtuneWarning, ObjectiveError,
+                               ObjectiveFailedError)
 from lrtune.finder import FinderResult, find
 from lrtune.optimizers import OPTIMIZERS, build_optimizer
 from lrtune.records import TrialRecord, TrialState
@@ -21,6 +22,7 @@ __all__ = [
     "LrtuneError",
     "LrtuneWarning",
     "ObjectiveError",
+    "ObjectiveFailedError",
     "RunMonitor",
     "Schedule",
     "ScheduledLR",

@@ -27,6 +27,15 @@ class ObjectiveError(LrtuneError, TypeError):
     """
 
 
+class ObjectiveFailedError(LrtuneError, RuntimeError):
+    """The objective raised the same exception in the first trials of a study.
+
+    A deterministic bug (a shape error, a typo) fails every configuration alike, so the study
+    stops instead of spending its budget on failures. The message shows the exception at the
+    user's line; the failed trials stay recorded, and the study resumes once the bug is fixed.
+    """
+
+
 class LrtuneWarning(UserWarning):
     """Base class of lrtune's warnings, so users can filter them all at once."""
 

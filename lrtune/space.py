@@ -172,7 +172,11 @@ def _as_choices(value: Any, name: str) -> tuple[Any, ...]:
         return (value,)
     if len(value) == 0:
         raise fail(name, _OWNER, "a value or a non-empty list of values", value)
-    return tuple(value)
+    unique: list[Any] = []  # a choice listed twice is one choice, not a run left unspent
+    for item in value:
+        if all(item != seen for seen in unique):
+            unique.append(item)
+    return tuple(unique)
 
 
 def _lr_dimension(lr: Any, optimizers: tuple[str, ...]) -> LogRange | float:

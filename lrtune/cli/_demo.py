@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 
 from lrtune.cli._app import app, console
+from lrtune.cli._options import OPTION_OF, as_option
+from lrtune.exceptions import InvalidParameterError
 from lrtune.progress import Progress
 from lrtune.records import TrialState
 from lrtune.study import Study, tune
@@ -27,7 +29,10 @@ def demo(
     study: Annotated[Optional[str], typer.Option(help="Study name in --storage.")] = None,
 ) -> None:
     """Tune the learning rate of a built-in task for real and explain the choice."""
-    run_demo(task, seed, budget, console, storage=storage, study_name=study)
+    try:
+        run_demo(task, seed, budget, console, storage=storage, study_name=study)
+    except InvalidParameterError as err:
+        raise as_option(err, {**OPTION_OF, "name": "--task"}) from None
 
 
 def run_demo(task_name: str, seed: int, budget: float, console: Console, *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Mapping
@@ -92,6 +93,12 @@ def _user_setup(target: str) -> dict[str, Any]:
         builder = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as err:
         raise fail("setup", "lrtune find", f"an importable MODULE:FUNCTION ({err})", target) from err
+    try:
+        inspect.signature(builder).bind()
+    except TypeError as err:  # it needs arguments (or is not a function at all)
+        raise fail("setup", "lrtune find", f"a function of no arguments ({err})", target) from None
+    except ValueError:  # a builtin without a signature: let the call say
+        pass
     built = builder()
     if isinstance(built, tuple) and len(built) == 4:
         return dict(zip(("model", "optimizer", "data", "loss_fn"), built))

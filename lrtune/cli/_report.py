@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape  # user text printed literally: a study named '[red]x' is not markup
+from rich.markup import escape as markup_escape  # a study named '[red]x' is not markup
 from rich.table import Table
 
 from lrtune.cli._app import app, console
@@ -17,6 +17,16 @@ from lrtune.report._data import length_label
 from lrtune.study import load_study
 
 STORAGE_HELP = "Storage URL of the study, e.g. sqlite:///lrtune.db."
+STEM_CHARS = 100  # a file name from a study name stays well below the file systems' 255 bytes
+# what a terminal would obey rather than show: control characters (ANSI escapes start with
+# ESC) and the bidirectional overrides that reorder a line (U+202A-U+202E, U+2066-U+2069)
+_VISIBLE = {c: ascii(chr(c))[1:-1]
+            for c in (*range(0x20), 0x7F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def _shown(text: str) -> str:
+    """User text as it is: never obeyed by the terminal, never read as rich markup."""
+    return markup_escape(text.translate(_VISIBLE))
 
 
 @app.command()
@@ -33,9 +43,11 @@ def report(
     """Write a self-contained HTML report of STUDY (figures, trial table, recommendation)."""
     register_strategy(strategy)
     opened = load_study(study, storage)
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in study)[:STEM_CHARS] or "study"
     if output is None:
-        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in study) or "study"
         output = Path(f"{stem}.html" if format == "html" else f"{stem}-figures")
+    elif format == "html" and output.is_dir():  # -o reports/: the file goes in that folder
+        output = output / f"{stem}.html"
     written = write_report(opened, output, format=format)
     for path in written:
         console.print(str(path))
@@ -50,8 +62,9 @@ def show(
     """Summarise STUDY in the terminal: the recommendation and every trial."""
     register_strategy(strategy)
     data = report_data(load_study(study, storage))
+
     info = data.study
-    console.print(f"[bold]{escape(info['name'])}[/]: strategy {escape(info['strategy'])}, "
+    console.print(f"[bold]{_shown(info['name'])}[/]: strategy {_shown(info['strategy'])}, "
                   f"{info['steps']} steps per full run, {info['trials']} trials, compute "
                   f"{info['spent']:.2f} of {info['budget']:g} runs")
     with_settings = any(r["settings"] for r in data.rows)
@@ -65,11 +78,11 @@ def show(
         style = VERDICT_STYLE.get(r["verdict"], "dim")
         settings = ", ".join(f"{k} {v}" for k, v in r["settings"].items())
         table.add_row(
-            ("* " if r["best"] else "") + str(r["number"]), escape(r["tag"]),
-            f"{r['lr']:.3g}", *([escape(settings)] if with_settings else []),
+            ("* " if r["best"] else "") + str(r["number"]), _shown(r["tag"]),
+            f"{r['lr']:.3g}", *([_shown(settings)] if with_settings else []),
             f"{r['steps_done']}/{r['steps']} {length_label(r['steps'], info['steps'])}",
             f"{r['value']:.4g}" if r["value"] is not None else "-",
-            f"[{style}]{escape(r['verdict'])}[/]", escape(r["error"] or r["evidence"]),
+            f"[{style}]{_shown(r['verdict'])}[/]", _shown(r["error"] or r["evidence"]),
         )
     console.print(table)
-    console.print(f"\n[bold]{escape(data.recommendation)}[/]")
+    console.print(f"\n[bold]{_shown(data.recommendation)}[/]")

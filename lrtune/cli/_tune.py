@@ -8,11 +8,15 @@ import typer
 
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_object
+from lrtune.cli._options import as_option
+from lrtune.exceptions import InvalidParameterError, LrtuneError
 from lrtune.progress import Progress
+from lrtune.records import TrialState
 from lrtune.space import Space
 from lrtune.strategies import STRATEGIES
-from lrtune.study import tune
-
+from lrtune.study import Study, load_study, tune
+from lrtune.study._storage import StorageError
+from lrtune.study._worker import interrupt_on_sigterm
 
 @app.command("tune")
 def tune_command(
@@ -23,32 +27,99 @@ def tune_command(
     budget: Annotated[float, typer.Option(help="Total compute, in full runs.")] = 2.0,
     strategy: Annotated[str, typer.Option(
         help=f"Search strategy: {', '.join(sorted(STRATEGIES))}.")] = "auto",
-    lr_min: Annotated[Optional[float], typer.Option(help="Lowest LR to search.")] = None,
-    lr_max: Annotated[Optional[float], typer.Option(help="Highest LR to search.")] = None,
+    lr_min: Annotated[Optional[float], typer.Option(
+        help="Lowest LR to search (default: the optimizer family's).")] = None,
+    lr_max: Annotated[Optional[float], typer.Option(
+        help="Highest LR to search (default: the optimizer family's).")] = None,
     optimizer: Annotated[list[str], typer.Option(help="Optimizer family (repeat for a choice).")] = ["adamw"],  # noqa: B006,E501
     schedule: Annotated[list[str], typer.Option(help="Schedule name (repeat for a choice).")] = ["constant"],  # noqa: B006,E501
-    warmup: Annotated[float, typer.Option(help="Warm-up, as a fraction of each run.")] = 0.0,
+    warmup: Annotated[list[float], typer.Option(
+        help="Warm-up, as a fraction of each run (repeat for a choice).")] = [0.0],  # noqa: B006
     weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 0.0,
     storage: Annotated[Optional[str], typer.Option(
         help="Study storage URL, e.g. sqlite:///lrtune.db (default: in memory).")] = None,
-    study: Annotated[Optional[str], typer.Option(help="Study name (reopened if it exists).")] = None,
+    study: Annotated[Optional[str], typer.Option(
+        help="Study name (reopened if it exists).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the search.")] = 0,
     workers: Annotated[int, typer.Option(
         help="Worker processes to train in (more than one needs --storage).")] = 1,
+    trial_timeout: Annotated[Optional[float], typer.Option(
+        help="Fail a trial that runs longer than this many seconds (a hung objective).")] = None,
 ) -> None:
     """Search the learning rate of TARGET within a compute budget; shows every trial."""
+    try:
+        space = Space(lr=_lr_range(lr_min, lr_max, optimizer), optimizer=optimizer,
+                      schedule=schedule, warmup=warmup, weight_decay=weight_decay)
+    except InvalidParameterError as err:
+        raise as_option(err) from None
     objective = load_object(target)
-    if (lr_min is None) != (lr_max is None):
-        raise typer.BadParameter("give both --lr-min and --lr-max, or neither")
-    space = Space(lr=(lr_min, lr_max) if lr_min is not None else None, optimizer=optimizer,
-                  schedule=schedule, warmup=warmup, weight_decay=weight_decay)
-    with Progress(console) as progress:
-        result = tune(progress.watch(objective), steps=steps, budget=budget, strategy=strategy,
-                      space=space, storage=storage, study_name=study, seed=seed,
-                      callbacks=[progress], workers=workers)
+    interrupt_on_sigterm()  # a scheduler's preemption stops like Ctrl-C: trials marked lost
+    earlier = _stored(storage, study)
+    if earlier is not None:
+        console.print(f"resuming: {_kept(earlier)} trials, {earlier.spent:.2f} of {budget:g} "
+                      "runs spent")
+    try:
+        with Progress(console) as progress:
+            result = tune(progress.watch(objective), steps=steps, budget=budget,
+                          strategy=strategy, space=space, storage=storage, study_name=study,
+                          seed=seed, callbacks=[progress], workers=workers,
+                          trial_timeout=trial_timeout)
+    except InvalidParameterError as err:
+        raise as_option(err) from None
+    except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM
+        console.print(_interrupted(storage, study))
+        raise typer.Exit(130 if isinstance(stop, KeyboardInterrupt) else stop.code) from None
     best = result.best
     if best is None:
-        console.print("[red]No trial completed.[/]")
-        raise typer.Exit(1)
+        raise LrtuneError(_nothing_completed(result))
     console.print(f"\n[bold green]best lr {best.lr:.4g}[/] (value {best.value:.5g}, trial "
-                  f"{best.number}, {best.steps} steps); spent {result.spent:.2f} of {budget:g} runs")
+                  f"{best.number}, {best.steps} steps); spent {result.spent:.2f} of {budget:g} "
+                  "runs")
+
+
+def _lr_range(low: float | None, high: float | None,
+              optimizers: list[str]) -> tuple[float, float] | None:
+    """The searched range; a bound left out is the optimizer family's default one."""
+    if low is None and high is None:
+        return None
+    for option, value in (("--lr-min", low), ("--lr-max", high)):
+        if value is not None and not value > 0:
+            raise InvalidParameterError(f"{option} must be a float > 0. Got {value!r} instead.")
+    default = Space(optimizer=optimizers).lr_range
+    low = default.low if low is None else low
+    high = default.high if high is None else high
+    if low >= high:
+        raise InvalidParameterError(
+            f"--lr-min must be below --lr-max (a bound not given is the family's default, "
+            f"{default.low:g} - {default.high:g}). Got {low:g} - {high:g} instead.")
+    return low, high
+
+
+def _stored(storage: str | None, name: str | None) -> Study | None:
+    """The stored study this command continues, if there is one."""
+    if storage is None or name is None:
+        return None
+    try:
+        return load_study(name, storage)
+    except StorageError:  # none yet (tune() reports a storage that does not open)
+        return None
+
+
+def _kept(study: Study) -> int:
+    return sum(t.state.finished for t in study.trials)
+
+
+def _interrupted(storage: str | None, name: str | None) -> str:
+    study = _stored(storage, name)
+    if study is None:
+        return "interrupted: nothing kept (--storage and --study keep a study to resume)"
+    return f"interrupted: {_kept(study)} trials kept; run the same command to resume"
+
+
+def _nothing_completed(study: Study) -> str:
+    counts = {s: sum(t.state is s for t in study.trials) for s in TrialState}
+    seen = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+    failed = [t for t in study.trials if t.state is TrialState.FAILED]
+    last = f"; the last failure: {failed[-1].error}" if failed else ""
+    return (f"No trial completed ({seen or 'no trial ran'}){last}. See each trial with "
+            "'lrtune show' on a stored study; a lower --lr-max helps when every LR diverged.")

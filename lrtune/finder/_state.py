@@ -8,14 +8,20 @@ large model's snapshot does not compete with training for accelerator memory.
 What is restored and how:
 
 - parameters and *all* buffers (non-persistent ones too, which ``state_dict`` skips) are copied
-  back in place, so the tensors the optimizer holds stay the same objects; ``.grad`` is put back
-  (``None`` stays ``None``); every module's ``training`` flag is put back;
+  back in place, so the tensors the optimizer holds stay the same objects, and so is every
+  tensor the optimizer steps that is not in the model (``SGD(list(m.parameters()) + [t])``);
+  ``.grad`` is put back (``None`` stays ``None``); every module's ``training`` flag is put back;
 - optimizer, scheduler and GradScaler through their own ``state_dict``/``load_state_dict``
   (the scheduler before the optimizer, whose param groups carry the exact learning rates);
 - Python ``random``, NumPy's global RNG, torch's CPU RNG and every CUDA device's RNG (when CUDA
   is available);
 - the ``torch.Generator`` a loader shuffles with (``loader.generator``, ``loader.sampler.generator``),
   since iterating the loader during the test advances it.
+
+Not restored: what the user's own code changes on the side, such as an EMA of the weights
+updated by an optimizer step hook (``register_step_post_hook``) or a module outside the model.
+That state is the user's: take a copy before ``find()`` and put it back after, or register the
+hook after the range test.
 """
 
 from __future__ import annotations
@@ -92,11 +98,13 @@ def capture(
     loader: Any = None,
 ) -> Snapshot:
     """Copy the state of a training setup to the CPU (see the module docstring for what is kept)."""
-    tensors = [t for _, t in model.named_parameters()] + [b for _, b in model.named_buffers()]
+    params = _distinct([*model.parameters(),
+                        *(p for group in optimizer.param_groups for p in group["params"])])
+    tensors = _distinct([*params, *model.buffers()])
     return Snapshot(
         tensors=[(t, t.detach().to("cpu", copy=True)) for t in tensors],
         grads=[(p, None if p.grad is None else p.grad.detach().to("cpu", copy=True))
-               for p in model.parameters()],
+               for p in params],
         modes=[(m, m.training) for m in model.modules()],
         optimizer=optimizer,
         optimizer_state=to_cpu(optimizer.state_dict()),
@@ -110,6 +118,11 @@ def capture(
         torch_rng=torch.get_rng_state(),
         cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     )
+
+
+def _distinct(tensors: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+    """``tensors`` without repeats (by identity: equal values are different tensors)."""
+    return list({id(t): t for t in tensors}.values())
 
 
 def loader_generators(loader: Any) -> list[torch.Generator]:

@@ -2,7 +2,8 @@
 
 Reads the job the parent wrote (its ``sys.path`` first, so the objective's modules import as
 they did there), opens the study and works on it. An error that stops the worker is pickled to
-ERROR for the parent to raise; exit status 0 means the study is done.
+ERROR for the parent to raise; exit status 0 means the study is done, 130 or 143 that Ctrl-C or
+SIGTERM stopped it (its running trial marked lost).
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ def main(job_path: str, error_path: str) -> int:
     logging.basicConfig(level=logging.WARNING, format="lrtune worker %(process)d: %(message)s")
     outer = pickle.loads(Path(job_path).read_bytes())
     sys.path[:] = outer["sys_path"]
-    job = cloudpickle.loads(outer["job"])
+    objective = cloudpickle.loads(outer["job"]["objective"])
+    settings = cloudpickle.loads(outer["job"]["settings"])
     try:
-        run_worker(Study.open(**job["settings"]), job["objective"])
+        run_worker(Study.open(**settings), objective)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
+        return 130
+    except SystemExit as stop:  # SIGTERM, forwarded by the parent: the trial is marked lost
+        return stop.code if isinstance(stop.code, int) else 1
     except Exception as err:
         try:
             data = cloudpickle.dumps(err)

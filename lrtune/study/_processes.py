@@ -7,28 +7,39 @@ without an ``if __name__ == "__main__"`` guard. The parent trains nothing: it ca
 callbacks for every trial any worker finishes, replaces a worker that dies (a SIGKILL, the OOM
 killer) so the study keeps its pace, and raises the error of a worker that stopped on one (an
 objective that broke its contract). Each worker gets ``cores / N`` threads unless
-``OMP_NUM_THREADS`` is set, so N workers do not oversubscribe the CPU.
+``OMP_NUM_THREADS`` is set, so N workers do not oversubscribe the CPU, and its own GPU when
+there are several: worker k sees only the k-th visible device (round-robin over
+``CUDA_VISIBLE_DEVICES``, or over every device when that is unset), as device ``cuda:0``.
+
+SIGTERM to the parent (a scheduler's preemption) stops it the way Ctrl-C does: it forwards the
+signal to its workers, which mark their running trials lost (they run again on resume), and
+waits for them; no worker is left training on its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import sqlalchemy
 
 from lrtune._validation import fail
 from lrtune.exceptions import LrtuneError
+from lrtune.study._storage import StudyLostError
 from lrtune.study._study import Study
-from lrtune.study._worker import POLL_SECONDS, Callback
+from lrtune.study._worker import POLL_SECONDS, Callback, interrupt_on_sigterm
 from lrtune.trial import Trial
 
 _log = logging.getLogger("lrtune.study")
@@ -39,15 +50,18 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
                   workers: int, callbacks: Sequence[Callback] = ()) -> None:
     """Run ``workers`` worker processes on ``study`` until it is done."""
     job = _job(study, objective, storage, workers)
+    database = _DatabaseFile(storage)
     reported = {t.number for t in study.trials if t.state.finished}
     restarts = RESTARTS_PER_WORKER * workers
-    with tempfile.TemporaryDirectory(prefix="lrtune-workers-") as tmp:
+    with (_sigterm_stops_the_workers(),
+          tempfile.TemporaryDirectory(prefix="lrtune-workers-") as tmp):
         job_file = Path(tmp, "job.pkl")
         job_file.write_bytes(job)
         procs = {slot: _start(job_file, tmp, slot, workers) for slot in range(workers)}
         try:
             while procs:
                 time.sleep(POLL_SECONDS)
+                database.check()
                 _report(study, reported, callbacks)
                 for slot, proc in list(procs.items()):
                     code = proc.poll()
@@ -67,9 +81,20 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
                     _log.warning("worker process %d died (exit status %d); starting another",
                                  proc.pid, code)
                     procs[slot] = _start(job_file, tmp, slot, workers)
+            database.check()
             _report(study, reported, callbacks)
         finally:
             _stop(procs.values())
+
+
+def check_picklable(objective: Callable[[Trial], float], workers: int) -> bytes:
+    """``objective`` pickled by cloudpickle, or the error that says it cannot go to workers."""
+    try:
+        return cloudpickle.dumps(objective)
+    except Exception as err:  # noqa: BLE001 - whatever the pickler raises, the objective is why
+        raise fail("objective", "tune()", f"picklable (by cloudpickle) to run in {workers} worker "
+                   f"processes; pickling failed with {type(err).__name__}: {err}",
+                   objective) from None
 
 
 def _job(study: Study, objective: Callable[[Trial], float], storage: str, workers: int) -> bytes:
@@ -78,18 +103,71 @@ def _job(study: Study, objective: Callable[[Trial], float], storage: str, worker
         "budget": study.budget, "strategy": study.strategy, "seed": study.seed,
         "heartbeat": study.heartbeat,
     }
+    job = {"objective": check_picklable(objective, workers),
+           "settings": cloudpickle.dumps(settings)}
+    return pickle.dumps({"sys_path": list(sys.path), "job": job})
+
+
+class _DatabaseFile:
+    """The SQLite file of the study, watched by the parent: deleted or replaced while workers
+    run, it is gone for good (their open connections write on into the deleted file without an
+    error), and the study must not end as if it had succeeded."""
+
+    def __init__(self, storage: str) -> None:
+        url = sqlalchemy.engine.make_url(storage)
+        sqlite = url.get_backend_name() == "sqlite" and url.database not in (None, "")
+        self.path = Path(url.database) if sqlite else None
+        self.identity = self._identity()
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except (FileNotFoundError, TypeError):  # deleted, or not a file-backed study
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def check(self) -> None:
+        if self.path is not None and self._identity() != self.identity:
+            raise StudyLostError(
+                f"The study's SQLite file {self.path} was deleted or replaced while the workers "
+                "ran: what they recorded is lost. Restore the file, or start the study again.")
+
+
+@contextlib.contextmanager
+def _sigterm_stops_the_workers() -> Iterator[None]:
+    """While the workers run, SIGTERM raises SystemExit in the parent (whose ``finally`` stops
+    them) instead of killing it outright; a handler the program installed itself is kept."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    interrupt_on_sigterm()
     try:
-        inner = cloudpickle.dumps({"objective": objective, "settings": settings})
-    except Exception as err:
-        raise fail("objective", "tune()", f"picklable (by cloudpickle) to run in {workers} worker "
-                   f"processes; pickling failed with {type(err).__name__}: {err}",
-                   objective) from None
-    return pickle.dumps({"sys_path": list(sys.path), "job": inner})
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def worker_environment(slot: int, workers: int, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of worker ``slot`` of ``workers``: its share of the cores, and its GPU."""
+    env = dict(environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    devices = _visible_gpus(environ)
+    if len(devices) > 1:
+        env["CUDA_VISIBLE_DEVICES"] = devices[slot % len(devices)]
+    return env
+
+
+def _visible_gpus(environ: Mapping[str, str]) -> list[str]:
+    if "CUDA_VISIBLE_DEVICES" in environ:
+        return [d.strip() for d in environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
 
 
 def _start(job_file: Path, tmp: str, slot: int, workers: int) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    env = worker_environment(slot, workers, os.environ)
     error_file = Path(tmp, f"error-{slot}.pkl")
     error_file.unlink(missing_ok=True)
     return subprocess.Popen([sys.executable, "-m", "lrtune.study._child", str(job_file),
@@ -113,7 +191,8 @@ def _report(study: Study, reported: set[int], callbacks: Sequence[Callback]) -> 
 
 
 def _stop(procs: Any) -> None:
-    """Ask the remaining workers to stop (their running trials are marked lost), then wait."""
+    """Ask the remaining workers to stop with SIGTERM (their running trials are marked lost),
+    then wait for them."""
     procs = list(procs)
     for proc in procs:
         if proc.poll() is None:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from collections.abc import Callable
 from numbers import Real
 
 import numpy as np
 
+from lrtune._failure import describe
 from lrtune.strategies import Proposal, RunningTrial, Strategy
-from lrtune.exceptions import ObjectiveError
+from lrtune.exceptions import ObjectiveError, ObjectiveFailedError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.study._heartbeat import Heartbeat
 from lrtune.study._study import Study
@@ -29,6 +29,7 @@ from lrtune.trial import Trial, TrialStopped
 HISTORY_POINTS = 200  # loss history kept per trial (downsampled), for reports
 PROGRESS_SECONDS = 1.0  # at most one intermediate value a second reaches the storage
 _TAKEN = "lost"  # TrialStopped reason: another worker declared this one dead and took the trial
+SAME_FAILURES = 3  # a study whose first trials all failed alike this many times stops
 
 
 def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Proposal,
@@ -58,25 +59,32 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
     trial = Trial(number, proposal.params, proposal.steps, study.seed, study.space,
                   full_steps=study.steps, checkpoint=checkpoint)
     start = time.perf_counter()
-    value, error, contract_broken = None, None, False
+    value, error, contract_broken, raised = None, None, False, None
     try:
         result = objective(trial)
         state, value, error = _judge(result)
+        if state is not TrialState.FAILED and trial.steps_done > proposal.steps:
+            state, value, error = TrialState.FAILED, None, (
+                f"it trained past trial.steps: it reported step {trial.steps_done - 1} in a "
+                f"trial of {proposal.steps} steps (train for trial.steps steps: the strategy "
+                "sets each trial's length; what it trained is counted in the budget)")
         contract_broken = state is TrialState.FAILED
     except TrialStopped as stop:
         if stop.reason == _TAKEN:
             return None
         state = TrialState.DIVERGED if stop.reason == "diverged" else TrialState.PRUNED
     except Exception as err:  # the objective's own failure is the trial's verdict
-        state, error = TrialState.FAILED, _describe(err)
+        state, error, raised = TrialState.FAILED, describe(err), err
     except BaseException as err:  # interrupted: the config runs again on resume, then re-raise
-        study.finish_trial(trial_id, TrialState.LOST, None,
-                           error=f"lost: interrupted ({type(err).__name__})")
+        study.finish_trial(trial_id, TrialState.LOST, None, steps_done=trial.steps_done,
+                           error=f"lost: interrupted ({type(err).__name__})",
+                           history=_downsample(trial.monitor.steps, trial.monitor.losses),
+                           wall_time=time.perf_counter() - start)
         raise
     diagnosis = trial.monitor.diagnose() if len(trial.monitor.losses) else None
     if state is TrialState.COMPLETED and diagnosis is not None and diagnosis.diverged:
         state, value = TrialState.DIVERGED, None  # blew up but the objective swallowed it
-    steps_done = proposal.steps if state is TrialState.COMPLETED else max(trial.steps_done, 1)
+    steps_done = max(trial.steps_done, proposal.steps if state is TrialState.COMPLETED else 1)
     recorded = study.finish_trial(
         trial_id, state, value,
         steps_done=steps_done,
@@ -90,7 +98,21 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
     if contract_broken:
         raise ObjectiveError(f"The objective passed to tune() broke its contract in trial "
                              f"{number}: {error}.")
+    if raised is not None:
+        _stop_on_repeated_failure(study, raised)
     return study.record(trial_id)
+
+
+def _stop_on_repeated_failure(study: Study, raised: Exception) -> None:
+    """Raise when every trial that ended so far failed, at least ``SAME_FAILURES`` of them, with
+    one exception at one place: a bug that every configuration hits, not a bad LR."""
+    ended = [t for t in study.trials if t.state.finished]
+    if len(ended) >= SAME_FAILURES and all(
+            t.state is TrialState.FAILED and t.error == ended[0].error for t in ended):
+        raise ObjectiveFailedError(
+            f"The objective failed the same way in all {len(ended)} trials of the study "
+            f"{study.name!r} so far, so it would fail in every one: {ended[0].error}. The study "
+            "stops; fix the objective and run again to resume.") from raised
 
 
 def _judge(result: object) -> tuple[TrialState, float | None, str | None]:
@@ -100,11 +122,6 @@ def _judge(result: object) -> tuple[TrialState, float | None, str | None]:
     if not math.isfinite(result):
         return TrialState.DIVERGED, None, f"the objective returned {result}"
     return TrialState.COMPLETED, float(result), None
-
-
-def _describe(err: Exception) -> str:
-    frame = traceback.extract_tb(err.__traceback__)[-1]
-    return f"{type(err).__name__}: {err} (at {frame.filename}:{frame.lineno})"
 
 
 def _downsample(steps: np.ndarray, losses: np.ndarray) -> list[list[float]]:

@@ -148,20 +148,43 @@ def _open_server(url: str) -> optuna.storages.RDBStorage:
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
+class StudyLostError(StorageError):
+    """The study's tables vanished from its storage while it ran (its database file deleted or
+    replaced): a worker stops with this error rather than report a study it no longer has."""
+
+
 def retrying(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``call(*args, **kwargs)``, tried again after a transient storage failure.
 
-    Each retry is logged (a load test counts them); after ``RETRY_PAUSES`` the failure is raised.
+    Each retry is logged (a load test counts them). After ``RETRY_PAUSES`` (about 15 s) the
+    failure is raised as a :class:`StorageError` that names its real cause (a refused
+    connection, a full disk, a malformed file), not Optuna's generic commit message; a study
+    whose tables are gone raises :class:`StudyLostError` at once (retrying cannot bring it back).
     """
-    for pause in RETRY_PAUSES:
+    name = getattr(call, "__name__", "?")
+    pauses = iter(RETRY_PAUSES)
+    while True:
         try:
             return call(*args, **kwargs)
         except _TRANSIENT as err:
-            _log.warning("storage call %s failed (%s: %s); retrying in %.1f s",
-                         getattr(call, "__name__", "?"), type(err).__name__,
-                         str(err.__cause__ or err).splitlines()[0][:200], pause)
+            cause, pause = _cause_of(err), next(pauses, None)
+            if "no such table" in cause:
+                raise StudyLostError(
+                    f"The study's tables are gone from its storage ({cause}): the database was "
+                    "deleted or replaced while the study ran, and what was recorded in it is "
+                    "lost. Restore the file, or start the study again.") from err
+            if pause is None:
+                raise StorageError(f"The storage call {name} still failed after "
+                                   f"{sum(RETRY_PAUSES):g} s of retries: {cause}") from err
+            _log.warning("storage call %s failed (%s); retrying in %.1f s", name, cause, pause)
             time.sleep(pause)
-    return call(*args, **kwargs)
+
+
+def _cause_of(err: BaseException) -> str:
+    """The driver's own error behind a storage failure, on one line."""
+    cause = err.__cause__ or err
+    text = str(cause).splitlines()[0][:200] if str(cause) else ""
+    return f"{type(cause).__name__}: {text}".rstrip(": ")
 
 
 def distributions(space: Space, params: dict[str, Any]) -> dict[str, BaseDistribution]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+import sqlalchemy
 
 from lrtune._validation import check_float, check_int, fail
 from lrtune.records import TrialRecord
@@ -27,6 +29,7 @@ def tune(
     callbacks: list[Callable[[Study, TrialRecord], None]] | None = None,
     workers: int = 1,
     heartbeat: float = HEARTBEAT_SECONDS,
+    trial_timeout: float | None = None,
 ) -> Study:
     """Search the learning rate (and what ``space`` lets vary) of ``objective``.
 
@@ -41,7 +44,8 @@ def tune(
     ``workers`` > 1 trains in that many local processes (they need a ``storage``; the objective
     is sent to them with cloudpickle). ``heartbeat`` (seconds) is how often a running trial
     signals that its worker lives: a worker silent for six of them is declared dead and its
-    trial runs again; one that dies on this machine is noticed at once.
+    trial runs again; one that dies on this machine is noticed at once. ``trial_timeout``
+    (seconds) fails a trial that runs longer (a hung objective), at the line it was stuck on.
     """
     owner = "tune()"
     if not callable(objective):
@@ -51,11 +55,25 @@ def tune(
     check_int(seed, "seed", owner, minimum=0)
     if space is not None and not isinstance(space, Space):
         raise fail("space", owner, "an lrtune.Space", space)
+    if callbacks is not None and (not isinstance(callbacks, Sequence)
+                                  or not all(callable(c) for c in callbacks)):
+        raise fail("callbacks", owner, "a list of callables (study, trial record) or None",
+                   callbacks)
+    _check_storage(storage, owner)
     workers = check_int(workers, "workers", owner)
     if workers > 1 and storage is None:
         raise fail("workers", owner, "1 when storage is None (worker processes share the study "
                    "through a storage URL such as sqlite:///lrtune.db)", workers)
+    if workers > 1:
+        from lrtune.study._processes import check_picklable
+
+        check_picklable(objective, workers)  # before the study is created
     heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
+    if trial_timeout is not None:
+        from lrtune.study._timeout import with_timeout
+
+        objective = with_timeout(objective, check_float(trial_timeout, "trial_timeout", owner,
+                                                        low=0.0))
     space = space if space is not None else Space()
     strategy = make_strategy(strategy)
     if budget < strategy.min_budget:
@@ -73,6 +91,23 @@ def tune(
         run_processes(study, objective, storage=storage, workers=workers,
                       callbacks=callbacks or ())
     return study
+
+
+def _check_storage(storage: object, owner: str) -> None:
+    if storage is None:
+        return
+    if not isinstance(storage, str):
+        raise fail("storage", owner, "a storage URL string such as 'sqlite:///lrtune.db' "
+                   "(for a path: f'sqlite:///{path}') or None", storage)
+    try:
+        url = sqlalchemy.engine.make_url(storage)
+    except sqlalchemy.exc.ArgumentError:
+        raise fail("storage", owner, "a storage URL such as 'sqlite:///lrtune.db'",
+                   storage) from None
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise fail("storage", owner, "a SQLite file, not an in-memory SQLite database (each "
+                   "connection would see another, empty one); storage=None keeps a study in "
+                   "memory", storage)
 
 
 def load_study(study_name: str, storage: str, *, space: Space | None = None,

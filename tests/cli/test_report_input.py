@@ -1,0 +1,54 @@
+"""`lrtune show` and `lrtune report` with awkward input: a study name that carries terminal
+escapes, an output folder, a name too long for a file name (fault-sweep cases 8 and 9)."""
+
+import pytest
+from typer.testing import CliRunner
+
+import lrtune
+from lrtune.cli import app
+
+runner = CliRunner()
+
+
+def _objective(trial):
+    for step in range(trial.steps):
+        trial.report(1.0, step)
+    return abs(trial.lr - 0.01)
+
+
+@pytest.fixture
+def stored(tmp_path):
+    def make(name):
+        url = f"sqlite:///{tmp_path / 's.db'}"
+        lrtune.tune(_objective, steps=10, budget=1.0, strategy="random",
+                    space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"), storage=url,
+                    study_name=name)
+        return url
+
+    return make
+
+
+def test_show_prints_escapes_in_a_study_name_instead_of_obeying_them(stored):
+    name = "red\x1b[31m\u202eevil"
+    result = runner.invoke(app, ["show", name, "--storage", stored(name)])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\u202e" not in result.output
+    assert result.output.startswith("red\\x1b[31m\\u202eevil: strategy random")
+
+
+def test_report_into_an_existing_folder_writes_the_file_there(stored, tmp_path):
+    url = stored("m")
+    (tmp_path / "reports").mkdir()
+    result = runner.invoke(app, ["report", "m", "--storage", url, "-o", str(tmp_path / "reports")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "reports" / "m.html").read_text().startswith("<!doctype html>")
+
+
+def test_report_of_a_very_long_study_name_gets_a_file_name_that_fits(stored, tmp_path,
+                                                                    monkeypatch):
+    name = "n" * 300
+    url = stored(name)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["report", name, "--storage", url])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / ("n" * 100 + ".html")).is_file()

@@ -1,0 +1,229 @@
+"""The fault sweep: each fault ends in a clear error or a documented recovery, and the study
+keeps what really happened (nothing RUNNING, every trained step counted)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from optuna.exceptions import StorageInternalError
+from torch import nn
+
+import lrtune
+from lrtune.exceptions import (InvalidParameterError, LrtuneError, ObjectiveError,
+                               ObjectiveFailedError)
+from lrtune.records import TrialState
+from lrtune.study import _storage
+from lrtune.study import StorageError, StudyLostError
+
+SPACE = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
+
+
+def _train(trial, digits, model, steps):
+    opt = trial.optimizer(model.parameters())
+    step = 0
+    while step < steps:
+        for x, y in digits.train_loader(trial.seed):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            trial.report(loss, step)
+            step += 1
+            if step == steps:
+                break
+    return digits.evaluate(model)
+
+
+def test_a_bug_that_every_trial_hits_stops_the_study_at_the_users_line(tmp_path, digits):
+    def objective(trial):
+        torch.manual_seed(trial.seed)
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(16, 10))  # 32 != 16
+        return _train(trial, digits, model, trial.steps)
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(ObjectiveFailedError) as caught:
+        lrtune.tune(objective, steps=100, budget=4.0, strategy="random", space=SPACE,
+                    storage=url, study_name="bug", seed=0)
+    message = str(caught.value)
+    assert isinstance(caught.value, RuntimeError) and isinstance(caught.value, LrtuneError)
+    assert "failed the same way in all 3 trials" in message
+    assert "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in message
+    line = _train.__code__.co_firstlineno + 5  # loss = ...(model(x), y): the user's line
+    assert f"test_faults.py:{line} in _train: loss = nn.functional.cross_entropy" in message
+    assert "torch" not in message.split(" (at ")[-1]  # torch's own frames are skipped
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    trials = lrtune.load_study("bug", url).trials
+    assert [t.state for t in trials] == [TrialState.FAILED] * 3  # nothing left running
+
+
+def test_failures_at_some_lrs_only_are_verdicts_and_the_study_goes_on(digits):
+    def objective(trial):
+        if trial.lr > 0.05:
+            raise RuntimeError("fails at high LRs only")
+        torch.manual_seed(trial.seed)
+        return _train(trial, digits, digits.make_model(trial.seed), trial.steps)
+
+    study = lrtune.tune(objective, steps=60, budget=2.0, strategy="grid",
+                        space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"), seed=0)
+    states = [t.state for t in study.trials]
+    assert TrialState.FAILED in states and TrialState.COMPLETED in states
+    assert study.best.lr <= 0.05
+
+
+def test_an_objective_that_trains_past_trial_steps_stops_and_what_it_trained_counts(tmp_path,
+                                                                                   digits):
+    def objective(trial):  # ignores trial.steps: always 8 x 40 steps
+        torch.manual_seed(trial.seed)
+        return _train(trial, digits, digits.make_model(trial.seed), 320)
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(ObjectiveError, match=r"trained past trial.steps: it reported step 319 "
+                                             r"in a trial of 40 steps"):
+        lrtune.tune(objective, steps=40, budget=2.0, strategy="random", space=SPACE,
+                    storage=url, study_name="long", seed=0)
+    study = lrtune.load_study("long", url)
+    (trial,) = study.trials
+    assert trial.state is TrialState.FAILED and trial.steps_done == 320
+    assert study.spent == 8.0  # 8 full runs really trained, not the 0.1 asked for
+
+
+def test_an_interrupted_trial_is_stored_lost_with_the_steps_it_trained(tmp_path, digits):
+    def objective(trial):
+        for step in range(trial.steps):
+            trial.report(1.0, step)
+            if step == 6:
+                raise KeyboardInterrupt  # Ctrl-C during the seventh step
+        return 1.0
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        lrtune.tune(objective, steps=40, budget=2.0, strategy="random", space=SPACE,
+                    storage=url, study_name="ctrl-c", seed=0)
+    (trial,) = lrtune.load_study("ctrl-c", url).trials
+    assert trial.state is TrialState.LOST and trial.steps_done == 7
+    assert trial.error == "lost: interrupted (KeyboardInterrupt)"
+    assert [s for s, _ in trial.history] == list(range(7))
+
+
+def test_case_1_a_worker_whose_study_vanished_stops_with_that_error(tmp_path):
+    db = tmp_path / "s.db"
+
+    def delete_the_database(study, record):  # as `rm lrtune.db` in another shell does, and
+        for path in tmp_path.glob("s.db*"):  # the next connection opened finds no tables
+            path.unlink()
+        study.optuna._storage._backend.engine.dispose()
+
+    def objective(trial):
+        for step in range(trial.steps):
+            trial.report(1.0, step)
+        return abs(trial.lr - 0.01)
+
+    with pytest.raises(StudyLostError, match=r"The study's tables are gone from its storage "
+                                             r"\(OperationalError: .*no such table"):
+        lrtune.tune(objective, steps=20, budget=4.0, strategy="random", space=SPACE,
+                    storage=f"sqlite:///{db}", study_name="s", callbacks=[delete_the_database])
+    assert issubclass(StudyLostError, StorageError)
+
+
+def test_case_6_a_storage_failure_that_lasts_says_its_real_cause(monkeypatch):
+    monkeypatch.setattr(_storage, "RETRY_PAUSES", (0.0, 0.0))
+    calls = []
+
+    def full_disk():
+        calls.append(1)
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as err:  # how Optuna wraps a failed commit
+            raise StorageInternalError("An exception is raised during the commit. This "
+                                       "typically happens ... e.g. exceeding max length.") from err
+
+    with pytest.raises(StorageError) as caught:
+        _storage.retrying(full_disk)
+    assert str(caught.value) == ("The storage call full_disk still failed after 0 s of "
+                                 "retries: OperationalError: database or disk is full")
+    assert len(calls) == 3  # the first try and one per pause
+
+
+def _trains(trial):
+    for step in range(trial.steps):
+        trial.report(1.0, step)
+    return abs(trial.lr - 0.01)
+
+
+_LOCK = threading.Lock()  # what a closure may hold that no pickler can send to a process
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda db: dict(callbacks=print),
+     "The 'callbacks' parameter of tune() must be a list of callables"),
+    (lambda db: dict(storage=db),  # a pathlib.Path, not a URL
+     "The 'storage' parameter of tune() must be a storage URL string such as "
+     "'sqlite:///lrtune.db' (for a path: f'sqlite:///{path}') or None. Got PosixPath("),
+    (lambda db: dict(storage="sqlite:///:memory:"),
+     "The 'storage' parameter of tune() must be a SQLite file, not an in-memory SQLite database"),
+    (lambda db: dict(objective=lambda trial: _LOCK.locked() or _trains(trial), workers=2),
+     "The 'objective' parameter of tune() must be picklable (by cloudpickle) to run in 2 worker "
+     "processes; pickling failed with TypeError"),
+], ids=["callbacks=print", "storage=Path", "sqlite-memory", "unpicklable"])
+def test_case_8_bad_input_is_refused_before_the_study_is_created(tmp_path, change, message):
+    db = tmp_path / "s.db"
+    settings = dict(objective=_trains, steps=20, budget=2.0, strategy="random", space=SPACE,
+                    storage=f"sqlite:///{db}", study_name="s", seed=0)
+    with pytest.raises(InvalidParameterError) as caught:
+        lrtune.tune(**{**settings, **change(db)})
+    assert str(caught.value).startswith(message)
+    assert not db.exists()  # refused before anything was created
+
+
+def test_case_9_a_choice_listed_twice_is_one_choice():
+    space = lrtune.Space(lr=(1e-3, 1.0), optimizer=["sgd", "sgd"], warmup=[0.0, 0.1, 0.0])
+    assert space.optimizer == ("sgd",) and space.warmup == (0.0, 0.1)
+    study = lrtune.tune(_trains, steps=20, budget=2.0, strategy="random", space=space, seed=0)
+    assert study.spent == 2.0  # both runs of the budget spent
+
+
+def _deletes_the_database(trial):
+    if trial.number == 0:  # `rm lrtune.db` in another shell while the workers run
+        for path in Path(os.environ["STUDY_DIR"]).glob("s.db*"):
+            path.unlink()
+    return _trains(trial)
+
+
+def test_case_1_workers_whose_database_file_was_deleted_do_not_report_success(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("STUDY_DIR", str(tmp_path))
+    with pytest.raises(StudyLostError, match=r"The study's SQLite file .*s\.db was deleted or "
+                                             r"replaced while the workers ran"):
+        lrtune.tune(_deletes_the_database, steps=20, budget=4.0, strategy="random", space=SPACE,
+                    storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s", workers=2)
+
+
+def _hangs_in_trial_1(trial):
+    trial.report(1.0, 0)
+    while trial.number == 1:
+        time.sleep(0.05)  # a data loader waiting forever
+    return abs(trial.lr - 0.01)
+
+
+def test_case_9_a_trial_that_hangs_fails_after_trial_timeout_and_the_study_goes_on():
+    study = lrtune.tune(_hangs_in_trial_1, steps=10, budget=3.0, strategy="random", space=SPACE,
+                        seed=0, trial_timeout=2.0)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETED, TrialState.FAILED, TrialState.COMPLETED]
+    line = _hangs_in_trial_1.__code__.co_firstlineno + 3
+    assert study.trials[1].error == (
+        f"TrialTimeoutError: the trial ran longer than trial_timeout=2 s (at "
+        f"tests/study/test_faults.py:{line} in _hangs_in_trial_1: "
+        "time.sleep(0.05)  # a data loader waiting forever)")
+
+
+def test_case_9_trial_timeout_must_be_a_positive_number():
+    with pytest.raises(InvalidParameterError, match=r"The 'trial_timeout' parameter of tune\(\) "
+                                                    r"must be a float > 0. Got -1 instead."):
+        lrtune.tune(_trains, steps=10, budget=1.0, space=SPACE, trial_timeout=-1)
