@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrtune.diagnostics._classify import divergence_threshold
+from lrtune.diagnostics._divergence import SUSTAINED, divergence_threshold, mad_sigma, sustained
 from lrtune.finder._smoothing import BANDWIDTH, smoother
 from lrtune.schedules import Schedule
 
@@ -107,8 +107,9 @@ class Analysis:
 def divergence_onset(losses: np.ndarray, factor: float = DIVERGE_FACTOR) -> int | None:
     """Index where the loss first became non-finite or started the 3-value run that exploded.
 
-    The rule of :mod:`lrtune.diagnostics` (above ``best + factor * scale`` three times in a row)
-    with a tighter factor: in a sweep the LR only grows, so a loss back above its start is gone.
+    The rule of :mod:`lrtune.diagnostics` (above ``best + factor * scale`` three times in a
+    row) with a tighter factor: in a sweep the LR only grows, so a loss back above its start
+    is gone.
     """
     finite = np.isfinite(losses)
     end = len(losses) if finite.all() else int(np.argmin(finite))
@@ -116,10 +117,9 @@ def divergence_onset(losses: np.ndarray, factor: float = DIVERGE_FACTOR) -> int 
         return 0
     head = losses[:end]
     best = np.minimum.accumulate(head)
-    above = head > divergence_threshold(float(head[0]), best, factor)
-    runs = np.convolve(above.astype(int), np.ones(3, dtype=int), mode="valid") == 3
-    if runs.any():
-        return int(np.argmax(runs))
+    exploded, _ = sustained(head > divergence_threshold(float(head[0]), best, factor))
+    if exploded is not None:
+        return exploded - (SUSTAINED - 1)  # where the run above the limit began
     return None if end == len(losses) else end
 
 
@@ -187,7 +187,8 @@ def _verdict(
     smoothed: np.ndarray, y: np.ndarray, i_min: int, x: np.ndarray, bandwidth: float,
     diverged: bool,
 ) -> Verdict:
-    noise = 1.4826 * float(np.median(np.abs(y - smoothed - np.median(y - smoothed))))
+    residuals = y - smoothed
+    noise = mad_sigma(residuals - np.median(residuals))
     start = float(smoothed[0])
     drop = start - float(smoothed[i_min])
     if drop <= NOISE_RATIO * max(noise, 1e-12 * max(abs(start), 1.0)):
