@@ -61,6 +61,7 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
     value, error, contract_broken = None, None, False
     try:
         result = objective(trial)
+        trial.monitor.flush()  # values reported last are checked here, as the objective's doing
         state, value, error = _judge(result)
         contract_broken = state is TrialState.FAILED
     except TrialStopped as stop:
