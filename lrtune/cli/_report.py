@@ -64,7 +64,8 @@ def show(
             f"{r['lr']:.3g}", *([escape(settings)] if with_settings else []),
             f"{r['steps_done']}/{r['steps']} {length_label(r['steps'], info['steps'])}",
             f"{r['value']:.4g}" if r["value"] is not None else "-",
-            f"[{style}]{escape(r['verdict'])}[/]", escape(r["error"] or r["evidence"]),
+            f"[{style}]{escape(r['verdict'])}[/]",
+            escape(r["error"] or "; ".join(filter(None, (r["evidence"], r["standing"])))),
         )
     console.print(table)
     console.print(f"\n[bold]{escape(data.recommendation)}[/]")

@@ -13,10 +13,14 @@ STEPS = 150
 
 
 @pytest.fixture(scope="module")
-def grid_trials(digits):
-    study = lrtune.tune(objective(digits), steps=STEPS, budget=6.0, strategy="grid",
-                        space=lrtune.Space(lr=(1e-4, 3.0), optimizer="sgd"), seed=0)
-    return sorted(study.trials, key=lambda t: t.lr)
+def grid_study(digits):
+    return lrtune.tune(objective(digits), steps=STEPS, budget=6.0, strategy="grid",
+                       space=lrtune.Space(lr=(1e-4, 3.0), optimizer="sgd"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def grid_trials(grid_study):
+    return sorted(grid_study.trials, key=lambda t: t.lr)
 
 
 def test_every_trial_is_placed_against_the_best_of_the_grid(grid_trials):
@@ -56,3 +60,14 @@ def test_no_standing_before_three_peers_or_across_lengths(grid_trials):
     assert standing(completed[0], completed[:2]) is None
     shorter = [t.__class__(**{**t.__dict__, "steps": STEPS // 3}) for t in completed]
     assert standing(completed[0], shorter) is None  # scan runs are not the full runs' peers
+
+
+def test_show_and_the_progress_lines_carry_the_standing(grid_study):
+    from lrtune.progress import trial_line
+    from lrtune.report import report_data
+
+    trials = grid_study.trials
+    rows = {r["number"]: r["standing"] for r in report_data(grid_study).rows}
+    assert rows == {t.number: str(standing(t, trials)) for t in trials}
+    line = trial_line(trials[-1], grid_study.best, standing(trials[-1], trials))
+    assert line.endswith(str(standing(trials[-1], trials)))
