@@ -21,14 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.finder_benchmark import lrtune_range_test
 from benchmarks.results_md import OUT, publish
-from lrtune.finder import find
 from lrtune.finder._analysis import analyse
-from lrtune.optimizers import build_optimizer
 from lrtune.tasks import TASKS, get_task
 
 SECTION = "## LR range test: spread over num_iter and seeds"
-START_LR, END_LR = 1e-7, 10.0
 NUM_ITERS = (50, 100, 200, 500, 1000)
 SEEDS = (0, 1, 2, 3, 4)
 
@@ -38,12 +36,7 @@ def curves_path(task_name: str) -> Path:
 
 
 def sweep(task_name: str, seed: int, num_iter: int) -> dict:
-    task = get_task(task_name)
-    model = task.make_model(seed)
-    optimizer = build_optimizer(task.optimizer, model.parameters(), START_LR, task.weight_decay)
-    result = find(model, optimizer, task.train_loader(seed), step_fn=task.step_fn(model),
-                  start_lr=START_LR, end_lr=END_LR, num_iter=num_iter, grad_clip=task.grad_clip,
-                  schedule=task.schedule(task.steps))
+    result = lrtune_range_test(task_name, seed, num_iter)
     return {"task": task_name, "seed": seed, "num_iter": num_iter,
             "lrs": result.lrs.tolist(), "losses": [float(v) for v in result.losses]}
 
