@@ -37,7 +37,7 @@ import torch
 
 from benchmarks.results_md import publish
 from benchmarks.reference import SEEDS, grid_reference, normalised_regret, per_seed_losses
-from lrtune.finder import find
+from lrtune.finder import FinderResult, find
 from lrtune.optimizers import build_optimizer
 from lrtune.tasks import TASKS, get_task
 
@@ -48,13 +48,18 @@ METHODS = ("lrtune", "torch-lr-finder steepest", "fastai valley")
 TLF_SMOOTH = 0.05  # torch-lr-finder's default smooth_f
 
 
-def lrtune_suggestion(task_name: str, seed: int, num_iter: int) -> tuple[float, int]:
+def lrtune_range_test(task_name: str, seed: int, num_iter: int) -> FinderResult:
+    """``lrtune.find`` on the task's fresh model, with its optimizer, clipping and schedule."""
     task = get_task(task_name)
     model = task.make_model(seed)
     optimizer = build_optimizer(task.optimizer, model.parameters(), START_LR, task.weight_decay)
-    result = find(model, optimizer, task.train_loader(seed), step_fn=task.step_fn(model),
-                  start_lr=START_LR, end_lr=END_LR, num_iter=num_iter, grad_clip=task.grad_clip,
-                  schedule=task.schedule(task.steps))
+    return find(model, optimizer, task.train_loader(seed), step_fn=task.step_fn(model),
+                start_lr=START_LR, end_lr=END_LR, num_iter=num_iter, grad_clip=task.grad_clip,
+                schedule=task.schedule(task.steps))
+
+
+def lrtune_suggestion(task_name: str, seed: int, num_iter: int) -> tuple[float, int]:
+    result = lrtune_range_test(task_name, seed, num_iter)
     return result.suggestion, result.steps
 
 

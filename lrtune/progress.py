@@ -27,6 +27,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from lrtune.diagnostics import Standing, standing
 from lrtune.records import TrialRecord
 from lrtune.trial import Trial
 
@@ -100,7 +101,7 @@ class Progress:
         """The per-trial callback for :func:`lrtune.tune`: one line per finished trial."""
         self._spent, self._budget, self._best = study.spent, study.budget, study.best
         self._run = None
-        self.console.print(trial_line(record, self._best))
+        self.console.print(trial_line(record, self._best, standing(record, study.trials)))
 
     # -- live panel ------------------------------------------------------------------------------
     def __enter__(self) -> Progress:
@@ -168,9 +169,10 @@ class _Watched:
         progress._start_trial(trial)
         report = trial.report
 
-        def report_and_show(loss: float | torch.Tensor, step: int | None = None) -> None:
+        def report_and_show(loss: float | torch.Tensor, step: int | None = None,
+                            val_loss: float | torch.Tensor | None = None) -> None:
             try:
-                report(loss, step)
+                report(loss, step, val_loss)
             finally:
                 progress._show_step(trial.steps_done, loss, trial.monitor.diverged)
 
@@ -181,12 +183,15 @@ class _Watched:
         return {"objective": self.objective, "progress": None}  # a display stays in its process
 
 
-def trial_line(record: TrialRecord, best: TrialRecord | None) -> str:
-    """One finished trial in one line (rich markup): LR, budget, outcome, and the best so far."""
+def trial_line(record: TrialRecord, best: TrialRecord | None,
+               placed: Standing | None = None) -> str:
+    """One finished trial in one line (rich markup): LR, budget, outcome, the best so far, and
+    where the trial stands against the study's best (when the study has mapped enough)."""
     value = f"{record.value:.5g}" if record.value is not None else record.state.value
     style = VERDICT_STYLE.get(record.verdict, "dim")
     best_text = (f"best lr {best.lr:.3g} ({best.value:.5g})"
                  if best is not None and best.value is not None else "no best yet")
     return (f"trial {record.number:3d} {escape(record.tag):8s} lr={record.lr:9.3e} "
             f"steps={record.steps_done}/{record.steps} -> {value:>10s} "
-            f"[{style}]{escape(record.verdict):12s}[/] | {best_text}")
+            f"[{style}]{escape(record.verdict):12s}[/] | {best_text}"
+            + (f" | {escape(str(placed))}" if placed is not None else ""))

@@ -32,8 +32,8 @@ class Trial:
 
     Read ``lr``, ``params`` and ``steps`` (how long *this* trial trains), or let the trial build
     the optimizer and the schedule (compressed to ``steps``). Call :meth:`report` with the
-    training loss as often as you like: it stops the trial when the run diverges or the strategy
-    gives up on it.
+    training loss as often as you like (every step, or every k-th): it stops the trial when the
+    run diverges or the strategy gives up on it.
     """
 
     def __init__(
@@ -52,10 +52,12 @@ class Trial:
         self.steps = steps
         self.seed = seed
         self.full_steps = full_steps
-        self.monitor = RunMonitor(check_every=_checkpoint_every(steps))
+        self._every = _checkpoint_every(steps)
+        self.monitor = RunMonitor(check_every=self._every, source="Trial.report()")
         self._space = space
         self._checkpoint = checkpoint
         self._last_step = -1
+        self._next_checkpoint = self._every - 1  # the strategy looks once a step reaches it
 
     @property
     def lr(self) -> float:
@@ -86,24 +88,32 @@ class Trial:
         """A torch scheduler applying :meth:`schedule`; call ``step()`` after each optimizer step."""
         return ScheduledLR(optimizer, self.schedule())
 
-    def report(self, loss: float | torch.Tensor, step: int | None = None) -> None:
-        """Record the training loss at ``step`` (default: the next step).
+    def report(self, loss: float | torch.Tensor, step: int | None = None,
+               val_loss: float | torch.Tensor | None = None) -> None:
+        """Record the training loss at ``step`` (default: the next step), and the held-out loss
+        ``val_loss`` when you have one (it lets the verdict see overfitting).
 
-        Tensors are read back in batches, not every step. Raises :class:`TrialStopped` when the
-        run has diverged or the strategy prunes it.
+        Report every step or every k-th step, as tensors or floats: values are read back in one
+        batch every ``monitor.check_every`` reports (a bad value raises then, naming its step).
+        Raises :class:`TrialStopped` when the run has diverged or the strategy prunes it.
         """
-        step = self._last_step + 1 if step is None else check_int(step, "step", "Trial.report()",
-                                                                    minimum=0)
-        self._last_step = max(self._last_step, step)
-        if not isinstance(loss, torch.Tensor) and not math.isfinite(loss):
-            self.monitor.update(step, loss)
-            self.monitor.flush()  # a non-finite host value needs no batching: stop now
-        else:
-            self.monitor.update(step, loss)
-        if self.monitor.diverged:
-            raise TrialStopped("diverged", str(self.monitor.divergence_))
-        if (step + 1) % self.monitor.check_every == 0 and self._checkpoint and self._checkpoint(self):
-            raise TrialStopped("pruned", f"pruned by the strategy at step {step}")
+        # the per-step path: a few comparisons and a list append (benchmarks/report_overhead.py)
+        if step is None:
+            step = self._last_step + 1
+        elif type(step) is not int or step < 0:
+            step = check_int(step, "step", "Trial.report()", minimum=0)
+        if step > self._last_step:
+            self._last_step = step
+        monitor = self.monitor
+        monitor.update(step, loss, None, val_loss)
+        if type(loss) is float and not math.isfinite(loss):
+            monitor.flush()  # a non-finite host value needs no batching: stop now
+        if monitor.divergence_ is not None:
+            raise TrialStopped("diverged", str(monitor.divergence_))
+        if step >= self._next_checkpoint:  # crossed, not hit: sparse reports reach it too
+            self._next_checkpoint = (step + 1) // self._every * self._every + self._every - 1
+            if self._checkpoint is not None and self._checkpoint(self):
+                raise TrialStopped("pruned", f"pruned by the strategy at step {step}")
 
     def __repr__(self) -> str:
         return f"<Trial {self.number}: lr={self.lr:.3g}, {self.steps} steps>"

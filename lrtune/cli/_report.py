@@ -82,7 +82,8 @@ def show(
             f"{r['lr']:.3g}", *([_shown(settings)] if with_settings else []),
             f"{r['steps_done']}/{r['steps']} {length_label(r['steps'], info['steps'])}",
             f"{r['value']:.4g}" if r["value"] is not None else "-",
-            f"[{style}]{_shown(r['verdict'])}[/]", _shown(r["error"] or r["evidence"]),
+            f"[{style}]{_shown(r['verdict'])}[/]",
+            _shown(r["error"] or "; ".join(filter(None, (r["evidence"], r["standing"])))),
         )
     console.print(table)
     console.print(f"\n[bold]{_shown(data.recommendation)}[/]")

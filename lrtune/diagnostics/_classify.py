@@ -1,7 +1,9 @@
-"""Classify a finished (or stopped) run from its loss and gradient-norm history.
+"""Classify a finished (or stopped) run from its loss, gradient-norm and held-out loss history.
 
 Pure NumPy on host arrays: the monitor collects the values, this module only reads them.
-The rules compare the run against its own start, so they hold for any loss scale.
+The rules compare the run against its own first loss (the untrained model's: chance level for
+a classifier), so they hold for any loss scale and a spike in the first steps cannot raise the
+start a run is measured from.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lrtune.diagnostics._divergence import (
+    divergence_finding, divergence_threshold, loss_scale, mad_sigma, sustained,
+)
 from lrtune.diagnostics._verdict import Diagnosis, Finding, Status
 
 MIN_POINTS = 5
+MIN_VAL_POINTS = 3
 
 
 @dataclass(frozen=True)
@@ -24,20 +30,10 @@ class Thresholds:
     min_improvement: float = 0.05  # stagnant: the loss fell by less than this fraction of its start
     oscillation_amplitude: float = 0.1  # oscillating: late swings this large relative to the start
     rebound_fraction: float = 0.5  # oscillating: lost this fraction of the progress it had made
+    collapse_rise: float = 0.1  # collapsed: rose this far above its start (in loss scales) first
+    overfit_ratio: float = 2.0  # overfitting: the held-out loss ended this many times its best
     grad_explode_factor: float = 100.0  # gradient norm grew this many times over its start
     grad_vanish_factor: float = 1e-3  # gradient norm shrank to this fraction of its start
-
-
-def loss_scale(initial: float, best: float | np.ndarray) -> float | np.ndarray:
-    """The unit in which a rise of the loss is measured: the larger of |start| and the progress made."""
-    return np.maximum(np.maximum(abs(initial), initial - best), 1e-12)
-
-
-def divergence_threshold(
-    initial: float, best: float | np.ndarray, explode_factor: float
-) -> float | np.ndarray:
-    """The loss above which a run counts as diverged."""
-    return best + explode_factor * loss_scale(initial, best)
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -51,9 +47,8 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def step_noise(values: np.ndarray) -> float:
-    """Standard deviation of step-to-step noise, from the median absolute difference: robust to
-    the spikes and trends the rules look for."""
-    return 1.4826 * float(np.median(np.abs(np.diff(values)))) / math.sqrt(2)
+    """Standard deviation of step-to-step noise (a difference of two steps has sqrt(2) of it)."""
+    return mad_sigma(np.diff(values)) / math.sqrt(2)
 
 
 def classify(
@@ -62,8 +57,12 @@ def classify(
     grad_steps: np.ndarray | None = None,
     grad_norms: np.ndarray | None = None,
     thresholds: Thresholds = Thresholds(),
+    *,
+    val_steps: np.ndarray | None = None,
+    val_losses: np.ndarray | None = None,
 ) -> Diagnosis:
-    """Diagnose a run from its (step, loss) history and optional (step, gradient norm) history."""
+    """Diagnose a run from its (step, loss) history, and the optional (step, gradient norm)
+    and (step, held-out loss) histories."""
     steps = np.asarray(steps, dtype=np.int64)
     losses = np.asarray(losses, dtype=float)
     findings = [f for f in (_nonfinite(steps, losses),) if f]
@@ -81,7 +80,9 @@ def classify(
 
     window = max(3, len(losses) // 20) | 1
     smoothed = smooth(losses, window)
-    initial = float(np.mean(losses[:window]))
+    # the untrained model's loss (no update has touched it yet): a window mean would be
+    # lowered by fast early progress, or raised by an early spike
+    initial = float(losses[0])
     final = float(np.mean(losses[-window:]))
     # standard error of a window mean: the minimum of a smoothed noisy curve sits about two of
     # them below the truth, so progress and rebounds are only counted beyond that
@@ -94,16 +95,27 @@ def classify(
         exploded = _exploded(steps, losses, thresholds.explode_factor)
         if exploded:
             findings.append(exploded)
+    collapsed = _collapse(steps, losses, smoothed, initial, final, scale, margin, thresholds)
+    if collapsed:
+        findings.append(collapsed)
+    if val_losses is not None and len(val_losses) >= MIN_VAL_POINTS:
+        overfit = _overfitting(np.asarray(val_steps), np.asarray(val_losses, dtype=float),
+                               steps, smoothed, thresholds)
+        if overfit:
+            findings.append(overfit)
+    end_loss = float(np.median(val_losses[-MIN_VAL_POINTS:])) if (
+        val_losses is not None and len(val_losses) >= MIN_VAL_POINTS) else final
     if grad_norms is not None and len(grad_norms) >= MIN_POINTS:
         findings += _gradient_findings(
-            np.asarray(grad_steps), np.asarray(grad_norms, dtype=float), final, initial, thresholds
+            np.asarray(grad_steps), np.asarray(grad_norms, dtype=float), end_loss, initial,
+            thresholds,
         )
     progress = max(0.0, initial - best - margin) / scale
-    oscillating = _oscillation(steps, losses, initial, best, final, best_i, scale, margin,
-                               thresholds)
+    oscillating = None if collapsed else _oscillation(
+        steps, losses, initial, best, final, best_i, scale, margin, thresholds)
     if oscillating:
         findings.append(oscillating)
-    if progress < thresholds.min_improvement and not oscillating:
+    if progress < thresholds.min_improvement and not oscillating and not collapsed:
         findings.append(Finding(
             Status.STAGNANT, None,
             f"the loss fell only {100 * progress:.1f}% in {int(steps[-1] - steps[0]) + 1} steps "
@@ -115,26 +127,11 @@ def classify(
         findings.append(Finding(
             Status.HEALTHY, None,
             f"the loss fell {100 * progress:.0f}% ({initial:.4g} -> {final:.4g}) and settled",
-            "Nothing to fix at this LR.",
+            "No sign of a wrong LR in this run; only runs at other LRs (a study) can show "
+            "whether another one does better.",
             {"initial": initial, "final": final, "improvement": progress},
         ))
     return Diagnosis(tuple(findings))
-
-
-DIVERGED_HINT = "The LR is above the stability limit: lower it 3-10x, add warm-up, or clip gradients."
-
-
-def divergence_finding(step: int, loss: float, best: float | None = None,
-                       limit: float | None = None) -> Finding:
-    """The finding for a run that blew up at ``step`` (non-finite, or above ``limit``)."""
-    if limit is None:
-        return Finding(Status.DIVERGED, step, f"the loss became {loss} at step {step}",
-                       DIVERGED_HINT, {"loss": loss})
-    return Finding(
-        Status.DIVERGED, step,
-        f"the loss exploded to {loss:.4g} at step {step} (best {best:.4g}, limit {limit:.4g})",
-        DIVERGED_HINT, {"loss": loss, "best": best, "limit": limit},
-    )
 
 
 def _nonfinite(steps: np.ndarray, losses: np.ndarray) -> Finding | None:
@@ -146,16 +143,61 @@ def _nonfinite(steps: np.ndarray, losses: np.ndarray) -> Finding | None:
 
 
 def _exploded(steps: np.ndarray, losses: np.ndarray, factor: float) -> Finding | None:
-    # the same rule the monitor applies online: against the first loss and the best so far,
-    # three values in a row above the limit (one noisy batch is not a divergence)
+    # the rule the monitor applies online, against the first loss and the best so far
     best = np.minimum.accumulate(losses)
     limits = divergence_threshold(float(losses[0]), best, factor)
-    above = losses > limits
-    run = np.convolve(above.astype(int), np.ones(3, dtype=int), mode="valid") == 3
-    if not run.any():
+    i, _ = sustained(losses > limits)
+    if i is None:
         return None
-    i = int(np.argmax(run)) + 2
     return divergence_finding(int(steps[i]), float(losses[i]), float(best[i]), float(limits[i]))
+
+
+COLLAPSED_HINT = ("The LR destroyed what the network had (or could have) learned: lower it "
+                  "3-10x; a higher LR cannot help a run that already overshot.")
+
+
+def _collapse(
+    steps: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, initial: float, final: float, scale: float,
+    margin: float, thresholds: Thresholds,
+) -> Finding | None:
+    """A run that ended no better than its untrained start after it had left it (rose above it,
+    or fell and came back): a too-high LR, unlike a too-low one that never moved."""
+    at_chance = final >= initial - max(2 * margin, thresholds.min_improvement * scale)
+    rose = smoothed.max() > initial + max(2 * margin, thresholds.collapse_rise * scale)
+    fell = initial - float(smoothed.min()) > max(4 * margin, 4 * thresholds.min_improvement * scale)
+    if not at_chance or not (rose or fell):
+        return None
+    spike = int(np.argmax(losses))
+    how = (f"after rising to {losses[spike]:.4g} at step {int(steps[spike])}" if rose
+           else f"after falling to {smoothed.min():.4g}")
+    return Finding(
+        Status.COLLAPSED, int(steps[spike]) if rose else None,
+        f"the loss ended at {final:.4g}, no better than the untrained model's {initial:.4g}, {how}",
+        COLLAPSED_HINT, {"initial": initial, "final": final, "peak": float(losses[spike])},
+    )
+
+
+def _overfitting(
+    val_steps: np.ndarray, vals: np.ndarray, steps: np.ndarray, smoothed: np.ndarray,
+    thresholds: Thresholds,
+) -> Finding | None:
+    """The held-out loss ended well above its best while the training loss kept falling."""
+    vals = np.where(np.isfinite(vals), vals, np.inf)
+    best_i = int(np.argmin(vals))
+    end = float(np.median(vals[-MIN_VAL_POINTS:]))  # one lucky or unlucky evaluation is not the end
+    best = float(vals[best_i])
+    train_then = float(np.interp(val_steps[best_i], steps, smoothed))
+    if not (end > thresholds.overfit_ratio * best and smoothed[-1] < train_then):
+        return None
+    return Finding(
+        Status.OVERFITTING, int(val_steps[best_i]),
+        f"the held-out loss rose to {end:.4g}, {end / best:.1f}x its best ({best:.4g} at step "
+        f"{int(val_steps[best_i])}), while the training loss fell from {train_then:.4g} to "
+        f"{smoothed[-1]:.4g}",
+        "The run stopped generalising: lower the LR 3x, stop at the best held-out step, or "
+        "regularise more.",
+        {"best": best, "end": end, "best_step": int(val_steps[best_i])},
+    )
 
 
 def _oscillation(
@@ -197,7 +239,7 @@ OSCILLATING_HINT = "The LR is too high to settle: lower it 2-3x or decay it earl
 
 
 def _gradient_findings(
-    steps: np.ndarray, norms: np.ndarray, final_loss: float, initial_loss: float,
+    steps: np.ndarray, norms: np.ndarray, end_loss: float, initial_loss: float,
     thresholds: Thresholds,
 ) -> list[Finding]:
     window = max(3, len(norms) // 20) | 1
@@ -216,7 +258,8 @@ def _gradient_findings(
             {"start": start, "ratio": float(ratio[i])},
         ))
     end = float(np.median(norms[-window:]))
-    still_learning = final_loss > 0.1 * abs(initial_loss)  # tiny gradients at a tiny loss are fine
+    # tiny gradients at a tiny loss are fine (the held-out loss, when reported, is the judge)
+    still_learning = end_loss > 0.1 * abs(initial_loss)
     if end < thresholds.grad_vanish_factor * start and still_learning:
         found.append(Finding(
             Status.VANISHING_GRADIENTS, int(steps[-1]),

@@ -11,7 +11,9 @@ class Status(str, enum.Enum):
     """The verdict on a run, ordered from most to least severe in :data:`SEVERITY`."""
 
     DIVERGED = "diverged"
+    COLLAPSED = "collapsed"  # finite, but ended no better than the untrained model
     EXPLODING_GRADIENTS = "exploding_gradients"
+    OVERFITTING = "overfitting"  # the held-out loss rose while the training loss fell
     OSCILLATING = "oscillating"
     VANISHING_GRADIENTS = "vanishing_gradients"
     STAGNANT = "stagnant"

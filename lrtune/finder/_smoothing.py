@@ -26,8 +26,3 @@ def smoother(log_lrs: np.ndarray, bandwidth: float = BANDWIDTH) -> tuple[np.ndar
     slopes = w * (s0 * dx - s1) / det
     return values, slopes
 
-
-def smooth(lrs: np.ndarray, losses: np.ndarray, bandwidth: float = BANDWIDTH) -> tuple[np.ndarray, np.ndarray]:
-    """The smoothed losses and their slope with respect to ``log10(lr)``."""
-    values, slopes = smoother(np.log10(lrs), bandwidth)
-    return values @ losses, slopes @ losses

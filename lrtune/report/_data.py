@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lrtune.diagnostics import standing
 from lrtune.exceptions import InvalidParameterError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.report._range_test import stored_range_test
@@ -205,6 +206,7 @@ def table_rows(trials: Sequence[TrialRecord], best: TrialRecord | None,
             "settings": _settings(t, varying), "steps": t.steps,
             "steps_done": t.steps_done, "state": t.state.value, "value": t.value,
             "verdict": t.verdict, "evidence": primary.get("evidence", ""),
+            "standing": str(placed) if (placed := standing(t, trials)) is not None else "",
             "hint": (t.diagnosis or {}).get("hint", ""), "error": t.error or "",
             "wall_time": t.wall_time, "best": best is not None and t.number == best.number,
         })

@@ -62,6 +62,7 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
     value, error, contract_broken, raised = None, None, False, None
     try:
         result = objective(trial)
+        trial.monitor.flush()  # values reported last are checked here, as the objective's doing
         state, value, error = _judge(result)
         if state is not TrialState.FAILED and trial.steps_done > proposal.steps:
             state, value, error = TrialState.FAILED, None, (

@@ -351,3 +351,21 @@ def test_cli_find_reports_bad_input_in_one_line(monkeypatch, capsys):
         main()
     assert info.value.code == 2
     assert "The 'start_lr' parameter of find() must be a float > 0" in capsys.readouterr().err
+
+
+
+def test_clear_only_when_the_band_is_narrow():
+    from lrtune.optimizers import build_optimizer
+
+    verdicts = {}
+    for name, iters in (("mnist1d", 50), ("digits", 200)):
+        task = get_task(name)
+        model = task.make_model(0)
+        optimizer = build_optimizer(task.optimizer, model.parameters(), 1e-7, task.weight_decay)
+        result = find(model, optimizer, task.train_loader(0), step_fn=task.step_fn(model),
+                      start_lr=1e-7, end_lr=10.0, num_iter=iters, grad_clip=task.grad_clip,
+                      schedule=task.schedule(task.steps))
+        verdicts[name] = (result.verdict, result.band[1] / result.band[0])
+    # 50 steps over 8 decades of the 1-D CNN: the loss fell clearly, the minimum is anyone's guess
+    assert verdicts["mnist1d"][0] is Verdict.WIDE_BAND and verdicts["mnist1d"][1] > 10
+    assert verdicts["digits"][0] is Verdict.CLEAR and verdicts["digits"][1] <= 3

@@ -1,0 +1,115 @@
+"""Trial.report: sparse reporting reaches the strategy's checkpoint; bad values fail the trial."""
+
+import math
+
+import pytest
+import torch
+
+import lrtune
+from lrtune.exceptions import InvalidParameterError
+from lrtune.records import TrialState
+from lrtune.strategies import GridStrategy
+from lrtune.tasks._training import fit
+from lrtune.trial import Trial
+
+STEPS = 800  # a trial this long reads back (and lets the strategy look) every 16 steps
+EVERY = 10  # the objective reports every 10th step: (step + 1) % 16 == 0 never holds
+
+
+def _trial(checkpoint=None, steps=STEPS):
+    space = lrtune.Space(lr=0.05, optimizer="sgd")
+    return Trial(0, space.config(0.05), steps, 0, space, full_steps=steps, checkpoint=checkpoint)
+
+
+def _sparse_objective(task):
+    def run(trial):
+        model = task.make_model(trial.seed)
+        opt = trial.optimizer(model.parameters())
+        fit(task, model, opt, trial.scheduler(opt), trial.steps, trial.seed,
+            lambda step, loss: (trial.report(loss, step) if step % EVERY == EVERY - 1 else None)
+            or False)
+        return task.evaluate(model)
+    return run
+
+
+class StopWithoutProgress(GridStrategy):
+    """Prunes a trial whose loss has not fallen 1% below its first report by a checkpoint."""
+
+    def should_stop(self, context, trial):
+        losses = trial.monitor.losses
+        return len(losses) >= 2 and losses[-1] > 0.99 * losses[0]
+
+
+def test_every_checkpoint_fires_once_when_reports_skip_its_step():
+    looked = []
+    trial = _trial(checkpoint=lambda t: looked.append(t.steps_done - 1) or False)
+    assert trial.monitor.check_every == 16
+    reports = range(EVERY - 1, STEPS, EVERY)
+    for step in reports:
+        trial.report(1.0, step)
+    # the first report at or past each checkpoint (steps 15, 31, 47, ...) lets the strategy look
+    expected = sorted({min(s for s in reports if s >= c) for c in range(15, STEPS, 16)
+                       if c <= reports[-1]})
+    assert looked == expected and looked[:3] == [19, 39, 49]
+
+
+def test_sparse_reports_store_intermediate_values_and_get_pruned(tmp_path, digits):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = lrtune.tune(_sparse_objective(digits), steps=STEPS, budget=2.0,
+                        strategy=StopWithoutProgress(), storage=url, study_name="sparse",
+                        space=lrtune.Space(lr=(1e-8, 1e-6), optimizer="sgd"), seed=0)
+    trials = study.trials
+    assert len(trials) == 2
+    for record, frozen in zip(trials, study.optuna.get_trials(), strict=True):
+        assert record.state is TrialState.PRUNED
+        assert record.steps_done == 2 * EVERY  # stopped at the first report past step 15
+        assert list(frozen.intermediate_values) == [2 * EVERY - 1]
+        assert frozen.intermediate_values[2 * EVERY - 1] == pytest.approx(record.history[-1][1])
+
+
+@pytest.mark.parametrize("bad, got", [
+    (torch.ones(3), r"Got a tensor of shape \(3,\) at step 2 instead"),
+    ("abc", r"Got 'abc' at step 2 instead"),
+])
+def test_a_bad_value_is_named_at_the_read_back(bad, got):
+    trial = _trial()
+    for step, value in enumerate([torch.tensor(2.0), 1.5, bad]):
+        trial.report(value, step)  # the per-step path does not look at the value
+    with pytest.raises(InvalidParameterError,
+                       match=r"The 'loss' parameter of Trial\.report\(\) must be a number or a "
+                             r"one-element tensor\. " + got):
+        trial.monitor.flush()
+
+
+@pytest.mark.parametrize("bad", [torch.ones(3), "abc"])
+def test_a_bad_value_fails_the_trial_and_leaves_nothing_running(digits, bad):
+    def objective(trial):
+        for step in range(5):
+            trial.report(bad if step == 3 else torch.tensor(2.0 - step / 10), step)
+        return 1.0
+
+    study = lrtune.tune(objective, steps=STEPS, budget=2.0, strategy="grid",
+                        space=lrtune.Space(lr=(1e-3, 1e-1), optimizer="sgd"), seed=0)
+    assert [t.state for t in study.trials] == [TrialState.FAILED, TrialState.FAILED]
+    assert all("Trial.report()" in t.error and "at step 3" in t.error for t in study.trials)
+
+
+def test_held_out_loss_reaches_the_diagnosis():
+    trial = _trial(steps=200)
+    for step in range(200):
+        # the training loss keeps falling while the held-out loss, every 20 steps, climbs from
+        # its best at step 39 to 4x that by the end
+        val = None if step % 20 != 19 else (0.5 if step == 39 else 1.0 if step < 39 else 2.0)
+        trial.report(2.0 * math.exp(-step / 40) + 0.01, step, val_loss=val)
+    diagnosis = trial.monitor.diagnose()
+    assert list(trial.monitor.val_losses) == [1.0, 0.5] + [2.0] * 8
+    assert diagnosis.status.value == "overfitting" and diagnosis.primary.step == 39
+
+
+@pytest.mark.parametrize("step", [-1, 2.5, "3"])
+def test_bad_step_is_rejected_before_anything_changes(step):
+    trial = _trial()
+    with pytest.raises(InvalidParameterError,
+                       match=r"The 'step' parameter of Trial\.report\(\) must be an int >= 0"):
+        trial.report(1.0, step)
+    assert trial.steps_done == 0 and len(trial.monitor.losses) == 0
