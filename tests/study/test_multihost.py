@@ -20,6 +20,7 @@ from lrtune.strategies import make_strategy
 from lrtune.study import Study
 from lrtune.study._heartbeat import SILENT_BEATS
 
+pytestmark = [pytest.mark.netns, pytest.mark.postgres, pytest.mark.slow]
 SUBNET = "10.213"  # link k: database side SUBNET.k.1, host side SUBNET.k.2
 HOSTS = 2
 HEARTBEAT = 1.0

@@ -9,6 +9,8 @@ from sharing import SharedWork
 
 import lrtune
 
+pytestmark = pytest.mark.postgres
+
 
 def _name():
     return f"pg-{uuid.uuid4().hex[:8]}"
@@ -23,6 +25,7 @@ def _drop_other_connections(url):
             "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall())
 
 
+@pytest.mark.slow
 def test_worker_processes_share_a_postgres_study(postgres_url, own_loop, audit, fault_free,
                                                   halving):
     name, reported = _name(), []

@@ -8,6 +8,7 @@ from lrtune.strategies import STRATEGIES
 from lrtune.tasks import objective, task_space
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_every_strategy_finds_a_working_lr_on_digits(strategy, digits):
     study = lrtune.tune(objective(digits), steps=digits.steps, budget=5.0, strategy=strategy,

@@ -41,6 +41,7 @@ def _finished(db: str) -> int | None:
         return None
 
 
+@pytest.mark.slow
 def test_killed_study_resumes_without_losing_or_repeating_trials(tmp_path, digits, kill_frozen):
     # the result of a study that is never killed
     clean = lrtune.tune(objective(digits), steps=digits.steps, budget=2.0, strategy="auto",

@@ -37,6 +37,7 @@ def sqlite_url(tmp_path, name="study.db"):
     return f"sqlite:///{tmp_path / name}"
 
 
+@pytest.mark.slow
 def test_auto_with_three_workers_stays_in_budget_and_finds_the_basin(tmp_path, digits, audit):
     url = sqlite_url(tmp_path)
     shared = SharedWork(task_objective(digits), url, "auto", workers=2)
@@ -79,14 +80,14 @@ def _is_worker_process(pid):
         return False
 
 
+@pytest.mark.slow
 def test_sigkilled_workers_lose_nothing_and_the_best_is_unchanged(tmp_path, own_loop,
                                                                    own_loop_spec, audit,
                                                                    fault_free, halving,
                                                                    kill_frozen):
     db = tmp_path / "faults.db"
     url = f"sqlite:///{db}"
-    # 40 trials: 27 configs at 33 steps, 9 promoted to 100, 3 to 300, 1 to 900
-    settings = dict(halving, steps=900, budget=4.0)
+    settings = dict(halving)  # 13 trials: 9 configs at 30 steps, 3 promoted to 90, 1 to 270
     proc = subprocess.Popen([sys.executable, "-c", FAULTY_RUN, url, own_loop_spec,
                              pickle.dumps(settings).hex()])
     rng, hit = random.Random(5), set()
@@ -242,6 +243,7 @@ def _wait_for_study(db, name, timeout=120):
     raise AssertionError(f"study {name} never appeared")
 
 
+@pytest.mark.slow
 def test_lrtune_worker_joins_a_study_that_lrtune_tune_runs_with_workers(tmp_path, own_loop_spec,
                                                                         audit):
     db = tmp_path / "cli.db"
