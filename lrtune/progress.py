@@ -169,7 +169,6 @@ class Progress:
                          f"loss {best.value:.4g}" if best and best.value is not None else "", "")
         return Group(grid)
 
-
     def _times(self, spent: float) -> str:
         """Elapsed time, and the time left if the rest of the budget goes at the pace so far."""
         elapsed = self._clock() - self._started

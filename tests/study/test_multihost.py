@@ -157,6 +157,9 @@ def test_workers_on_two_hosts_share_a_study_and_survive_a_dead_host(remote_postg
 
 
 def _recorded_one_and_runs_another(study, kernel):
+    """Whether the worker ``kernel`` finished a trial and is training another (a withdrawn
+    duplicate claim is neither)."""
     states = [t.state for t in study.optuna.get_trials(deepcopy=False)
-              if t.user_attrs.get("lrtune:worker", {}).get("kernel") == kernel]
-    return any(s.is_finished() for s in states) and any(not s.is_finished() for s in states)
+              if t.user_attrs.get("lrtune:worker", {}).get("kernel") == kernel
+              and "lrtune:retired" not in t.user_attrs]
+    return any(s.is_finished() for s in states) and any(s.name == "RUNNING" for s in states)
