@@ -186,7 +186,7 @@ def plot_curves(curves: list[dict[str, Any]], ax: Any = None, x: str = DEFAULT_X
             pts = [(s, v) for s, v in c["points"] if v is not None]
             if not pts:
                 continue
-            steps, ys = zip(*pts)
+            steps, ys = zip(*pts, strict=True)
             xs = _x(steps, c["steps"], x)
             finite += ys
             ax.plot(xs, ys, color=cmap(norm(c["lr"])), lw=1.1, alpha=0.85)
@@ -221,14 +221,14 @@ def plot_schedules(schedules: list[dict[str, Any]], ax: Any = None, x: str = DEF
         for s in sorted(schedules, key=lambda s: -s["steps"]):
             color = cmap(norm(s["lr"]))
             at = _x(s["step"], s["steps"], x)
-            done = [(a, y) for a, step, y in zip(at, s["step"], s["value"])
+            done = [(a, y) for a, step, y in zip(at, s["step"], s["value"], strict=True)
                     if step < s["steps_done"] and y > 0]
-            rest = [(a, y) for a, step, y in zip(at, s["step"], s["value"])
+            rest = [(a, y) for a, step, y in zip(at, s["step"], s["value"], strict=True)
                     if step >= s["steps_done"] - 1 and y > 0]
             if done:
-                ax.plot(*zip(*done), color=color, lw=1.4)
+                ax.plot(*zip(*done, strict=True), color=color, lw=1.4)
             if len(rest) > 1:
-                ax.plot(*zip(*rest), color=color, lw=1, ls=":", alpha=0.6)
+                ax.plot(*zip(*rest, strict=True), color=color, lw=1, ls=":", alpha=0.6)
         ax.plot([], [], color=INK, lw=1.4, label="applied")
         ax.plot([], [], color=INK, lw=1, ls=":", label="planned, not trained (stopped)")
         ax.legend(loc="lower left")
@@ -283,7 +283,7 @@ def plot_progress(progress: dict[str, Any], ax: Any = None) -> Any:
         ax.set_title("The search against compute spent")
         if progress["best_so_far"]:
             twin = ax.twinx()
-            xs, ys = zip(*progress["best_so_far"])
+            xs, ys = zip(*progress["best_so_far"], strict=True)
             spent = max(p["spent"] for p in points)
             twin.step([*xs, spent], [*ys, ys[-1]], where="post", color=INK, lw=1.2, alpha=0.55,
                       label="best loss so far (right axis)")

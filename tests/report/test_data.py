@@ -45,7 +45,7 @@ def test_the_schedules_are_the_ones_each_trial_applied_compressed_to_its_length(
     assert set(by_number) == set(trials)
     for number, s in by_number.items():
         t = trials[number]
-        lr = dict(zip(s["step"], s["value"]))
+        lr = dict(zip(s["step"], s["value"], strict=True))
         assert s["step"][0] == 0 and s["step"][-1] == t.steps - 1
         assert lr[0] == pytest.approx(t.lr)
         # digits decays 10x at half and three quarters of *each trial's* run

@@ -27,7 +27,7 @@ def test_plain_output_is_one_line_per_trial_with_the_best_so_far():
         study = _tune(progress)
     lines = out.getvalue().splitlines()
     assert len(lines) == len(study.trials)
-    for line, trial in zip(lines, study.trials):
+    for line, trial in zip(lines, study.trials, strict=True):
         assert line.startswith(f"trial {trial.number:3d} {trial.tag}")
         assert f"lr={trial.lr:9.3e}" in line and trial.verdict in line
         assert f"steps={trial.steps_done}/{trial.steps}" in line

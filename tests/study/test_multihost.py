@@ -122,8 +122,8 @@ def test_workers_on_two_hosts_share_a_study_and_survive_a_dead_host(remote_postg
             worker = _worker_of(doomed)
             if worker and _recorded_one_and_runs_another(study, worker[1]):
                 killed_at = time.time()  # its last beat was before it stopped
-                if kill_frozen(worker[0], lambda: _recorded_one_and_runs_another(study,
-                                                                                 worker[1])):
+                if kill_frozen(worker[0],
+                               lambda k=worker[1]: _recorded_one_and_runs_another(study, k)):
                     break
             time.sleep(0.05)
         doomed.send_signal(signal.SIGKILL)  # and its unshare and ip processes with it

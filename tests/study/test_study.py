@@ -27,7 +27,8 @@ RUNNER = textwrap.dedent("""
 def _completed(db: str) -> int:
     try:
         with sqlite3.connect(db, timeout=0.5) as conn:  # a stopped writer may hold the lock
-            return conn.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+            return conn.execute(
+                "SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
@@ -36,7 +37,8 @@ def _finished(db: str) -> int | None:
     """Trials no longer running, or None while a writer holds the file's lock."""
     try:
         with sqlite3.connect(db, timeout=0.5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM trials WHERE state != 'RUNNING'").fetchone()[0]
+            return conn.execute(
+                "SELECT COUNT(*) FROM trials WHERE state != 'RUNNING'").fetchone()[0]
     except sqlite3.OperationalError:
         return None
 
@@ -138,13 +140,16 @@ def test_bad_tune_input_fails_before_any_training(kwargs, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"lr": (1.0, 0.1)}, r"The 'lr' parameter of Space\(\) must be a \(low, high\) tuple with 0 < low < high"),
+    ({"lr": (1.0, 0.1)}, r"The 'lr' parameter of Space\(\) must be a \(low, high\) tuple "
+                         r"with 0 < low < high"),
     ({"lr": (0.0, 1.0)}, r"The 'lr' parameter of Space\(\) must be a float > 0\. Got 0\.0"),
     ({"lr": -3}, r"The 'lr' parameter of Space\(\) must be a float > 0\. Got -3"),
     ({"optimizer": "lamb"}, r"The 'optimizer' parameter of Space\(\) must be one of 'adagrad'"),
     ({"schedule": "cyclic"}, r"The 'schedule' parameter of Space\(\) must be one of 'constant'"),
-    ({"warmup": 1.0}, r"The 'warmup' parameter of Space\(\) must be a float in \[0, 1\)\. Got 1\.0"),
-    ({"optimizer": []}, r"The 'optimizer' parameter of Space\(\) must be a value or a non-empty list"),
+    ({"warmup": 1.0},
+     r"The 'warmup' parameter of Space\(\) must be a float in \[0, 1\)\. Got 1\.0"),
+    ({"optimizer": []},
+     r"The 'optimizer' parameter of Space\(\) must be a value or a non-empty list"),
 ])
 def test_bad_space_input(kwargs, message):
     with pytest.raises(InvalidParameterError, match=message):

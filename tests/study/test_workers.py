@@ -98,7 +98,7 @@ def test_sigkilled_workers_lose_nothing_and_the_best_is_unchanged(tmp_path, own_
             number, pid = rng.choice(victims)
             # killed while it is seen (stopped) holding that trial RUNNING: killed mid-trial. A
             # short read time-out: a stopped writer may hold the file's lock, then look again
-            if kill_frozen(pid, lambda: (number, pid) in _running_trials(db, timeout=0.5)):
+            if kill_frozen(pid, lambda n=number, p=pid: (n, p) in _running_trials(db, timeout=0.5)):
                 hit.add(number)
     assert proc.wait(timeout=300) == 0  # the parent replaced the dead and finished the study
     assert len(hit) == 2, "the study ended before two trials were killed"
