@@ -8,7 +8,10 @@ lrtune never prints on its own: progress is shown only by a :class:`Progress` yo
 On a terminal it draws a live panel (the running trial's LR, step, loss and verdict, the
 compute spent against the budget, the best trial so far) above which each finished trial leaves
 one line; anything else printed on the same console appears above the panel too. Elsewhere (CI
-logs, files, pipes) only the per-trial lines are printed, plain.
+logs, files, pipes) only the per-trial lines are printed, plain and unwrapped (one line each).
+
+The panel is drawn a few times a second, and at once when a trial starts or ends, so each
+trial's first and last state always reach the screen however busy the machine is.
 """
 
 from __future__ import annotations
@@ -57,12 +60,16 @@ class Progress:
     """Shows a search (or range test) as it runs; see the module docstring for the wiring.
 
     ``console`` defaults to a new one on standard error. ``live`` forces the live panel on or
-    off (default: on when the console is a terminal).
+    off (default: on when the console is a terminal). ``clock`` (seconds, monotonic) times the
+    elapsed time, the ETA and how often a loss is read back; tests pass their own.
     """
 
-    def __init__(self, console: Console | None = None, *, live: bool | None = None) -> None:
+    def __init__(self, console: Console | None = None, *, live: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console if console is not None else Console(stderr=True)
         self.live = self.console.is_terminal if live is None else live
+        self._clock = clock
+        self._started = clock()
         self._run: _Run | None = None
         self._spent = 0.0  # full runs, as of the last finished trial
         self._budget: float | None = None
@@ -101,10 +108,14 @@ class Progress:
         """The per-trial callback for :func:`lrtune.tune`: one line per finished trial."""
         self._spent, self._budget, self._best = study.spent, study.budget, study.best
         self._run = None
-        self.console.print(trial_line(record, self._best, standing(record, study.trials)))
+        # off a terminal nothing re-flows a wrapped line: keep one line per trial at any width
+        self.console.print(trial_line(record, self._best, standing(record, study.trials)),
+                           soft_wrap=not self.console.is_terminal)
+        self._refresh()
 
     # -- live panel ------------------------------------------------------------------------------
     def __enter__(self) -> Progress:
+        self._started = self._clock()
         if self.live:
             self._display = Live(self, console=self.console, transient=True,
                                  refresh_per_second=REFRESH_PER_SECOND)
@@ -119,13 +130,19 @@ class Progress:
     def _start_trial(self, trial: Trial) -> None:
         self._run = _Run(f"trial {trial.number}", trial.lr, trial.steps,
                          full_steps=trial.full_steps)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Draw now, not at the next tick: a short trial may start and end between two."""
+        if self._display is not None:
+            self._display.refresh()
 
     def _show_step(self, step: int, loss: float | torch.Tensor, diverged: bool) -> None:
         run = self._run
         if run is None or self._display is None:
             return
         run.step, run.diverged = step, diverged
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_read >= 1 / REFRESH_PER_SECOND:  # a tensor costs a device sync:
             self._last_read = now  # read one back a few times a second, not every step
             run.loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
@@ -148,11 +165,26 @@ class Progress:
             grid.add_row(Text("compute", "dim"),
                          ProgressBar(total=self._budget, completed=min(spent, self._budget),
                                      width=30),
-                         f"{spent:.2f}/{self._budget:g} runs", "")
+                         f"{spent:.2f}/{self._budget:g} runs", self._times(spent))
             best = self._best
             grid.add_row(Text("best so far", "dim"), f"lr {best.lr:.3e}" if best else "-",
                          f"loss {best.value:.4g}" if best and best.value is not None else "", "")
         return Group(grid)
+
+    def _times(self, spent: float) -> str:
+        """Elapsed time, and the time left if the rest of the budget goes at the pace so far."""
+        elapsed = self._clock() - self._started
+        if spent <= 0 or self._budget is None:
+            return f"elapsed {clock_time(elapsed)}  eta -"
+        left = elapsed * max(self._budget - spent, 0.0) / spent
+        return f"elapsed {clock_time(elapsed)}  eta {clock_time(left)}"
+
+
+def clock_time(seconds: float) -> str:
+    """``seconds`` as m:ss, or h:mm:ss from an hour on."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class _Watched:

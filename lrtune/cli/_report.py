@@ -13,7 +13,7 @@ from lrtune.cli._app import app, console
 from lrtune.cli._strategy_option import StrategyOption, register_strategy
 from lrtune.progress import VERDICT_STYLE
 from lrtune.report import FORMATS, report_data, write_report
-from lrtune.report._data import length_label
+from lrtune.report._data import config_text, length_label, wall_label
 from lrtune.study import load_study
 
 STORAGE_HELP = "Storage URL of the study, e.g. sqlite:///lrtune.db."
@@ -67,11 +67,14 @@ def show(
     console.print(f"[bold]{_shown(info['name'])}[/]: strategy {_shown(info['strategy'])}, "
                   f"{info['steps']} steps per full run, {info['trials']} trials, compute "
                   f"{info['spent']:.2f} of {info['budget']:g} runs")
+    console.print("searched: " + ", ".join(f"{_shown(k.replace('_', ' '))} {_shown(v)}"
+                                           for k, v in info["space"].items()))
     with_settings = any(r["settings"] for r in data.rows)
     table = Table(box=None, header_style="bold dim", pad_edge=False)
     for name, justify in (("#", "right"), ("phase", "left"), ("lr", "right"),
                           *([("settings", "left")] if with_settings else []),
-                          ("steps", "right"), ("loss", "right"), ("verdict", "left"),
+                          ("steps", "right"), ("time", "right"), ("loss", "right"),
+                          ("verdict", "left"),
                           ("what was seen", "left")):
         table.add_column(name, justify=justify, overflow="fold")
     for r in data.rows:
@@ -81,9 +84,12 @@ def show(
             ("* " if r["best"] else "") + str(r["number"]), _shown(r["tag"]),
             f"{r['lr']:.3g}", *([_shown(settings)] if with_settings else []),
             f"{r['steps_done']}/{r['steps']} {length_label(r['steps'], info['steps'])}",
+            wall_label(r["wall_time"]),
             f"{r['value']:.4g}" if r["value"] is not None else "-",
             f"[{style}]{_shown(r['verdict'])}[/]",
             _shown(r["error"] or "; ".join(filter(None, (r["evidence"], r["standing"])))),
         )
     console.print(table)
+    if data.config is not None:
+        console.print(f"\nrecommended configuration: {_shown(config_text(data.config))}")
     console.print(f"\n[bold]{_shown(data.recommendation)}[/]")

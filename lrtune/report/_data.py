@@ -7,6 +7,7 @@ the PNG figures and ``lrtune show``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ STOPPED = (TrialState.PRUNED, TrialState.FAILED, TrialState.LOST)
 class ReportData:
     """What a report shows; every field is plain data (JSON-ready)."""
 
-    study: dict[str, Any]  # name, strategy, steps, budget, spent, trials, states
+    study: dict[str, Any]  # name, strategy, steps, budget, spent, trials, states, space
     recommendation: str  # the answer in one sentence
+    config: dict[str, Any] | None  # the best trial's settings, to copy into a training script
     basin: dict[str, Any]  # final loss against LR, per run length; diverged and stopped trials
     curves: list[dict[str, Any]]  # training-loss history of each trial
     schedules: list[dict[str, Any]]  # the LR each trial applied, step by step
@@ -51,6 +53,7 @@ def report_data(study: Study) -> ReportData:
     return ReportData(
         study=_summary(study, trials),
         recommendation=recommendation(study, trials, best, varying),
+        config=recommended_config(best),
         basin=basin_data(trials, best, study.steps, varying),
         curves=curve_data(trials),
         schedules=schedule_data(study, trials),
@@ -80,7 +83,36 @@ def _summary(study: Study, trials: Sequence[TrialRecord]) -> dict[str, Any]:
         "spent": study.spent,
         "trials": len(trials),
         "states": {k: v for k, v in states.items() if v},
+        "space": space_summary(study.space.describe()),
     }
+
+
+def space_summary(described: dict[str, Any]) -> dict[str, str]:
+    """What the study searched (``Space.describe()``), one short text per dimension; a
+    dimension left unset (``None``, e.g. the optimizer's default momentum) is omitted."""
+    out = {}
+    for name, value in described.items():
+        if isinstance(value, dict) and "log_range" in value:
+            low, high = value["log_range"]
+            out[name] = f"{low:.3g} to {high:.3g} (log)"
+        elif any(v is not None for v in value):
+            out[name] = " | ".join(_short(_schedule_name(v)) for v in value)
+    return out
+
+
+def _schedule_name(value: Any) -> Any:
+    return value["type"] if isinstance(value, dict) and "type" in value else value
+
+
+def recommended_config(best: TrialRecord | None) -> dict[str, Any] | None:
+    """The best trial's LR and settings, JSON-ready (a schedule object as its repr)."""
+    if best is None:
+        return None
+    params = {k: v for k, v in best.params.items() if v is not None}
+    return {"lr": float(f"{best.lr:.4g}"),
+            **{k: v if isinstance(v, (str, int, float)) else repr(v)
+               for k, v in sorted(params.items()) if k != "lr"},
+            "steps": best.steps}
 
 
 def recommendation(study: Study, trials: Sequence[TrialRecord], best: TrialRecord | None,
@@ -112,6 +144,21 @@ def _short(value: Any) -> str:
 
 def _runs(budget: float) -> str:
     return f"{budget:g}" if math.isfinite(budget) else "?"
+
+
+def wall_label(seconds: float | None) -> str:
+    """A trial's wall time: ``0.84 s``, ``12.3 s``, ``4 min 05 s``; ``-`` when not recorded."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """The recommended configuration as one line of JSON, to copy."""
+    return json.dumps(config)
 
 
 def length_label(steps: int, full: int) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from lrtune._validation import check_choice
 from lrtune.report._data import ReportData
 
 DIVERGED = "#d1495b"
@@ -156,8 +157,24 @@ def plot_basin(basin: dict[str, Any], ax: Any = None) -> Any:
         return fig
 
 
-def plot_curves(curves: list[dict[str, Any]], ax: Any = None) -> Any:
-    """Every trial's training loss against the step, coloured by its LR."""
+X_AXES = ("fraction", "step")
+# The default x axis of the loss-curve and schedule panels: the fraction of each trial's own
+# run. A search mixes lengths (auto's scan runs are T/16), and each trial's schedule is
+# compressed to its length, so at the same fraction every trial is at the same point of its
+# schedule; against the step, every short trial is squeezed into the first few percent.
+DEFAULT_X = "fraction"
+X_LABELS = {"fraction": "fraction of the trial's run", "step": "step"}
+
+
+def _x(steps: list[int] | tuple[int, ...], total: int, x: str) -> list[float]:
+    """Step numbers on the ``x`` axis: as they are, or as a fraction of a ``total``-step run."""
+    return [s / total for s in steps] if x == "fraction" else list(steps)
+
+
+def plot_curves(curves: list[dict[str, Any]], ax: Any = None, x: str = DEFAULT_X) -> Any:
+    """Every trial's training loss against its fraction of the run (or ``x="step"``),
+    coloured by its LR."""
+    check_choice(x, "x", "plot_curves()", X_AXES)
     with style():
         from matplotlib import colormaps
 
@@ -169,7 +186,8 @@ def plot_curves(curves: list[dict[str, Any]], ax: Any = None) -> Any:
             pts = [(s, v) for s, v in c["points"] if v is not None]
             if not pts:
                 continue
-            xs, ys = zip(*pts)
+            steps, ys = zip(*pts, strict=True)
+            xs = _x(steps, c["steps"], x)
             finite += ys
             ax.plot(xs, ys, color=cmap(norm(c["lr"])), lw=1.1, alpha=0.85)
             if c["state"] == "diverged":
@@ -183,15 +201,17 @@ def plot_curves(curves: list[dict[str, Any]], ax: Any = None) -> Any:
         if any(c["state"] == "diverged" for c in curves):
             ax.plot([], [], "x", color=DIVERGED, ms=7, mew=2, label="diverged here")
             ax.legend(loc="upper right")
-        ax.set_xlabel("step")
+        ax.set_xlabel(X_LABELS[x])
         ax.set_ylabel("training loss")
         ax.set_title("Loss curves of every trial")
         _lr_colorbar(fig, ax, norm)
         return fig
 
 
-def plot_schedules(schedules: list[dict[str, Any]], ax: Any = None) -> Any:
-    """The LR each trial applied (solid) and the rest of its plan it never trained (dotted)."""
+def plot_schedules(schedules: list[dict[str, Any]], ax: Any = None, x: str = DEFAULT_X) -> Any:
+    """The LR each trial applied (solid) and the rest of its plan it never trained (dotted),
+    against the fraction of its run (or ``x="step"``)."""
+    check_choice(x, "x", "plot_schedules()", X_AXES)
     with style():
         from matplotlib import colormaps
 
@@ -200,19 +220,21 @@ def plot_schedules(schedules: list[dict[str, Any]], ax: Any = None) -> Any:
         cmap = colormaps[LR_CMAP]
         for s in sorted(schedules, key=lambda s: -s["steps"]):
             color = cmap(norm(s["lr"]))
-            done = [(x, y) for x, y in zip(s["step"], s["value"]) if x < s["steps_done"] and y > 0]
-            rest = [(x, y) for x, y in zip(s["step"], s["value"])
-                    if x >= s["steps_done"] - 1 and y > 0]
+            at = _x(s["step"], s["steps"], x)
+            done = [(a, y) for a, step, y in zip(at, s["step"], s["value"], strict=True)
+                    if step < s["steps_done"] and y > 0]
+            rest = [(a, y) for a, step, y in zip(at, s["step"], s["value"], strict=True)
+                    if step >= s["steps_done"] - 1 and y > 0]
             if done:
-                ax.plot(*zip(*done), color=color, lw=1.4)
+                ax.plot(*zip(*done, strict=True), color=color, lw=1.4)
             if len(rest) > 1:
-                ax.plot(*zip(*rest), color=color, lw=1, ls=":", alpha=0.6)
+                ax.plot(*zip(*rest, strict=True), color=color, lw=1, ls=":", alpha=0.6)
         ax.plot([], [], color=INK, lw=1.4, label="applied")
         ax.plot([], [], color=INK, lw=1, ls=":", label="planned, not trained (stopped)")
         ax.legend(loc="lower left")
         ax.set_yscale("log")
         ax.set_ylim(bottom=min(s["lr"] for s in schedules) / 300)  # two decades of decay, not 0
-        ax.set_xlabel("step")
+        ax.set_xlabel(X_LABELS[x])
         ax.set_ylabel("learning rate")
         ax.set_title("The schedule each trial applied")
         _lr_colorbar(fig, ax, norm)
@@ -261,7 +283,7 @@ def plot_progress(progress: dict[str, Any], ax: Any = None) -> Any:
         ax.set_title("The search against compute spent")
         if progress["best_so_far"]:
             twin = ax.twinx()
-            xs, ys = zip(*progress["best_so_far"])
+            xs, ys = zip(*progress["best_so_far"], strict=True)
             spent = max(p["spent"] for p in points)
             twin.step([*xs, spent], [*ys, ys[-1]], where="post", color=INK, lw=1.2, alpha=0.55,
                       label="best loss so far (right axis)")

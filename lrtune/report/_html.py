@@ -14,7 +14,7 @@ import math
 from html import escape
 from typing import Any
 
-from lrtune.report._data import ReportData, length_label
+from lrtune.report._data import ReportData, config_text, length_label, wall_label
 from lrtune.report._figures import figures, is_wide, style
 
 CAPTIONS = {
@@ -66,10 +66,12 @@ def render_html(data: ReportData, version: str = "") -> str:
   <div class="brand">lrtune report</div>
   <h1>{escape(study['name'])}</h1>
   <p class="meta">{_meta(study)}</p>
+  <p class="meta" id="space">searched: {_space(study['space'])}</p>
 </header>
 <section class="answer" id="recommendation">
   <h2>Recommendation</h2>
   <p>{escape(data.recommendation)}</p>
+  {_config(data.config)}
   <div class="stats">{_stats(data)}</div>
 </section>
 <section class="figures">
@@ -92,6 +94,18 @@ def _meta(study: dict[str, Any]) -> str:
     return (f"strategy <b>{escape(study['strategy'])}</b> &middot; {study['steps']} steps per full "
             f"run (T) &middot; {study['trials']} trials ({states or 'none yet'}) &middot; "
             f"compute {study['spent']:.2f} of {budget} runs")
+
+
+def _space(space: dict[str, str]) -> str:
+    return " &middot; ".join(f"{escape(name.replace('_', ' '))} <b>{escape(text)}</b>"
+                             for name, text in space.items())
+
+
+def _config(config: dict[str, Any] | None) -> str:
+    if config is None:
+        return ""
+    return (f'<pre class="config" id="config" title="the best trial\'s settings, to copy">'
+            f"<code>{escape(config_text(config))}</code></pre>")
 
 
 def _stats(data: ReportData) -> str:
@@ -119,8 +133,8 @@ def _table(data: ReportData) -> str:
     if not data.rows:
         return "<p>No trials yet.</p>"
     with_settings = any(r["settings"] for r in data.rows)
-    columns = ["#", "phase", "lr", *(["settings"] if with_settings else []), "steps", "loss",
-               "verdict", "what was seen", "what to do"]
+    columns = ["#", "phase", "lr", *(["settings"] if with_settings else []), "steps", "time",
+               "loss", "verdict", "what was seen", "what to do"]
     head = "".join(f"<th>{c}</th>" for c in columns)
     body = "".join(_row(r, data.study["steps"], with_settings) for r in data.rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -136,6 +150,7 @@ def _row(r: dict[str, Any], full: int, with_settings: bool) -> str:
         *([f"<td>{_settings(r['settings'])}</td>"] if with_settings else []),
         f'<td class="num">{r["steps_done"]}/{r["steps"]} '
         f'<span class="dim">{escape(length_label(r["steps"], full))}</span></td>',
+        f'<td class="num">{wall_label(r["wall_time"])}</td>',
         f'<td class="num">{value}</td>',
         f'<td><span class="badge {verdict.replace("_", "-")}">{verdict}</span></td>',
         f"<td>{escape(r['error'] or r['evidence'])}</td>",
@@ -167,6 +182,8 @@ h2 { font-size:13px; letter-spacing:.1em; text-transform:uppercase; color:var(--
 .answer { background:var(--card); border-radius:14px; padding:22px 28px; margin-bottom:22px;
           border-left:6px solid var(--best); box-shadow:0 1px 3px rgba(43,45,66,.08); }
 .answer p { font-size:18px; margin:0 0 16px; max-width:1100px; }
+pre.config { background:var(--bg); border-radius:8px; padding:10px 14px; margin:0 0 16px;
+             font-size:13px; white-space:pre-wrap; word-break:break-all; user-select:all; }
 .stats { display:flex; flex-wrap:wrap; gap:12px; }
 .stat { background:var(--bg); border-radius:10px; padding:10px 16px; min-width:130px; }
 .stat .value { font-size:22px; font-weight:700; font-variant-numeric:tabular-nums; }

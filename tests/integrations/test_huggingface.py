@@ -75,7 +75,8 @@ def make_trainer(tmp_path, **overrides):
     return Trainer(**options)
 
 
-def test_tune_finds_a_learning_rate_and_warmup_where_charlm_trains_well(tmp_path, capsys):
+@pytest.mark.slow
+def test_tune_finds_a_learning_rate_and_warmup_where_charlm_trains_well(tmp_path, capfd):
     trainer = make_trainer(tmp_path)
     study = tune(trainer, warmup=(0.0, 0.1), storage=f"sqlite:///{tmp_path}/hf.db",
                  study_name="hf")
@@ -90,7 +91,7 @@ def test_tune_finds_a_learning_rate_and_warmup_where_charlm_trains_well(tmp_path
     assert trainer.args.warmup_steps == best.params["warmup"]
     assert trainer.args.max_steps == get_task("charlm").steps
     assert math.isclose(trainer.evaluate()["eval_loss"], best.value, rel_tol=1e-4)
-    assert "'loss'" not in capsys.readouterr().out  # no per-log printing during the search
+    assert "'loss'" not in capfd.readouterr().out  # no per-log printing during the search
 
 
 def test_a_learning_rate_that_blows_up_is_stopped_at_once(tmp_path):

@@ -12,6 +12,8 @@ from browser import Browser, chromium_path
 
 from lrtune.report import write_report
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ["basin", "curves", "schedules", "range_test", "progress"]
 PAGE_FACTS = """(() => {

@@ -1,11 +1,14 @@
 """``lrtune report`` and ``lrtune show``, run for real; bad input: one line, no traceback."""
 
+import json
 import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from lrtune.cli import app, main
+from lrtune.report import report_data
+from lrtune.report._data import wall_label
 
 runner = CliRunner()
 
@@ -33,7 +36,16 @@ def test_show_prints_every_trial_and_the_recommendation(digits_study):
     assert lines[-1].startswith(f"Train with lr = {study.best.lr:.3g}")
     for t in study.trials:
         assert any(line.split()[:2] in ([str(t.number), t.tag], ["*", str(t.number)])
-                   for line in lines)
+                   and wall_label(t.wall_time) in line for line in lines)
+
+
+def test_show_names_the_searched_space_and_prints_the_configuration_to_copy(digits_study):
+    study, url = digits_study
+    lines = runner.invoke(app, ["show", "digits", "--storage", url]).output.splitlines()
+    assert lines[1] == ("searched: lr 0.0001 to 3 (log), optimizer sgd, schedule MultiStep, "
+                        "warmup 0, weight decay 0.0005")
+    (config,) = [line for line in lines if line.startswith("recommended configuration: ")]
+    assert json.loads(config.split(": ", 1)[1]) == report_data(study).config
 
 
 def test_a_missing_study_or_storage_is_one_line_and_creates_nothing(digits_study, tmp_path,

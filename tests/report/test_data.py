@@ -1,11 +1,14 @@
 """Report data, checked number by number against the study it was read from."""
 
+import json
 import math
 
 import pytest
 
 import lrtune
 from lrtune.report import report_data
+from lrtune.report._data import config_text, wall_label
+from lrtune.report._figures import plot_curves, plot_schedules
 from lrtune.report._schedules import parse_schedule
 from lrtune.schedules import Cosine, MultiStep, with_warmup
 
@@ -42,7 +45,7 @@ def test_the_schedules_are_the_ones_each_trial_applied_compressed_to_its_length(
     assert set(by_number) == set(trials)
     for number, s in by_number.items():
         t = trials[number]
-        lr = dict(zip(s["step"], s["value"]))
+        lr = dict(zip(s["step"], s["value"], strict=True))
         assert s["step"][0] == 0 and s["step"][-1] == t.steps - 1
         assert lr[0] == pytest.approx(t.lr)
         # digits decays 10x at half and three quarters of *each trial's* run
@@ -95,3 +98,48 @@ def test_schedules_stored_as_objects_are_read_back_and_nothing_else_is_run():
     for text in ("__import__('os').system('true')", "Cosine(total_steps=open('x'))", "[1, 2]",
                  "MultiStep(total_steps=-1, milestones=(1,), gamma=0.1)"):
         assert parse_schedule(text) is None
+
+
+def test_the_summary_shows_the_searched_space_and_a_copyable_configuration(data, digits_study):
+    best = digits_study[0].best
+    assert data.study["space"] == {"lr": "0.0001 to 3 (log)", "optimizer": "sgd",
+                                   "schedule": "MultiStep", "warmup": "0",
+                                   "weight_decay": "0.0005"}  # momentum is left unset: omitted
+    assert data.config == {
+        "lr": float(f"{best.lr:.4g}"), "optimizer": "sgd",
+        "schedule": repr(MultiStep(total_steps=600, milestones=(300, 450), gamma=0.1)),
+        "warmup": 0.0, "weight_decay": 0.0005, "steps": 600}
+    assert json.loads(config_text(data.config)) == data.config  # one line of plain JSON
+    assert "\n" not in config_text(data.config)
+
+
+def test_each_row_has_its_trials_wall_time(data, trials):
+    assert all(r["wall_time"] == trials[r["number"]].wall_time > 0 for r in data.rows)
+    assert [wall_label(s) for s in (0.8413, 12.34, 245.2, None)] == \
+        ["0.841 s", "12.3 s", "4 min 05 s", "-"]
+
+
+def _line_ends(fig):
+    return {round(float(line.get_xdata()[-1]), 9) for line in fig.axes[0].lines
+            if len(line.get_xdata()) > 1}
+
+
+def test_the_curves_and_schedules_lie_over_the_fraction_of_each_run_by_default(data):
+    finite = [c for c in data.curves if c["state"] == "completed"]
+    lengths = {c["steps"] for c in finite}
+    assert len(lengths) >= 3  # scan, refine and full runs: what the step axis squeezes
+    by_fraction, by_step = plot_curves(data.curves), plot_curves(data.curves, x="step")
+    assert by_fraction.axes[0].get_xlabel() == "fraction of the trial's run"
+    assert all(0 <= x <= 1 for line in by_fraction.axes[0].lines for x in line.get_xdata())
+    for c in finite:  # each completed run ends near 1 of its own length, not at steps / T
+        last_step = c["points"][-1][0]
+        assert round(last_step / c["steps"], 9) in _line_ends(by_fraction)
+        assert last_step in _line_ends(by_step) and last_step / c["steps"] > 0.9
+    schedules = plot_schedules(data.schedules)
+    assert schedules.axes[0].get_xlabel() == "fraction of the trial's run"
+    for s in data.schedules:  # applied, or planned past a stop: each ends at its own run's end
+        assert round(s["step"][-1] / s["steps"], 9) in _line_ends(schedules)
+    with pytest.raises(lrtune.InvalidParameterError,
+                       match=r"The 'x' parameter of plot_curves\(\) must be one of 'fraction', "
+                             r"'step'\. Got 'epoch' instead\."):
+        plot_curves(data.curves, x="epoch")

@@ -8,6 +8,7 @@ import pytest
 
 import lrtune
 from lrtune.report import render_html, report_data, write_report
+from lrtune.report._data import config_text, wall_label
 
 
 def test_the_report_is_one_self_contained_file_with_every_figure(digits_study, tmp_path):
@@ -24,6 +25,28 @@ def test_the_report_is_one_self_contained_file_with_every_figure(digits_study, t
     assert "<script" not in html and "default-src 'none'" in html
     assert f"Train with lr = {study.best.lr:.3g}" in html
     assert html.count("<tr") == len(study.trials) + 1
+
+
+def test_the_header_shows_the_searched_space_and_the_answer_a_configuration_to_copy(
+        digits_study):
+    study, _ = digits_study
+    data = report_data(study)
+    html = render_html(data)
+    (space,) = re.findall(r'<p class="meta" id="space">(.*?)</p>', html)
+    assert space == ("searched: lr <b>0.0001 to 3 (log)</b> &middot; optimizer <b>sgd</b> "
+                     "&middot; schedule <b>MultiStep</b> &middot; warmup <b>0</b> &middot; "
+                     "weight decay <b>0.0005</b>")
+    (config,) = re.findall(r'<pre class="config"[^>]*><code>(.*?)</code></pre>', html)
+    assert config == config_text(data.config).replace('"', "&quot;")
+    assert html.index('id="config"') < html.index('class="stats"')  # under the sentence
+
+
+def test_the_trial_table_shows_each_trials_wall_time(digits_study):
+    study, _ = digits_study
+    html = render_html(report_data(study))
+    assert "<th>time</th>" in html
+    for t in study.trials:
+        assert f'<td class="num">{wall_label(t.wall_time)}</td>' in html
 
 
 def test_png_and_svg_write_the_figures_alone(digits_study, tmp_path):

@@ -8,7 +8,7 @@ import torch
 from rich.console import Console
 
 import lrtune
-from lrtune.progress import Progress
+from lrtune.progress import Progress, clock_time
 from lrtune.tasks import get_task, objective, task_space
 
 TASK = get_task("digits")
@@ -27,7 +27,7 @@ def test_plain_output_is_one_line_per_trial_with_the_best_so_far():
         study = _tune(progress)
     lines = out.getvalue().splitlines()
     assert len(lines) == len(study.trials)
-    for line, trial in zip(lines, study.trials):
+    for line, trial in zip(lines, study.trials, strict=True):
         assert line.startswith(f"trial {trial.number:3d} {trial.tag}")
         assert f"lr={trial.lr:9.3e}" in line and trial.verdict in line
         assert f"steps={trial.steps_done}/{trial.steps}" in line
@@ -50,9 +50,66 @@ def test_on_a_terminal_a_live_panel_shows_the_running_trial_and_the_budget():
     assert sum(f"trial {t.number:3d} " in screen for t in study.trials) == len(study.trials)
 
 
-def test_the_library_is_silent_unless_asked(capsys):
+def test_a_log_file_at_the_default_width_keeps_one_line_per_trial():
+    out = io.StringIO()
+    with Progress(Console(file=out)) as progress:  # a file: 80 columns, and no terminal
+        study = _tune(progress)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == len(study.trials) and max(map(len, lines)) > 80  # long, not wrapped
+    assert all(line.startswith("trial ") for line in lines)
+
+
+class StepClock:
+    """A clock that the objective moves: ``tick`` seconds per reported step."""
+
+    def __init__(self, tick: float) -> None:
+        self.tick, self.now = tick, 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def watch(self, objective):
+        def ticking(trial):
+            report = trial.report
+
+            def report_and_tick(loss, step=None):
+                self.now += self.tick
+                report(loss, step)
+
+            trial.report = report_and_tick
+            return objective(trial)
+
+        return ticking
+
+
+def test_the_panel_shows_the_elapsed_time_and_an_eta_from_the_budget_left():
+    clock, seen = StepClock(0.125), []
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+
+    def panel_now(study, record):
+        text = Console(file=io.StringIO(), width=120, record=True)
+        text.print(progress.__rich__())
+        seen.append((clock.now - 1000.0, study.spent, text.export_text()))
+
+    with Progress(console, clock=clock) as progress:
+        study = lrtune.tune(progress.watch(clock.watch(objective(TASK))), steps=TASK.steps,
+                            budget=1.5, space=task_space(TASK), callbacks=[progress, panel_now])
+    assert len(seen) == len(study.trials) >= 3
+    for elapsed, spent, screen in seen:  # each step took 1/8 s of the injected clock
+        left = elapsed * (1.5 - spent) / spent
+        assert f"elapsed {clock_time(elapsed)}  eta {clock_time(left)}" in screen
+    elapsed, spent, _ = seen[0]  # the first trial trained its steps_done at 8 steps a second
+    assert elapsed == study.trials[0].steps_done / 8 and 0 < spent < 1.5
+
+
+def test_clock_times_read_as_minutes_and_hours():
+    assert [clock_time(s) for s in (0, 59.6, 61, 3599, 3600, 7385)] == \
+        ["0:00", "1:00", "1:01", "59:59", "1:00:00", "2:03:05"]
+
+
+def test_the_library_is_silent_unless_asked(capfd):  # capfd: Optuna logs to the real stderr
     _tune(None)
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()
     assert captured.out == "" and captured.err == ""
 
 
@@ -63,7 +120,7 @@ def test_a_watched_objective_travels_to_worker_processes_without_its_display():
 
 
 def test_tensor_losses_are_read_back_a_few_times_a_second_not_every_step():
-    reads = 0
+    reads, clock = 0, StepClock(1 / 64)  # exact in binary: every 16th step is 1/4 s later
 
     class Counting(torch.Tensor):
         def __float__(self):
@@ -77,10 +134,11 @@ def test_tensor_losses_are_read_back_a_few_times_a_second_not_every_step():
         return 0.1
 
     console = Console(file=io.StringIO(), force_terminal=True)
-    with Progress(console) as progress:
-        lrtune.tune(progress.watch(fast_objective), steps=2000, budget=1.0, strategy="grid",
-                    space=lrtune.Space(lr=(0.01, 0.1)), callbacks=[progress])
-    assert 1 <= reads < 200  # the trial's monitor reads in batches; the panel only sometimes
+    with Progress(console, clock=clock) as progress:
+        lrtune.tune(progress.watch(clock.watch(fast_objective)), steps=2000, budget=1.0,
+                    strategy="grid", space=lrtune.Space(lr=(0.01, 0.1)), callbacks=[progress])
+    # the trial's monitor reads in batches (no float() at all); the panel 4 times a second
+    assert reads == 2000 // 16
 
 
 def test_a_range_test_shows_its_sweep():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,9 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+
+from processes import kill_if_frozen
+from processes import wait_dead as _wait_dead
 
 import lrtune
 from lrtune.records import TrialState
@@ -105,21 +107,14 @@ def _one_thread_per_worker(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
-def _wait_dead(pid: int) -> None:
-    """Until process ``pid`` is gone or a zombie: it can write nothing more."""
-    while True:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] in "ZX":
-                    return
-        except OSError:
-            return
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def wait_dead():
     return _wait_dead
+
+
+@pytest.fixture
+def kill_frozen():
+    return kill_if_frozen
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from lrtune.strategies import make_strategy
 from lrtune.study import Study
 from lrtune.study._heartbeat import SILENT_BEATS
 
+pytestmark = [pytest.mark.netns, pytest.mark.postgres, pytest.mark.slow]
 SUBNET = "10.213"  # link k: database side SUBNET.k.1, host side SUBNET.k.2
 HOSTS = 2
 HEARTBEAT = 1.0
@@ -105,11 +106,10 @@ def _worker_of(host):
 
 def test_workers_on_two_hosts_share_a_study_and_survive_a_dead_host(remote_postgres, own_loop,
                                                                      own_loop_spec, audit,
-                                                                     fault_free, wait_dead):
+                                                                     fault_free, kill_frozen):
     prefix, urls = remote_postgres
     name = f"hosts-{uuid.uuid4().hex[:8]}"
-    # trials of a second or two, none diverging (a diverged trial ends at once, and a kill timed
-    # on "runs a trial" could then land between two trials and leave nothing to lose)
+    # trials of a second or two, none diverging
     settings = dict(steps=2000, budget=6.0, strategy="grid",
                     space=lrtune.Space(lr=(1e-3, 0.1), optimizer="sgd"), seed=0)
     study = Study.open(storage=urls[0], study_name=name, heartbeat=HEARTBEAT,
@@ -117,14 +117,17 @@ def test_workers_on_two_hosts_share_a_study_and_survive_a_dead_host(remote_postg
     hosts = [_start_host(prefix, k, urls[k], own_loop_spec, name) for k in range(1, HOSTS + 1)]
     try:
         doomed, survivor = hosts
-        while not (worker := _worker_of(doomed)) or not _recorded_one_and_runs_another(
-                study, worker[1]):
+        while True:  # the host dies after its first trial, seen (stopped) in its second
             assert doomed.poll() is None, doomed.communicate()[1]
+            worker = _worker_of(doomed)
+            if worker and _recorded_one_and_runs_another(study, worker[1]):
+                killed_at = time.time()  # its last beat was before it stopped
+                if kill_frozen(worker[0],
+                               lambda k=worker[1]: _recorded_one_and_runs_another(study, k)):
+                    break
             time.sleep(0.05)
-        killed_at = time.time()
-        doomed.send_signal(signal.SIGKILL)  # the host dies, after its first trial
-        wait_dead(worker[0])
-        # what the dead host still holds: killed mid-trial (unless that one had just ended)
+        doomed.send_signal(signal.SIGKILL)  # and its unshare and ip processes with it
+        # what the dead host still holds: the trial it was killed in
         held = {t.number for t in study.optuna.get_trials(deepcopy=False)
                 if t.user_attrs["lrtune:worker"]["kernel"] == worker[1]
                 and t.state.name in ("RUNNING", "FAIL")}
@@ -154,6 +157,9 @@ def test_workers_on_two_hosts_share_a_study_and_survive_a_dead_host(remote_postg
 
 
 def _recorded_one_and_runs_another(study, kernel):
+    """Whether the worker ``kernel`` finished a trial and is training another (a withdrawn
+    duplicate claim is neither)."""
     states = [t.state for t in study.optuna.get_trials(deepcopy=False)
-              if t.user_attrs.get("lrtune:worker", {}).get("kernel") == kernel]
-    return any(s.is_finished() for s in states) and any(not s.is_finished() for s in states)
+              if t.user_attrs.get("lrtune:worker", {}).get("kernel") == kernel
+              and "lrtune:retired" not in t.user_attrs]
+    return any(s.is_finished() for s in states) and any(s.name == "RUNNING" for s in states)

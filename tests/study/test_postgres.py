@@ -5,8 +5,11 @@ import uuid
 
 import pytest
 import sqlalchemy
+from sharing import SharedWork
 
 import lrtune
+
+pytestmark = pytest.mark.postgres
 
 
 def _name():
@@ -22,17 +25,19 @@ def _drop_other_connections(url):
             "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall())
 
 
+@pytest.mark.slow
 def test_worker_processes_share_a_postgres_study(postgres_url, own_loop, audit, fault_free,
                                                   halving):
     name, reported = _name(), []
-    lrtune.tune(own_loop, storage=postgres_url, study_name=name, workers=3,
+    shared = SharedWork(own_loop, postgres_url, name, workers=2)
+    lrtune.tune(shared, storage=postgres_url, study_name=name, workers=3,
                 callbacks=[lambda study, record: reported.append(record.number)], **halving)
     result, expected = audit(postgres_url, name), fault_free(own_loop, **halving)
     assert len(result.finished) == 13
     assert result.finished == expected.finished  # same configs, same values: seeds by study
     assert result.duplicates == 0 and result.lost == []
     assert result.best == expected.best and result.spent == pytest.approx(expected.spent)
-    assert len(result.workers) >= 2  # the work was shared
+    assert len(result.workers) >= 2  # the work was shared (SharedWork waits for it)
     # the parent called the callbacks once for every trial any worker finished
     assert sorted(reported) == [t.number for t in lrtune.load_study(name, postgres_url).trials]
 

@@ -16,13 +16,15 @@ import time
 
 import optuna
 import pytest
+from processes import stop_group
+from sharing import SharedWork
 
 import lrtune
 from lrtune.records import TrialState
 from lrtune.strategies import make_strategy
 from lrtune.study import Study, join_study
 from lrtune.study._claims import claim
-from lrtune.study._heartbeat import SILENT_BEATS, WorkerId
+from lrtune.study._heartbeat import SILENT_BEATS, Reaper, WorkerId
 from lrtune.tasks import objective as task_objective
 from lrtune.tasks import task_space
 
@@ -35,9 +37,11 @@ def sqlite_url(tmp_path, name="study.db"):
     return f"sqlite:///{tmp_path / name}"
 
 
+@pytest.mark.slow
 def test_auto_with_three_workers_stays_in_budget_and_finds_the_basin(tmp_path, digits, audit):
     url = sqlite_url(tmp_path)
-    study = lrtune.tune(task_objective(digits), steps=digits.steps, budget=2.0, strategy="auto",
+    shared = SharedWork(task_objective(digits), url, "auto", workers=2)
+    study = lrtune.tune(shared, steps=digits.steps, budget=2.0, strategy="auto",
                         space=task_space(digits), storage=url, study_name="auto", workers=3)
     result = audit(url, "auto")
     assert result.duplicates == 0 and result.lost == []
@@ -55,10 +59,10 @@ FAULTY_RUN = textwrap.dedent("""
 """)
 
 
-def _running_trials(db, states=("RUNNING",)):
+def _running_trials(db, states=("RUNNING",), timeout=30.0):
     """(number, worker PID) of the trials in ``states``, read straight from the SQLite file."""
     try:
-        with sqlite3.connect(db, timeout=30) as conn:
+        with sqlite3.connect(db, timeout=timeout) as conn:
             rows = conn.execute(
                 "SELECT t.number, a.value_json FROM trial_user_attributes a JOIN trials t "
                 "ON a.trial_id = t.trial_id WHERE a.key = 'lrtune:worker' AND t.state IN "
@@ -76,31 +80,28 @@ def _is_worker_process(pid):
         return False
 
 
+@pytest.mark.slow
 def test_sigkilled_workers_lose_nothing_and_the_best_is_unchanged(tmp_path, own_loop,
                                                                    own_loop_spec, audit,
                                                                    fault_free, halving,
-                                                                   wait_dead):
+                                                                   kill_frozen):
     db = tmp_path / "faults.db"
     url = f"sqlite:///{db}"
-    # 40 trials: 27 configs at 33 steps, 9 promoted to 100, 3 to 300, 1 to 900
-    settings = dict(halving, steps=900, budget=4.0)
+    settings = dict(halving)  # 13 trials: 9 configs at 30 steps, 3 promoted to 90, 1 to 270
     proc = subprocess.Popen([sys.executable, "-c", FAULTY_RUN, url, own_loop_spec,
                              pickle.dumps(settings).hex()])
-    rng, kills, hit = random.Random(5), 0, set()
-    deadline = time.time() + 300
-    while len(hit) < 2 and kills < 6 and proc.poll() is None and time.time() < deadline:
-        time.sleep(rng.uniform(0.05, 0.5))  # a random moment of the study
+    rng, hit = random.Random(5), set()
+    while len(hit) < 2 and proc.poll() is None:
+        time.sleep(rng.uniform(0.05, 0.2))  # a random moment of the study's first rungs
         victims = [(n, pid) for n, pid in _running_trials(db) if _is_worker_process(pid)]
         if victims:
             number, pid = rng.choice(victims)
-            os.kill(pid, signal.SIGKILL)
-            kills += 1
-            wait_dead(pid)
-            # still running now that its worker is dead, or already failed by another worker
-            # (this objective never fails): killed mid-trial; else it had just ended
-            hit |= {n for n, owner in _running_trials(db, ("RUNNING", "FAIL")) if owner == pid}
+            # killed while it is seen (stopped) holding that trial RUNNING: killed mid-trial. A
+            # short read time-out: a stopped writer may hold the file's lock, then look again
+            if kill_frozen(pid, lambda n=number, p=pid: (n, p) in _running_trials(db, timeout=0.5)):
+                hit.add(number)
     assert proc.wait(timeout=300) == 0  # the parent replaced the dead and finished the study
-    assert hit, "no kill landed during a trial"
+    assert len(hit) == 2, "the study ended before two trials were killed"
     result, expected = audit(url, "faults"), fault_free(own_loop, **settings)
     assert {t.number for t in result.lost} == hit  # exactly the trials killed mid-way ...
     for lost in result.lost:
@@ -112,7 +113,8 @@ def test_sigkilled_workers_lose_nothing_and_the_best_is_unchanged(tmp_path, own_
 
 
 def test_a_silent_worker_on_another_host_loses_its_trial_after_six_heartbeats(tmp_path,
-                                                                                own_loop):
+                                                                                own_loop,
+                                                                                monkeypatch):
     url, heartbeat = sqlite_url(tmp_path), 0.25
     settings = dict(steps=60, budget=3.0, strategy="grid", space=SPACE, seed=0)
     study = Study.open(storage=url, study_name="hb", heartbeat=heartbeat,
@@ -122,18 +124,23 @@ def test_a_silent_worker_on_another_host_loses_its_trial_after_six_heartbeats(tm
     silent, _ = study.start_trial(**_next(study), worker=ELSEWHERE)
     alive, alive_number = study.start_trial(**_next(study), worker=dict(ELSEWHERE, token="live"))
 
-    def live_remote_worker():
-        for beat in range(1, 13):
-            time.sleep(heartbeat)
-            study.beat(alive, beat)
-        study.finish_trial(alive, TrialState.COMPLETED, 0.5, steps_done=60)
+    # the live one beats before every look of this worker's reaper, 12 times, then finishes:
+    # alive at every look however slowly this machine runs (a beating thread could be starved
+    # past the 1.5 s grace)
+    beats, reap = iter(range(1, 13)), Reaper.reap
 
-    remote = threading.Thread(target=live_remote_worker)
-    remote.start()
+    def live_remote_worker_then_reap(reaper):
+        beat = next(beats, None)
+        if beat is not None:
+            study.beat(alive, beat)
+        elif study.record(alive).state is TrialState.RUNNING:
+            study.finish_trial(alive, TrialState.COMPLETED, 0.5, steps_done=60)
+        return reap(reaper)
+
+    monkeypatch.setattr(Reaper, "reap", live_remote_worker_then_reap)
     start = time.monotonic()
     result = lrtune.tune(own_loop, storage=url, study_name="hb", heartbeat=heartbeat, **settings)
     waited = time.monotonic() - start
-    remote.join()
     trials = {t.number: t for t in result.trials}
     assert trials[0].state is TrialState.LOST and "elsewhere" in trials[0].error
     assert waited >= SILENT_BEATS * heartbeat  # declared dead only after six silent beats
@@ -236,15 +243,25 @@ def _wait_for_study(db, name, timeout=120):
     raise AssertionError(f"study {name} never appeared")
 
 
+@pytest.mark.slow
 def test_lrtune_worker_joins_a_study_that_lrtune_tune_runs_with_workers(tmp_path, own_loop_spec,
                                                                         audit):
     db = tmp_path / "cli.db"
     url = f"sqlite:///{db}"
     tune = _cli("tune", own_loop_spec, "--steps", "60", "--budget", "16", "--strategy", "grid",
                 "--optimizer", "sgd", "--lr-min", "1e-3", "--lr-max", "1", "--storage", url,
-                "--study", "cli", "--workers", "2")
-    _wait_for_study(db, "cli")
-    worker = _cli("worker", own_loop_spec, "--storage", url, "--study", "cli")
+                "--study", "cli", "--workers", "2", start_new_session=True)
+    try:
+        _wait_for_study(db, "cli")
+        # hold `tune` and its workers while the joiner starts: 16 short trials could all end
+        # before a fresh interpreter has imported torch, and the joiner would have none to run
+        _freeze_with_work_left(tune.pid, db, trials=16)
+        worker = _cli("worker", own_loop_spec, "--storage", url, "--study", "cli")
+        while not any(pid == worker.pid for _, pid in _running_trials(db, CLAIMED)):
+            assert worker.poll() is None, worker.communicate()
+            time.sleep(0.05)
+    finally:
+        os.killpg(tune.pid, signal.SIGCONT)
     worker_out, worker_err = worker.communicate(timeout=300)
     tune_out, tune_err = tune.communicate(timeout=300)
     assert tune.returncode == 0, tune_err
@@ -255,6 +272,29 @@ def test_lrtune_worker_joins_a_study_that_lrtune_tune_runs_with_workers(tmp_path
     ran = int(re.search(r"this worker ran (\d+) trials", worker_out).group(1))
     assert ran >= 1 and len(re.findall(r"^trial +\d+ ", worker_out, re.M)) == ran
     assert ran == _trials_of(url, "cli", worker.pid)  # what it says is what the storage holds
+
+
+CLAIMED = ("RUNNING", "COMPLETE", "PRUNED", "FAIL")
+
+
+def _freeze_with_work_left(pgid, db, trials):
+    """Stop process group ``pgid`` at a moment where none of it holds the SQLite file's lock
+    (the joiner must be able to write) and fewer than ``trials`` trials are claimed."""
+    while True:
+        stop_group(pgid)
+        with sqlite3.connect(db, timeout=0, isolation_level=None) as conn:
+            try:
+                conn.execute("BEGIN EXCLUSIVE")  # granted only when nobody holds any lock
+            except sqlite3.OperationalError:
+                claimed = None
+            else:
+                claimed = conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+                conn.execute("ROLLBACK")
+        if claimed is not None:
+            assert claimed < trials, "the study ended before the worker could join it"
+            return
+        os.killpg(pgid, signal.SIGCONT)
+        time.sleep(0.02)
 
 
 def _trials_of(url, name, pid):
@@ -300,16 +340,26 @@ def test_a_terminated_worker_marks_its_trial_lost_at_once(tmp_path, own_loop_spe
     Study.open(storage=url, study_name="term", space=SPACE, steps=20000, budget=2.0,
                strategy=make_strategy("grid"), seed=0)
     worker = _cli("worker", own_loop_spec, "--storage", url, "--study", "term")
-    deadline = time.time() + 120
-    while not _running_trials(db) and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)  # well into training (20000 steps)
+    while not _reported_a_loss(db):  # inside the objective's training loop
+        assert worker.poll() is None, worker.communicate()
+        time.sleep(0.05)
     worker.send_signal(signal.SIGTERM)
     out, err = worker.communicate(timeout=60)
     assert worker.returncode == 128 + signal.SIGTERM, (out, err)
     assert "marked lost and will run again" in out
     (trial,) = lrtune.load_study("term", url).trials
     assert trial.state is TrialState.LOST and trial.error == "lost: interrupted (SystemExit)"
+
+
+def _reported_a_loss(db):
+    """Whether a running trial has stored an intermediate loss (its first ``trial.report``)."""
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            return conn.execute(
+                "SELECT 1 FROM trial_intermediate_values v JOIN trials t ON v.trial_id = "
+                "t.trial_id WHERE t.state = 'RUNNING'").fetchone() is not None
+    except sqlite3.OperationalError:  # not created yet
+        return False
 
 
 def test_joining_a_study_that_does_not_exist_says_so(tmp_path, own_loop_spec):
