@@ -41,6 +41,7 @@ from benchmarks.results_md import publish
 import lrtune
 from lrtune.strategies import make_strategy
 from lrtune.study import Study
+from lrtune.study._schema import attrs_of, is_retired, prefixed
 from lrtune.study._storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,13 +77,14 @@ def _hammer(mode: str, path: str, study_id: int, trials: int, race: list[int],
             template = optuna.trial.create_trial(
                 state=optuna.trial.TrialState.RUNNING, params={"lr": 10 ** -(i % 5)},
                 distributions={"lr": optuna.distributions.FloatDistribution(1e-6, 10, log=True)},
-                user_attrs={"lrtune:state": "running", "lrtune:steps": 20, "lrtune:tag": "grid",
-                            "lrtune:beat": 0})
+                user_attrs=prefixed({"state": "running", "steps": 20, "tag": "grid", "beat": 0}))
             trial_id = storage.create_new_trial(study_id, template_trial=template)
             for step in range(5):
                 storage.set_trial_intermediate_value(trial_id, step, 1.0 / (step + 1))
-            for key in ("state", "steps_done", "diagnosis", "error", "history", "wall_time"):
-                storage.set_trial_user_attr(trial_id, f"lrtune:{key}", [i, key])
+            outcome = prefixed({key: [i, key] for key in ("state", "steps_done", "diagnosis",
+                                                          "error", "history", "wall_time")})
+            for key, value in outcome.items():
+                storage.set_trial_user_attr(trial_id, key, value)
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
             study.get_trials(deepcopy=False)
         except Exception as err:  # counted, not fatal: this is what is measured
@@ -154,13 +156,13 @@ def load(backend: str, url: str, workers: int, trials: int, steps: int) -> dict:
     records = lrtune.load_study(name, url).trials
     done = [t for t in records if t.state.finished]
     keys = Counter((t.tag, t.lr, t.steps) for t in done)
-    live = [t for t in raw if "lrtune:retired" not in t.user_attrs and t.datetime_complete]
+    live = [t for t in raw if not is_retired(t) and t.datetime_complete]
     last = max(t.datetime_complete for t in live)
     # steady state: once every worker has finished its first trial (which pays for imports and
     # loading the data), until the last trial ends
     firsts: dict[int, Any] = {}
     for t in sorted(live, key=lambda t: t.datetime_complete):
-        firsts.setdefault(t.user_attrs["lrtune:worker"]["pid"], t.datetime_complete)
+        firsts.setdefault(attrs_of(t)["worker"]["pid"], t.datetime_complete)
     warm = max(firsts.values())
     steady = sum(t.datetime_complete > warm for t in live)
     return {

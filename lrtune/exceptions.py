@@ -29,3 +29,7 @@ class ObjectiveError(LrtuneError, TypeError):
 
 class LrtuneWarning(UserWarning):
     """Base class of lrtune's warnings, so users can filter them all at once."""
+
+
+class StudyExtendedWarning(LrtuneWarning):
+    """A study was reopened with a larger budget than it had: it runs until that is spent."""

@@ -16,7 +16,6 @@ import numpy as np
 
 from lrtune.exceptions import InvalidParameterError
 from lrtune.records import TrialRecord, TrialState
-from lrtune.report._range_test import stored_range_test
 from lrtune.report._schedules import trial_schedule
 from lrtune.study import Study
 
@@ -53,7 +52,7 @@ def report_data(study: Study) -> ReportData:
         basin=basin_data(trials, best, study.steps, varying),
         curves=curve_data(trials),
         schedules=schedule_data(study, trials),
-        range_test=stored_range_test(study),
+        range_test=study.range_test,
         progress=progress_data(trials, best, study.steps, study.budget),
         rows=table_rows(trials, best, varying),
     )

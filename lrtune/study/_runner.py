@@ -17,16 +17,14 @@ import traceback
 from collections.abc import Callable
 from numbers import Real
 
-import numpy as np
-
 from lrtune.strategies import Proposal, Strategy
 from lrtune.exceptions import ObjectiveError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.study._heartbeat import Heartbeat
+from lrtune.study._schema import downsample_history
 from lrtune.study._study import Study
 from lrtune.trial import Trial, TrialStopped
 
-HISTORY_POINTS = 200  # loss history kept per trial (downsampled), for reports
 PROGRESS_SECONDS = 1.0  # at most one intermediate value a second reaches the storage
 _TAKEN = "lost"  # TrialStopped reason: another worker declared this one dead and took the trial
 
@@ -82,7 +80,7 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
         steps_done=steps_done,
         diagnosis=diagnosis.to_dict() if diagnosis is not None else None,
         error=error,
-        history=_downsample(trial.monitor.steps, trial.monitor.losses),
+        history=downsample_history(trial.monitor.steps, trial.monitor.losses),
         wall_time=time.perf_counter() - start,
     )
     if not recorded:
@@ -105,11 +103,3 @@ def _judge(result: object) -> tuple[TrialState, float | None, str | None]:
 def _describe(err: Exception) -> str:
     frame = traceback.extract_tb(err.__traceback__)[-1]
     return f"{type(err).__name__}: {err} (at {frame.filename}:{frame.lineno})"
-
-
-def _downsample(steps: np.ndarray, losses: np.ndarray) -> list[list[float]]:
-    if len(steps) > HISTORY_POINTS:
-        keep = np.unique(np.linspace(0, len(steps) - 1, HISTORY_POINTS).round().astype(int))
-        steps, losses = steps[keep], losses[keep]
-    return [[int(s), float(v) if math.isfinite(v) else None]
-            for s, v in zip(steps, losses, strict=True)]

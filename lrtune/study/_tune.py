@@ -8,7 +8,6 @@ from lrtune._validation import check_float, check_int, fail
 from lrtune.records import TrialRecord
 from lrtune.space import Space
 from lrtune.strategies import Strategy, make_strategy
-from lrtune.study._heartbeat import HEARTBEAT_SECONDS
 from lrtune.study._study import Study, load_optuna_study
 from lrtune.study._worker import run_worker
 from lrtune.trial import Trial
@@ -26,7 +25,7 @@ def tune(
     seed: int = 0,
     callbacks: list[Callable[[Study, TrialRecord], None]] | None = None,
     workers: int = 1,
-    heartbeat: float = HEARTBEAT_SECONDS,
+    heartbeat: float | None = None,
 ) -> Study:
     """Search the learning rate (and what ``space`` lets vary) of ``objective``.
 
@@ -39,9 +38,14 @@ def tune(
     trial.
 
     ``workers`` > 1 trains in that many local processes (they need a ``storage``; the objective
-    is sent to them with cloudpickle). ``heartbeat`` (seconds) is how often a running trial
-    signals that its worker lives: a worker silent for six of them is declared dead and its
-    trial runs again; one that dies on this machine is noticed at once.
+    is sent to them with cloudpickle). ``heartbeat`` (seconds, default 5 for a new study) is how
+    often a running trial signals that its worker lives: a worker silent for six of them is
+    declared dead and its trial runs again; one that dies on this machine is noticed at once.
+
+    A stored study keeps its settings: reopening it with another space, steps, strategy, seed
+    or heartbeat is refused, and so is a smaller ``budget``; a larger one extends the study
+    (with a :class:`~lrtune.exceptions.StudyExtendedWarning`). A study of that name that lrtune
+    did not create is refused too.
     """
     owner = "tune()"
     if not callable(objective):
@@ -55,7 +59,8 @@ def tune(
     if workers > 1 and storage is None:
         raise fail("workers", owner, "1 when storage is None (worker processes share the study "
                    "through a storage URL such as sqlite:///lrtune.db)", workers)
-    heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
+    if heartbeat is not None:
+        heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
     space = space if space is not None else Space()
     strategy = make_strategy(strategy)
     if budget < strategy.min_budget:
