@@ -19,6 +19,15 @@ Two parts:
    The 4-worker results must equal the 1-worker ones value for value.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python -m benchmarks.load_test
+
+3. **Throughput as a study grows** (``--throughput``, its own section): one worker's loop
+   (reap, read the study, ask, claim, train, record) with a trivial objective and a strategy
+   that costs nothing, so what is timed is the study's storage and bookkeeping. The study is
+   filled with finished trials (one storage call each) up to 50 short of each size, then the
+   worker loop runs the last 50; trials/s is measured over those. The rate at 5,000 trials
+   should be at least half the rate at 100: a worker reads what changed, not the whole history.
+
+    nice -n 10 .venv/bin/python -m benchmarks.load_test --throughput
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -39,9 +49,10 @@ import optuna
 
 from benchmarks.results_md import publish
 import lrtune
-from lrtune.strategies import make_strategy
+from lrtune.exceptions import StudyExtendedWarning
+from lrtune.strategies import Context, Proposal, Strategy, make_strategy
 from lrtune.study import Study
-from lrtune.study._schema import attrs_of, is_retired, prefixed
+from lrtune.study._schema import attrs_of, distributions, is_retired, prefixed, to_storable
 from lrtune.study._storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,6 +203,67 @@ def postgres_url() -> tuple[str, str | None]:
     return env["LRTUNE_TEST_POSTGRES_URL"], env["LRTUNE_TEST_POSTGRES_DIR"]
 
 
+# -- 3. throughput as the study grows --------------------------------------------------------------
+THROUGHPUT_SECTION = "## Study loop throughput as a study grows"
+SIZES = "100,1000,5000"  # default --sizes
+MEASURED = 50  # trials run through the worker loop at each size
+
+
+class Again(Strategy):
+    """The same configuration again while budget remains: a strategy that costs nothing."""
+
+    name = "again"
+
+    def ask(self, context: Context) -> Proposal | None:
+        if context.remaining_steps < context.steps:
+            return None
+        return Proposal(context.space.config(1e-3), context.steps, "again")
+
+
+def _fill(study: Study, until: int) -> None:
+    """Finished trials, as the worker loop leaves them, until the study holds ``until``."""
+    params = study.space.config(1e-3)
+    done = prefixed({"state": "completed", "steps": 1, "tag": "again", "beat": 0,
+                     "worker": {"host": "fill", "pid": 0}, "steps_done": 1,
+                     "history": [[0, 1.0]], "wall_time": 0.0})
+    for _ in range(until - len(study.optuna.get_trials(deepcopy=False))):
+        study.optuna.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, value=1.0, params=to_storable(params),
+            distributions=distributions(study.space, params), user_attrs=done))
+
+
+def throughput(url: str, sizes: list[int]) -> list[dict]:
+    """Trials per second of the worker loop at each study size in ``sizes``."""
+    space, rows = lrtune.Space(lr=1e-3, optimizer="sgd"), []
+    for size in sizes:
+        study = Study.open(storage=url, study_name="grow", space=space, steps=1,
+                           budget=float(size), strategy=Again(), seed=0)
+        _fill(study, size - MEASURED)
+        ends: list[float] = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StudyExtendedWarning)  # each size extends the study
+            lrtune.tune(lambda trial: 1.0, steps=1, budget=float(size), strategy=Again(),
+                        space=space, storage=url, study_name="grow",
+                        callbacks=[lambda study, record: ends.append(time.perf_counter())])
+        assert len(ends) == MEASURED, len(ends)
+        rows.append({"trials": size, "trials_per_s": (len(ends) - 1) / (ends[-1] - ends[0])})
+        print(f"  {rows[-1]}", flush=True)
+    return rows
+
+
+def throughput_markdown(rows: list[dict], command: str) -> str:
+    first = rows[0]["trials_per_s"]
+    lines = [THROUGHPUT_SECTION, "", f"Command: `{command}` (2 shared CPU cores; other jobs were "
+             "running).", "", f"One worker on SQLite, a trivial objective and a strategy that "
+             f"costs nothing; the study is filled with finished trials up to {MEASURED} short of "
+             f"each size, then the worker loop runs the last {MEASURED}.", "",
+             f"| trials in the study | trials/s | relative to {rows[0]['trials']:,} trials |",
+             "|---|---|---|"]
+    lines += [f"| {r['trials']:,} | {r['trials_per_s']:.1f} | {r['trials_per_s'] / first:.2f} |"
+              for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 # -- report ----------------------------------------------------------------------------------------
 def markdown(modes: list[dict], runs: list[dict], command: str) -> str:
     lines = [SECTION, "", f"Command: `{command}` (2 shared CPU cores; other jobs were running).",
@@ -250,7 +322,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument("--throughput", action="store_true",
+                        help="only the throughput of the worker loop as a study grows")
+    parser.add_argument("--sizes", default=SIZES, help="study sizes for --throughput")
     args = parser.parse_args()
+    if args.throughput:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = throughput(f"sqlite:///{Path(tmp, 'grow.db')}",
+                              [int(size) for size in args.sizes.split(",")])
+        command = "nice -n 10 .venv/bin/python -m benchmarks.load_test --throughput"
+        publish(THROUGHPUT_SECTION, throughput_markdown(rows, command), "throughput.json", rows,
+                write=not args.no_write)
+        return
     print("storage modes", flush=True)
     modes = storage_modes(args.workers, trials=50, race=100)
     runs, server_dir = [], None

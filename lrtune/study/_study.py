@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONFIG_ATTR", "StoredStudy", "Study", "load_optuna_study"]  # CONFIG_ATTR: join_study
 _RUNNING = (optuna.trial.TrialState.RUNNING,)
+_UNFINISHED = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 
 
 @contextlib.contextmanager
@@ -87,7 +88,8 @@ class Study:
         self.strategy = strategy
         self.seed = seed
         self.heartbeat = heartbeat
-        self._finished: dict[int, TrialRecord] = {}  # trial number -> record, for finished trials
+        self._slots: list[TrialRecord | None] = []  # by trial number; None: a withdrawn claim
+        self._open: set[int] = set()  # numbers of trials not finished at the last look
         self._ids: dict[int, int] = {}  # trial number -> storage id (a FrozenTrial's is private)
 
     # -- opening -------------------------------------------------------------------------------
@@ -164,25 +166,47 @@ class Study:
     @property
     def trials(self) -> list[TrialRecord]:
         """Every trial, in order (claims withdrawn as concurrent duplicates are left out)."""
-        frozen = retrying(self.optuna.get_trials, deepcopy=False)  # Optuna reads only what changed
-        return [self._record_of(t) for t in frozen if not is_retired(t)]
+        for trial in retrying(self._changed):
+            self._take(trial)
+        return [record for record in self._slots if record is not None]
 
-    def _record_of(self, trial: FrozenTrial) -> TrialRecord:
-        """The record of ``trial``; a finished trial never changes, so its record is kept (a
-        worker reads the whole study before every trial: long studies stay cheap)."""
-        record = self._finished.get(trial.number)
-        if record is None:
-            record = record_from_optuna(self.space, trial)
-            if trial.state.is_finished():
-                self._finished[trial.number] = record
-        return record
+    def _changed(self) -> list[FrozenTrial]:
+        """The trials that may have changed since the last look: those not finished then, and
+        those created since. A finished trial never changes, so a worker that reads the study
+        before every trial reads a few trials, not the whole history."""
+        if not self._slots:
+            return self._storage.get_all_trials(self._study_id, deepcopy=False)
+        unfinished = {t.number: t for t in self._storage.get_all_trials(
+            self._study_id, deepcopy=False, states=_UNFINISHED)}
+        changed = [unfinished.get(n) or self._storage.get_trial(self._id_of(n))
+                   for n in sorted(self._open)]
+        number = len(self._slots)
+        while True:  # numbers are dense: the new trials are those after the last one seen
+            if number in unfinished:
+                changed.append(unfinished[number])
+            else:
+                try:
+                    changed.append(self._storage.get_trial(self._id_of(number)))
+                except KeyError:
+                    return changed
+            number += 1
+
+    def _take(self, trial: FrozenTrial) -> None:
+        number = trial.number
+        self._slots.extend([None] * (number + 1 - len(self._slots)))
+        self._slots[number] = None if is_retired(trial) else record_from_optuna(self.space, trial)
+        if trial.state.is_finished():
+            self._open.discard(number)
+        else:
+            self._open.add(number)
 
     def record(self, trial_id: int) -> TrialRecord:
         return record_from_optuna(self.space, retrying(self._storage.get_trial, trial_id))
 
     def running_trials(self) -> list[RunningTrial]:
         """The trials the storage has RUNNING, with their raw attrs (for liveness checks)."""
-        frozen = retrying(self.optuna.get_trials, deepcopy=False, states=_RUNNING)
+        frozen = retrying(self._storage.get_all_trials, self._study_id, deepcopy=False,
+                          states=_RUNNING)
         return [RunningTrial(self._id_of(t.number), t.number, attrs_of(t)) for t in frozen]
 
     def _id_of(self, number: int) -> int:

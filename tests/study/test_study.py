@@ -1,5 +1,6 @@
 """Studies persist in Optuna storage, reopen, survive a killed process, and reject bad input."""
 
+import math
 import os
 import signal
 import sqlite3
@@ -206,3 +207,31 @@ def test_a_joiner_with_another_heartbeat_is_refused_and_the_stored_one_holds(tmp
     # a joiner that names no heartbeat beats at the study's
     study = lrtune.tune(objective(digits), **settings)
     assert study.heartbeat == 5.0 and study.spent == 1.0
+
+
+def test_a_reader_reads_only_what_changed_and_sees_what_a_fresh_reader_sees(tmp_path):
+    url = f"sqlite:///{tmp_path / 'inc.db'}"
+    space = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
+    writer = lrtune.tune(lambda trial: (math.log10(trial.lr) + 1.5) ** 2, steps=8, budget=4.0,
+                         strategy="grid", space=space, storage=url, study_name="inc")
+    reader = lrtune.load_study("inc", url)
+    assert [t.value for t in reader.trials] == [t.value for t in writer.trials]
+    whole_reads = []
+    storage = reader._storage
+    read_all = storage.get_all_trials
+    storage.get_all_trials = lambda *a, **k: (whole_reads.append(k.get("states")) or
+                                             read_all(*a, **k))
+    worker = {"host": "h", "pid": 1}
+    running, n_running = writer.start_trial(space.config(0.1), 8, "x", worker)
+    assert reader.trials[-1].state is TrialState.RUNNING  # seen running ...
+    writer.finish_trial(running, TrialState.COMPLETED, 0.25, steps_done=8)  # ... then finished
+    quick, _ = writer.start_trial(space.config(0.2), 8, "x", worker)  # created and finished
+    writer.finish_trial(quick, TrialState.DIVERGED, None, steps_done=3)  # between two reads
+    dup, _ = writer.start_trial(space.config(0.3), 8, "x", worker)
+    writer.retire(dup, "a concurrent duplicate")
+    seen = [(t.number, t.state, t.value, t.steps_done) for t in reader.trials]
+    fresh = [(t.number, t.state, t.value, t.steps_done)
+             for t in lrtune.load_study("inc", url).trials]
+    assert seen == fresh and seen[-2:] == [(n_running, TrialState.COMPLETED, 0.25, 8),
+                                           (n_running + 1, TrialState.DIVERGED, None, 3)]
+    assert None not in whole_reads  # never the whole history again: only unfinished trials
