@@ -118,17 +118,9 @@ class Study:
             differ = sorted(k for k in config if stored.get(k) != config[k])
             raise StorageError(f"{where} was created with other settings ({', '.join(differ)}): "
                                "use another study name or the same settings.")
-        old_budget, beat = attrs.get(BUDGET_ATTR), attrs.get(HEARTBEAT_ATTR)
-        if old_budget is not None and budget < old_budget:
-            raise fail("budget", "tune()", f"at least {old_budget:g}, the budget of the stored "
-                       f"study {study.study_name!r} (a study's budget can grow, not shrink)",
-                       budget)
-        if beat is not None and heartbeat is not None and heartbeat != beat:
-            raise fail("heartbeat", "tune()", f"{beat:g} seconds, the heartbeat of the stored "
-                       f"study {study.study_name!r} (every worker of a study beats alike), or "
-                       "None", heartbeat)
-        if beat is None:
-            beat = heartbeat if heartbeat is not None else HEARTBEAT_SECONDS
+        old_budget = _check_budget(attrs, study.study_name, budget)
+        beat = _check_heartbeat(attrs, study.study_name, heartbeat)
+        if HEARTBEAT_ATTR not in attrs:  # every check passed: write what is new
             study.set_user_attr(HEARTBEAT_ATTR, beat)
         if old_budget is None or budget > old_budget:
             study.set_user_attr(BUDGET_ATTR, budget)
@@ -305,6 +297,28 @@ class Study:
     def __repr__(self) -> str:
         return (f"<Study {self.name!r}: {len(self.trials)} trials, "
                 f"{self.spent:.2f}/{self.budget} runs>")
+
+
+def _check_budget(attrs: dict[str, Any], name: str, budget: float) -> float | None:
+    """The stored budget (None for a new study); a smaller ``budget`` is refused."""
+    stored = attrs.get(BUDGET_ATTR)
+    if stored is not None and budget < stored:
+        raise fail("budget", "tune()", f"at least {stored:g}, the budget of the stored study "
+                   f"{name!r} (a study's budget can grow, not shrink)", budget)
+    return stored
+
+
+def _check_heartbeat(attrs: dict[str, Any], name: str, heartbeat: float | None) -> float:
+    """The study's heartbeat: the stored one, else ``heartbeat`` or the default; a value other
+    than the stored one is refused (a joiner beating faster would declare live trials lost)."""
+    stored = attrs.get(HEARTBEAT_ATTR)
+    if stored is None:
+        return heartbeat if heartbeat is not None else HEARTBEAT_SECONDS
+    if heartbeat is not None and heartbeat != stored:
+        raise fail("heartbeat", "tune()", f"{stored:g} seconds, the heartbeat of the stored "
+                   f"study {name!r} (every worker of a study beats alike), or None",
+                   heartbeat)
+    return stored
 
 
 def _check_takeable(study: optuna.Study, where: str) -> None:
