@@ -170,21 +170,23 @@ class Study:
             return self._storage.get_all_trials(self._study_id, deepcopy=False)
         unfinished = {t.number: t for t in self._storage.get_all_trials(
             self._study_id, deepcopy=False, states=_UNFINISHED)}
-        changed = [unfinished.get(n) or self._storage.get_trial(self._id_of(n))
-                   for n in sorted(self._open)]
+        changed = [unfinished.get(n) or self._fetch(n) for n in sorted(self._open)]
         number = len(self._slots)
-        while True:  # numbers are dense: the new trials are those after the last one seen
-            if number in unfinished:
-                changed.append(unfinished[number])
-            else:
-                try:
-                    changed.append(self._storage.get_trial(self._id_of(number)))
-                except KeyError:
-                    return changed
+        while (trial := unfinished.get(number) or self._fetch(number)) is not None:
+            changed.append(trial)  # numbers are dense: new trials follow the last one seen
             number += 1
+        return [t for t in changed if t is not None]
+
+    def _fetch(self, number: int) -> FrozenTrial | None:
+        """Trial ``number``, or None while the storage has none (yet)."""
+        try:
+            return self._storage.get_trial(self._id_of(number))
+        except KeyError:
+            return None
 
     def _take(self, trial: FrozenTrial) -> None:
         number = trial.number
+        self._open.update(range(len(self._slots), number))  # a gap: look again next time
         self._slots.extend([None] * (number + 1 - len(self._slots)))
         self._slots[number] = None if is_retired(trial) else record_from_optuna(self.space, trial)
         if trial.state.is_finished():
