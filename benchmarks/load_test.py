@@ -19,6 +19,15 @@ Two parts:
    The 4-worker results must equal the 1-worker ones value for value.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python -m benchmarks.load_test
+
+3. **Throughput as a study grows** (``--throughput``, its own section): one worker's loop
+   (reap, read the study, ask, claim, train, record) with a trivial objective and a strategy
+   that costs nothing, so what is timed is the study's storage and bookkeeping. The study is
+   filled with finished trials up to 50 short of each size, then the worker loop runs the last
+   50, in turns that alternate between the sizes; trials/s is measured over those. The rate at 5,000 trials
+   should be at least half the rate at 100: a worker reads what changed, not the whole history.
+
+    nice -n 10 .venv/bin/python -m benchmarks.load_test --throughput
 """
 
 from __future__ import annotations
@@ -27,10 +36,12 @@ import argparse
 import multiprocessing
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -39,8 +50,10 @@ import optuna
 
 from benchmarks.results_md import publish
 import lrtune
-from lrtune.strategies import make_strategy
+from lrtune.exceptions import StudyExtendedWarning
+from lrtune.strategies import Context, Proposal, Strategy, make_strategy
 from lrtune.study import Study
+from lrtune.study._schema import attrs_of, distributions, is_retired, prefixed, to_storable
 from lrtune.study._storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,13 +89,14 @@ def _hammer(mode: str, path: str, study_id: int, trials: int, race: list[int],
             template = optuna.trial.create_trial(
                 state=optuna.trial.TrialState.RUNNING, params={"lr": 10 ** -(i % 5)},
                 distributions={"lr": optuna.distributions.FloatDistribution(1e-6, 10, log=True)},
-                user_attrs={"lrtune:state": "running", "lrtune:steps": 20, "lrtune:tag": "grid",
-                            "lrtune:beat": 0})
+                user_attrs=prefixed({"state": "running", "steps": 20, "tag": "grid", "beat": 0}))
             trial_id = storage.create_new_trial(study_id, template_trial=template)
             for step in range(5):
                 storage.set_trial_intermediate_value(trial_id, step, 1.0 / (step + 1))
-            for key in ("state", "steps_done", "diagnosis", "error", "history", "wall_time"):
-                storage.set_trial_user_attr(trial_id, f"lrtune:{key}", [i, key])
+            outcome = prefixed({key: [i, key] for key in ("state", "steps_done", "diagnosis",
+                                                          "error", "history", "wall_time")})
+            for key, value in outcome.items():
+                storage.set_trial_user_attr(trial_id, key, value)
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
             study.get_trials(deepcopy=False)
         except Exception as err:  # counted, not fatal: this is what is measured
@@ -154,13 +168,13 @@ def load(backend: str, url: str, workers: int, trials: int, steps: int) -> dict:
     records = lrtune.load_study(name, url).trials
     done = [t for t in records if t.state.finished]
     keys = Counter((t.tag, t.lr, t.steps) for t in done)
-    live = [t for t in raw if "lrtune:retired" not in t.user_attrs and t.datetime_complete]
+    live = [t for t in raw if not is_retired(t) and t.datetime_complete]
     last = max(t.datetime_complete for t in live)
     # steady state: once every worker has finished its first trial (which pays for imports and
     # loading the data), until the last trial ends
     firsts: dict[int, Any] = {}
     for t in sorted(live, key=lambda t: t.datetime_complete):
-        firsts.setdefault(t.user_attrs["lrtune:worker"]["pid"], t.datetime_complete)
+        firsts.setdefault(attrs_of(t)["worker"]["pid"], t.datetime_complete)
     warm = max(firsts.values())
     steady = sum(t.datetime_complete > warm for t in live)
     return {
@@ -188,6 +202,97 @@ def postgres_url() -> tuple[str, str | None]:
     env = dict(line.removeprefix("export ").replace("'", "").split("=", 1)
                for line in out.splitlines())
     return env["LRTUNE_TEST_POSTGRES_URL"], env["LRTUNE_TEST_POSTGRES_DIR"]
+
+
+# -- 3. throughput as the study grows --------------------------------------------------------------
+THROUGHPUT_SECTION = "## Study loop throughput as a study grows"
+SIZES = "100,1000,5000"  # default --sizes
+MEASURED = 50  # trials run through the worker loop at each size ...
+ROUNDS = 5  # ... in this many turns
+
+
+class Again(Strategy):
+    """The same configuration again while budget remains: a strategy that costs nothing."""
+
+    name = "again"
+
+    def ask(self, context: Context) -> Proposal | None:
+        if context.remaining_steps < context.steps:
+            return None
+        return Proposal(context.space.config(1e-3), context.steps, "again")
+
+
+def _fill(study: Study, path: Path, until: int) -> None:
+    """Finished trials, as the worker loop leaves them, until the study holds ``until``: one
+    written through Optuna, then copied row by row in one SQLite transaction (Optuna's storage
+    takes a transaction per trial, which would make filling slower than the measurement)."""
+    params = study.space.config(1e-3)
+    study.optuna.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.COMPLETE, value=1.0, params=to_storable(params),
+        distributions=distributions(study.space, params),
+        user_attrs=prefixed({"state": "completed", "steps": 1, "tag": "again", "beat": 0,
+                             "worker": {"host": "fill", "pid": 0}, "steps_done": 1,
+                             "history": [[0, 1.0]], "wall_time": 0.0})))
+    with sqlite3.connect(path) as db:
+        count, template = db.execute("SELECT COUNT(*), MAX(trial_id) FROM trials").fetchone()
+        children = {table: [c[1] for c in db.execute(f"PRAGMA table_info({table})")
+                            if not c[5] and c[1] != "trial_id"]
+                    for table in ("trial_params", "trial_values", "trial_user_attributes")}
+        for number in range(count, until):
+            new = db.execute("INSERT INTO trials (number, study_id, state, datetime_start, "
+                             "datetime_complete) SELECT ?, study_id, state, datetime_start, "
+                             "datetime_complete FROM trials WHERE trial_id = ?",
+                             (number, template)).lastrowid
+            for table, cols in children.items():
+                names = ", ".join(cols)
+                db.execute(f"INSERT INTO {table} (trial_id, {names}) SELECT ?, {names} FROM "
+                           f"{table} WHERE trial_id = ?", (new, template))
+
+
+def throughput(folder: Path, sizes: list[int]) -> list[dict]:
+    """Trials per second of the worker loop at each study size in ``sizes``, on SQLite.
+
+    One study per size; the sizes take turns, ``ROUNDS`` times, so that a change in the load of
+    a shared machine slows every size alike instead of the one measured at that moment.
+    """
+    space = lrtune.Space(lr=1e-3, optimizer="sgd")
+    urls = {size: f"sqlite:///{folder / f'grow-{size}.db'}" for size in sizes}
+    elapsed, intervals = dict.fromkeys(sizes, 0.0), dict.fromkeys(sizes, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StudyExtendedWarning)  # each turn extends its study
+        for size, url in urls.items():
+            _fill(Study.open(storage=url, study_name="grow", space=space, steps=1,
+                             budget=float(size - MEASURED), strategy=Again(), seed=0),
+                  folder / f"grow-{size}.db", size - MEASURED)
+        for turn in range(1, ROUNDS + 1):
+            for size, url in urls.items():
+                ends: list[float] = []
+                lrtune.tune(lambda trial: 1.0, steps=1, space=space, storage=url,
+                            budget=float(size - MEASURED + turn * MEASURED // ROUNDS),
+                            strategy=Again(), study_name="grow",
+                            callbacks=[lambda study, record: ends.append(time.perf_counter())])
+                elapsed[size] += ends[-1] - ends[0]
+                intervals[size] += len(ends) - 1
+    rows = [{"trials": size, "trials_per_s": intervals[size] / elapsed[size],
+             "measured": intervals[size] + ROUNDS} for size in sizes]
+    for row in rows:
+        print(f"  {row}", flush=True)
+    return rows
+
+
+def throughput_markdown(rows: list[dict], command: str) -> str:
+    first = rows[0]["trials_per_s"]
+    lines = [THROUGHPUT_SECTION, "", f"Command: `{command}` (2 shared CPU cores; other jobs were "
+             "running).", "", f"One worker on SQLite, a trivial objective and a strategy that "
+             f"costs nothing; the study is filled with finished trials up to {MEASURED} short of "
+             f"each size, then the worker loop runs the last {MEASURED}, in {ROUNDS} turns "
+             "that alternate between the sizes (a shared machine's load then weighs on each "
+             "alike).", "",
+             f"| trials in the study | trials/s | relative to {rows[0]['trials']:,} trials |",
+             "|---|---|---|"]
+    lines += [f"| {r['trials']:,} | {r['trials_per_s']:.1f} | {r['trials_per_s'] / first:.2f} |"
+              for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -248,7 +353,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument("--throughput", action="store_true",
+                        help="only the throughput of the worker loop as a study grows")
+    parser.add_argument("--sizes", default=SIZES, help="study sizes for --throughput")
     args = parser.parse_args()
+    if args.throughput:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = throughput(Path(tmp),
+                              [int(size) for size in args.sizes.split(",")])
+        command = "nice -n 10 .venv/bin/python -m benchmarks.load_test --throughput"
+        publish(THROUGHPUT_SECTION, throughput_markdown(rows, command), "throughput.json", rows,
+                write=not args.no_write)
+        return
     print("storage modes", flush=True)
     modes = storage_modes(args.workers, trials=50, race=100)
     runs, server_dir = [], None

@@ -1,4 +1,4 @@
-"""lrtune: find the best learning rate, schedule and optimizer for a PyTorch run, and say what it saw."""
+"""lrtune finds the best learning rate, schedule and optimizer for a PyTorch run, and says what it saw."""
 
 from lrtune import diagnostics, optimizers, schedules, tasks
 from lrtune.diagnostics import Diagnosis, RunMonitor, Status

@@ -47,3 +47,6 @@ class StrategyError(LrtuneError, TypeError):
 
 class UnknownStrategyError(LrtuneError, LookupError):
     """A stored study names a strategy that is neither built in nor registered in this process."""
+
+class StudyExtendedWarning(LrtuneWarning):
+    """A study was reopened with a larger budget than it had: it runs until that is spent."""

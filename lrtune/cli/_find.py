@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +10,7 @@ import typer
 
 from lrtune._validation import check_choice, fail
 from lrtune.cli._app import app, console
+from lrtune.cli._loading import load_object
 from lrtune.finder import FinderResult, find
 from lrtune.optimizers import build_optimizer, get_optimizer_spec
 from lrtune.tasks import TASKS, get_task
@@ -27,7 +24,7 @@ HELP = f"""Run the LR range test and print the suggested learning rate.
 
 Without SETUP it runs on the built-in task named by --task ({", ".join(TASKS)}).
 
-SETUP is MODULE:FUNCTION, a function of no arguments that builds your own training setup (MODULE is imported from the current directory). It returns either a tuple (model, optimizer, data, loss_fn) for (inputs, targets) batches, or a dict with the keys model, optimizer, data and one of loss_fn / step_fn (batch -> loss), plus any of schedule (the lrtune Schedule you will train with: recommended), scheduler, scaler, grad_clip, accumulation_steps.
+SETUP is MODULE:FUNCTION or FILE.py:FUNCTION, a function of no arguments that builds your own training setup (MODULE is imported from the current directory; a FILE may import modules beside it). It returns either a tuple (model, optimizer, data, loss_fn) for (inputs, targets) batches, or a dict with the keys model, optimizer, data and one of loss_fn / step_fn (batch -> loss), plus any of schedule (the lrtune Schedule you will train with: recommended), scheduler, scaler, grad_clip, accumulation_steps.
 
 Your model, optimizer, scheduler, scaler and RNGs are restored exactly afterwards.
 """
@@ -36,7 +33,7 @@ Your model, optimizer, scheduler, scaler and RNGs are restored exactly afterward
 @app.command("find", help=HELP)
 def find_command(
     setup_target: Annotated[str | None, typer.Argument(
-        metavar="SETUP", help="MODULE:FUNCTION that builds your setup.")] = None,
+        metavar="SETUP", help="MODULE:FUNCTION or FILE.py:FUNCTION that builds your setup.")] = None,
     task: Annotated[str, typer.Option(help="Built-in task to run on when no SETUP is given.")] = "digits",
     iters: Annotated[int | None, typer.Option(
         "--iters", help="Optimizer steps of the sweep (default: 20% of a full run for a built-in "
@@ -84,22 +81,7 @@ def _builtin(name: str, seed: int) -> dict[str, Any]:
 
 
 def _user_setup(target: str) -> dict[str, Any]:
-    module_name, _, function_name = target.partition(":")
-    if not module_name or not function_name:
-        raise fail("setup", "lrtune find", "MODULE:FUNCTION (a built-in task goes in --task)", target)
-    if os.getcwd() not in sys.path:  # the user's module lives where they run the command
-        sys.path.insert(0, os.getcwd())
-    try:
-        builder = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError) as err:
-        raise fail("setup", "lrtune find", f"an importable MODULE:FUNCTION ({err})", target) from err
-    try:
-        inspect.signature(builder).bind()
-    except TypeError as err:  # it needs arguments (or is not a function at all)
-        raise fail("setup", "lrtune find", f"a function of no arguments ({err})", target) from None
-    except ValueError:  # a builtin without a signature: let the call say
-        pass
-    built = builder()
+    built = load_object(target, "SETUP")()
     if isinstance(built, tuple) and len(built) == 4:
         return dict(zip(("model", "optimizer", "data", "loss_fn"), built))
     if isinstance(built, Mapping) and all(k in built for k in SETUP_KEYS):

@@ -36,7 +36,6 @@ except ImportError as err:  # an optional dependency: say how to get it
 from lrtune._validation import fail
 from lrtune.exceptions import InvalidParameterError
 from lrtune.finder import FinderResult, find
-from lrtune.report import store_range_test
 from lrtune.space import Space
 from lrtune.strategies import Strategy
 from lrtune.study import Study
@@ -214,7 +213,7 @@ def tune(
         study = lrtune_tune(objective, steps=steps, budget=budget, strategy=strategy, space=space,
                             storage=storage, study_name=study_name, seed=seed, callbacks=callbacks)
     if finder is not None and finder.result is not None:
-        store_range_test(study, finder.result)
+        study.store_range_test(finder.result)
     return study
 
 

@@ -20,8 +20,9 @@ same answer) when the LR parameter is called ``"lr"``.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import math
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -40,9 +41,10 @@ from lrtune.schedules import Schedule
 from lrtune.space import Space
 from lrtune.strategies import Context, Proposal, Strategy, make_strategy
 from lrtune.strategies._base import answer_of
-from lrtune.study._runner import HISTORY_POINTS
+from lrtune.study._schema import (
+    BUDGET_ATTR, CONFIG_ATTR, PREFIX, attrs_of, downsample_history, prefixed, record_from_optuna,
+)
 
-PREFIX = "lrtune:"
 WAIT_SECONDS = 1.0  # how often to look again while other workers' trials block the strategy
 
 
@@ -101,15 +103,16 @@ class LrtuneSampler(BaseSampler):
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: OptunaState,
                     values: Sequence[float] | None) -> None:
         """Record the trial the way lrtune sees it; stop the study when the strategy is done."""
-        planned = trial.user_attrs.get(PREFIX + "steps")
+        planned = attrs_of(trial).get("steps")
         if planned is None:  # this trial never asked for the LR
             return
         told = outcome(trial, state, planned)
         _set_attrs(study, trial, **told)
+        finished = copy.copy(trial)  # as it will be stored once Optuna records its end
+        finished.state, finished.values = state, values
+        finished.user_attrs = {**trial.user_attrs, **prefixed(told)}
         space = self._space(trial.distributions[self.lr_param])
-        value = values[0] if values else None
-        context = self._context(study, space, finished=self._record(trial, space, **told,
-                                                                    value=value))
+        context = self._context(study, space, finished=self._record(finished, space))
         waiting = any(t.state is TrialState.RUNNING for t in context.live)
         if not waiting and not isinstance(answer_of(self.strategy, context), Proposal):
             study.stop()  # the budget is spent: the strategy has its answer
@@ -121,11 +124,11 @@ class LrtuneSampler(BaseSampler):
 
     def _write_config(self, study: optuna.Study, space: Space) -> None:
         """What ``lrtune.load_study`` reads, so the study opens in lrtune's report."""
-        if PREFIX + "config" not in study.user_attrs:
-            study.set_user_attr(PREFIX + "config", {
+        if CONFIG_ATTR not in study.user_attrs:
+            study.set_user_attr(BUDGET_ATTR, self.budget)
+            study.set_user_attr(CONFIG_ATTR, {
                 "steps": self.steps, "space": space.describe(), "strategy": self.strategy.name,
                 "seed": self.seed})
-            study.set_user_attr(PREFIX + "budget", self.budget)
 
     def _context(self, study: optuna.Study, space: Space, skip: int | None = None,
                  finished: TrialRecord | None = None) -> Context:
@@ -140,18 +143,11 @@ class LrtuneSampler(BaseSampler):
                 records.append(self._record(t, space))
         return Context(space, self.steps, self.budget, self.seed, tuple(records))
 
-    def _record(self, t: FrozenTrial, space: Space, **told: Any) -> TrialRecord:
-        """A trial as lrtune sees it. Unlike an lrtune study, a short run that Optuna calls
-        PRUNED at its planned length completed it: its value is its last reported one."""
-        attrs = {k[len(PREFIX):]: v for k, v in t.user_attrs.items() if k.startswith(PREFIX)}
-        attrs.update(told)
-        running = t.state is OptunaState.RUNNING and not told
-        state = TrialState.RUNNING if running else TrialState(attrs.get("state", "failed"))
-        value = attrs.get("value", t.value) if state is TrialState.COMPLETED else None
-        return TrialRecord(number=t.number, params=space.config(t.params[self.lr_param]),
-                           steps=attrs["steps"], state=state, value=value,
-                           steps_done=attrs.get("steps_done", 0), tag=attrs.get("tag", ""),
-                           diagnosis=attrs.get("diagnosis"), error=attrs.get("error"))
+    def _record(self, t: FrozenTrial, space: Space) -> TrialRecord:
+        """A trial as lrtune sees it: its LR in ``space`` (the user's other params are not the
+        strategy's). A short run Optuna calls PRUNED at its planned length is stored as
+        completed (see :func:`outcome`), with Optuna's value for it, its last reported one."""
+        return record_from_optuna(space, t, params=space.config(t.params[self.lr_param]))
 
     def _propose(self, study: optuna.Study, trial: FrozenTrial, space: Space) -> Proposal:
         """The strategy's next proposal; waits while other processes' trials block it."""
@@ -185,7 +181,7 @@ class LrtunePruner(BasePruner):
             return False
         watch = self._watched.get(trial._trial_id)
         if watch is None:
-            full = study.user_attrs.get(PREFIX + "config", {}).get("steps")
+            full = study.user_attrs.get(CONFIG_ATTR, {}).get("steps")
             planned = _stored(study._storage, trial._trial_id, "steps")
             length = planned if planned is not None and full is not None and planned < full \
                 else None  # a full run ends by itself: its result is what it returns
@@ -235,13 +231,12 @@ def outcome(trial: FrozenTrial, state: OptunaState, planned: int) -> dict[str, A
         lrtune_state = TrialState.COMPLETED
     else:
         lrtune_state = TrialState.PRUNED if state is OptunaState.PRUNED else TrialState.FAILED
-    keep = steps[:: max(1, math.ceil(len(steps) / HISTORY_POINTS))]
     wall = (time.time() - trial.datetime_start.timestamp()) if trial.datetime_start else None
     return {
         "state": lrtune_state.value,
         "steps_done": max(done, 1),
         "diagnosis": diagnosis.to_dict() if diagnosis is not None else None,
-        "history": [[s, values[s] if math.isfinite(values[s]) else None] for s in keep],
+        "history": downsample_history(steps, [values[s] for s in steps]),
         "wall_time": wall,
         "error": "the objective raised or returned a non-number" if lrtune_state is
         TrialState.FAILED else None,
@@ -255,8 +250,8 @@ def _stored(storage: optuna.storages.BaseStorage, trial_id: int, key: str) -> An
 
 
 def _set_attrs(study: optuna.Study, trial: FrozenTrial, **attrs: Any) -> None:
-    for key, value in attrs.items():
-        study._storage.set_trial_user_attr(trial._trial_id, PREFIX + key, value)
+    for key, value in prefixed(attrs).items():
+        study._storage.set_trial_user_attr(trial._trial_id, key, value)
 
 
 __all__ = ["LrtunePruner", "LrtuneSampler", "outcome", "planned_steps"]

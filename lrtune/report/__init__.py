@@ -17,7 +17,6 @@ from lrtune._validation import check_choice
 from lrtune.report._data import ReportData, report_data
 from lrtune.report._figures import figures, style
 from lrtune.report._html import render_html
-from lrtune.report._range_test import store_range_test, stored_range_test
 from lrtune.study import Study
 
 FORMATS = ("html", "png", "svg")
@@ -44,5 +43,4 @@ def write_report(study: Study, path: str | Path, format: str = "html") -> list[P
     return written
 
 
-__all__ = ["FORMATS", "ReportData", "figures", "render_html", "report_data", "store_range_test",
-           "stored_range_test", "write_report"]
+__all__ = ["FORMATS", "ReportData", "figures", "render_html", "report_data", "write_report"]

@@ -18,7 +18,6 @@ import numpy as np
 from lrtune.diagnostics import standing
 from lrtune.exceptions import InvalidParameterError
 from lrtune.records import TrialRecord, TrialState
-from lrtune.report._range_test import stored_range_test
 from lrtune.report._schedules import trial_schedule
 from lrtune.study import Study
 
@@ -57,7 +56,7 @@ def report_data(study: Study) -> ReportData:
         basin=basin_data(trials, best, study.steps, varying),
         curves=curve_data(trials),
         schedules=schedule_data(study, trials),
-        range_test=stored_range_test(study),
+        range_test=study.range_test,
         progress=progress_data(trials, best, study.steps, study.budget),
         rows=table_rows(trials, best, varying),
     )

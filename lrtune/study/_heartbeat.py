@@ -25,16 +25,37 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-from lrtune.study._storage import attrs_of
-
-if TYPE_CHECKING:
-    from lrtune.study._study import Study
+from typing import Any, Protocol
 
 _log = logging.getLogger("lrtune.study")
 HEARTBEAT_SECONDS = 5.0  # default interval between two beats of a running trial
 SILENT_BEATS = 6  # a trial whose counter stood still this many intervals is lost
+
+
+@dataclass(frozen=True)
+class RunningTrial:
+    """A trial the storage has RUNNING: its storage id, number and lrtune attrs (unprefixed)."""
+
+    trial_id: int
+    number: int
+    attrs: dict[str, Any]
+
+
+class Liveness(Protocol):
+    """What heartbeats and the reaper need of a study (:class:`~lrtune.study.Study` has it)."""
+
+    @property
+    def heartbeat(self) -> float:
+        """Seconds between two beats of a running trial."""
+
+    def beat(self, trial_id: int, count: int) -> bool:
+        """Record beat ``count``; False when the trial was taken from its worker."""
+
+    def running_trials(self) -> list[RunningTrial]:
+        """The trials the storage has RUNNING."""
+
+    def fail_lost(self, trial_id: int) -> bool:
+        """Fail a running trial whose worker is dead; False if it had already ended."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +113,7 @@ class Heartbeat:
     trial was finished by someone else (declared lost): the trial should stop at once.
     """
 
-    def __init__(self, study: Study, trial_id: int) -> None:
+    def __init__(self, study: Liveness, trial_id: int) -> None:
         self._study = study
         self._trial_id = trial_id
         self._stop = threading.Event()
@@ -124,7 +145,7 @@ class Heartbeat:
 class Reaper:
     """Finds running trials whose worker died and fails them, so their configurations run again."""
 
-    def __init__(self, study: Study, me: WorkerId) -> None:
+    def __init__(self, study: Liveness, me: WorkerId) -> None:
         self._study = study
         self._me = me
         self._watch: dict[int, tuple[Any, float]] = {}  # trial id -> (beat seen, since when)
@@ -139,14 +160,14 @@ class Reaper:
         of this very process is an orphan (a claim or an interrupted call left it behind)."""
         now = time.monotonic()
         running = self._study.running_trials()
-        ids = {t._trial_id for t in running}
+        ids = {t.trial_id for t in running}
         self._watch = {k: v for k, v in self._watch.items() if k in ids}
         lost = []
         for trial in running:
-            attrs = attrs_of(trial)
-            if "state" not in attrs:
+            if "state" not in trial.attrs:
                 continue  # written by plain Optuna code: Optuna's own heartbeat handles it
-            if self._dead(trial._trial_id, attrs, now) and self._study.fail_lost(trial._trial_id):
+            if self._dead(trial.trial_id, trial.attrs, now) \
+                    and self._study.fail_lost(trial.trial_id):
                 lost.append(trial.number)
         if lost:
             _log.warning("trials %s lost their worker; their configurations run again", lost)

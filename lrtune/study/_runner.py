@@ -16,17 +16,15 @@ import time
 from collections.abc import Callable
 from numbers import Real
 
-import numpy as np
-
 from lrtune._failure import describe
 from lrtune.strategies import Proposal, RunningTrial, Strategy
 from lrtune.exceptions import ObjectiveError, ObjectiveFailedError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.study._heartbeat import Heartbeat
+from lrtune.study._schema import downsample_history
 from lrtune.study._study import Study
 from lrtune.trial import Trial, TrialStopped
 
-HISTORY_POINTS = 200  # loss history kept per trial (downsampled), for reports
 PROGRESS_SECONDS = 1.0  # at most one intermediate value a second reaches the storage
 _TAKEN = "lost"  # TrialStopped reason: another worker declared this one dead and took the trial
 SAME_FAILURES = 3  # a study whose first trials all failed alike this many times stops
@@ -79,7 +77,7 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
     except BaseException as err:  # interrupted: the config runs again on resume, then re-raise
         study.finish_trial(trial_id, TrialState.LOST, None, steps_done=trial.steps_done,
                            error=f"lost: interrupted ({type(err).__name__})",
-                           history=_downsample(trial.monitor.steps, trial.monitor.losses),
+                           history=downsample_history(trial.monitor.steps, trial.monitor.losses),
                            wall_time=time.perf_counter() - start)
         raise
     diagnosis = trial.monitor.diagnose() if len(trial.monitor.losses) else None
@@ -91,7 +89,7 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
         steps_done=steps_done,
         diagnosis=diagnosis.to_dict() if diagnosis is not None else None,
         error=error,
-        history=_downsample(trial.monitor.steps, trial.monitor.losses),
+        history=downsample_history(trial.monitor.steps, trial.monitor.losses),
         wall_time=time.perf_counter() - start,
     )
     if not recorded:
@@ -125,9 +123,3 @@ def _judge(result: object) -> tuple[TrialState, float | None, str | None]:
     return TrialState.COMPLETED, float(result), None
 
 
-def _downsample(steps: np.ndarray, losses: np.ndarray) -> list[list[float]]:
-    if len(steps) > HISTORY_POINTS:
-        keep = np.unique(np.linspace(0, len(steps) - 1, HISTORY_POINTS).round().astype(int))
-        steps, losses = steps[keep], losses[keep]
-    return [[int(s), float(v) if math.isfinite(v) else None]
-            for s, v in zip(steps, losses, strict=True)]

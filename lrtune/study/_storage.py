@@ -1,26 +1,11 @@
-"""Persistence on Optuna's storage layer: an lrtune trial is an Optuna trial plus a few user attrs.
+"""Opening Optuna storages for several workers, and riding out their transient failures.
 
-Using Optuna's storages gives SQLite, PostgreSQL (any SQLAlchemy URL) and an in-memory store, and
-an lrtune study opens in Optuna's own tools (``optuna.load_study``, optuna-dashboard).
-Mapping: completed -> COMPLETE with its value; diverged and pruned -> PRUNED (Optuna's samplers
-then still see them as bad trials); failed and lost -> FAIL. lrtune's own state, budget, tag,
-diagnosis and loss history live in user attrs prefixed ``lrtune:``.
-
-Several workers share one study, so two rules keep readers consistent with writers:
-
-- Optuna's state says *whether* a trial ended; it changes once, atomically (a row lock on
-  PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite). A trial Optuna still has RUNNING is running,
-  whatever attrs its owner has written so far.
-- The owner writes lrtune's ``state`` attr last, just before Optuna's state. A trial Optuna
-  has FAIL while that attr still says running was failed by another worker that found its
-  owner dead: it is *lost*, and so is one whose attr says completed (its value travels with
-  Optuna's state, which the other worker set first). A diverged, pruned or failed outcome
-  written in full before that moment stands: the trial did end that way.
+Using Optuna's storages gives SQLite, PostgreSQL (any SQLAlchemy URL) and an in-memory store;
+what lrtune writes into them is in ``_schema.py``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -30,26 +15,11 @@ from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.exceptions import StorageInternalError
-from optuna.trial import FrozenTrial
-from optuna.trial import TrialState as OptunaState
 
 from lrtune.exceptions import LrtuneError
-from lrtune.schedules import Schedule
-from lrtune.space import CATEGORICAL, LogRange, Space
-from lrtune.records import TrialRecord, TrialState
 
 _log = logging.getLogger("lrtune.study")
-_PREFIX = "lrtune:"
-_OPTUNA_STATE = {
-    TrialState.RUNNING: OptunaState.RUNNING,
-    TrialState.COMPLETED: OptunaState.COMPLETE,
-    TrialState.DIVERGED: OptunaState.PRUNED,
-    TrialState.PRUNED: OptunaState.PRUNED,
-    TrialState.FAILED: OptunaState.FAIL,
-    TrialState.LOST: OptunaState.FAIL,
-}
 SQLITE_LOCK_WAIT = 60  # seconds a SQLite transaction waits for the write lock before failing
 SERVER_RECYCLE = 300  # seconds before a pooled server connection is replaced (idle firewalls)
 # Transient failures (a dropped connection, a server restart) are retried after these pauses;
@@ -185,101 +155,3 @@ def _cause_of(err: BaseException) -> str:
     cause = err.__cause__ or err
     text = str(cause).splitlines()[0][:200] if str(cause) else ""
     return f"{type(cause).__name__}: {text}".rstrip(": ")
-
-
-def distributions(space: Space, params: dict[str, Any]) -> dict[str, BaseDistribution]:
-    """Optuna distributions for ``params`` (LR and a weight-decay range on a log scale)."""
-    lr = space.lr_range
-    dists: dict[str, BaseDistribution] = {
-        "lr": FloatDistribution(lr.low, lr.high, log=True) if space.searches_lr
-        else CategoricalDistribution([lr.low]),
-    }
-    for name in CATEGORICAL:
-        dists[name] = CategoricalDistribution([_storable(v) for v in getattr(space, name)])
-    wd = space.weight_decay
-    dists["weight_decay"] = (FloatDistribution(wd.low, wd.high, log=True)
-                             if isinstance(wd, LogRange) else CategoricalDistribution(list(wd)))
-    return {name: dists[name] for name in params}
-
-
-def to_storable(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: _storable(v) for k, v in params.items()}
-
-
-def from_storable(space: Space, params: dict[str, Any]) -> dict[str, Any]:
-    """Params as stored, with Schedule objects put back in place of their descriptions."""
-    out = dict(params)
-    if "schedule" in out:
-        by_label = {_storable(s): s for s in space.schedule}
-        out["schedule"] = by_label.get(out["schedule"], out["schedule"])
-    return out
-
-
-def _storable(value: Any) -> Any:
-    return repr(value) if isinstance(value, Schedule) else value
-
-
-def attrs_of(trial: FrozenTrial) -> dict[str, Any]:
-    """lrtune's user attrs of ``trial``, without the prefix."""
-    return {k[len(_PREFIX):]: v for k, v in trial.user_attrs.items() if k.startswith(_PREFIX)}
-
-
-def prefixed(attrs: dict[str, Any]) -> dict[str, Any]:
-    for value in attrs.values():
-        json.dumps(value)  # fail here, not deep in the storage, on unserialisable data
-    return {_PREFIX + key: value for key, value in attrs.items()}
-
-
-def is_retired(trial: FrozenTrial) -> bool:
-    """Whether ``trial`` was a claim withdrawn before training (a concurrent duplicate)."""
-    return _PREFIX + "retired" in trial.user_attrs
-
-
-def record_from_optuna(space: Space, trial: FrozenTrial) -> TrialRecord:
-    attrs = attrs_of(trial)
-    state = _state(trial.state, attrs.get("state"))
-    error = attrs.get("error")
-    if state is TrialState.LOST and not (error or "").startswith("lost"):
-        error = _lost_message(attrs.get("worker"))
-    return TrialRecord(
-        number=trial.number,
-        params=from_storable(space, trial.params),
-        steps=attrs.get("steps", 0),
-        state=state,
-        value=trial.value if state is TrialState.COMPLETED else None,
-        steps_done=attrs.get("steps_done", 0),
-        tag=attrs.get("tag", ""),
-        diagnosis=attrs.get("diagnosis") if state is not TrialState.LOST else None,
-        error=error,
-        history=tuple(tuple(p) for p in attrs.get("history", ())),
-        wall_time=attrs.get("wall_time"),
-    )
-
-
-def _state(optuna_state: OptunaState, stored: str | None) -> TrialState:
-    if optuna_state is OptunaState.RUNNING:
-        return TrialState.RUNNING  # its owner may be half-way through writing the outcome
-    if optuna_state is OptunaState.FAIL and stored in ("running", "completed"):
-        return TrialState.LOST  # failed by another worker before its owner could record it
-    if stored is None or stored == "running":
-        return _fallback_state(optuna_state)
-    return TrialState(stored)
-
-
-def _lost_message(worker: dict[str, Any] | None) -> str:
-    who = f" ({worker.get('host')}, pid {worker.get('pid')})" if worker else ""
-    return (f"lost: its worker{who} died or went silent before the trial finished; "
-            "the configuration runs again")
-
-
-def _fallback_state(state: OptunaState) -> TrialState:
-    """For trials written by plain Optuna code into an lrtune study."""
-    return {
-        OptunaState.COMPLETE: TrialState.COMPLETED,
-        OptunaState.PRUNED: TrialState.PRUNED,
-        OptunaState.RUNNING: TrialState.RUNNING,
-    }.get(state, TrialState.FAILED)
-
-
-def optuna_state(state: TrialState) -> OptunaState:
-    return _OPTUNA_STATE[state]

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import warnings
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
+from lrtune._validation import fail
+from lrtune.exceptions import StudyExtendedWarning
+from lrtune.records import TrialRecord, TrialState
 from lrtune.space import Space
 from lrtune.strategies import Context, Strategy, stored_strategy
-from lrtune.records import TrialRecord, TrialState
-from lrtune.study._heartbeat import HEARTBEAT_SECONDS
-from lrtune.study._storage import (
-    StorageError, check_existing, distributions, is_retired, open_storage, optuna_state, prefixed,
-    record_from_optuna, retrying, safe_url, to_storable,
+from lrtune.study._heartbeat import HEARTBEAT_SECONDS, RunningTrial
+from lrtune.study._schema import (
+    BEAT_ATTR, BUDGET_ATTR, CONFIG_ATTR, HEARTBEAT_ATTR, RANGE_TEST_ATTR, RETIRED_ATTR, attrs_of,
+    distributions, is_retired, optuna_state, prefixed, record_from_optuna, to_storable,
 )
+from lrtune.study._storage import StorageError, check_existing, open_storage, retrying, safe_url
 
-CONFIG_ATTR = "lrtune:config"
-BUDGET_ATTR = "lrtune:budget"
-HEARTBEAT_ATTR = "lrtune:heartbeat"
+if TYPE_CHECKING:
+    from lrtune.finder import FinderResult
+
+__all__ = ["CONFIG_ATTR", "StoredStudy", "Study", "load_optuna_study"]  # CONFIG_ATTR: join_study
+_RUNNING = (optuna.trial.TrialState.RUNNING,)
+_UNFINISHED = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 
 
 @contextlib.contextmanager
@@ -35,12 +46,26 @@ def _quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(level)
 
 
-def load_optuna_study(study_name: str, storage: str) -> optuna.Study:
+@dataclass(frozen=True)
+class StoredStudy:
+    """An Optuna study and the storage it was opened on (Optuna keeps a study's storage private,
+    and lrtune writes trials through it)."""
+
+    optuna: optuna.Study
+    storage: BaseStorage
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return self.optuna.user_attrs
+
+
+def load_optuna_study(study_name: str, storage: str) -> StoredStudy:
     """The stored Optuna study ``study_name``; a clear error when there is none."""
     check_existing(storage)
     backend = open_storage(storage)
     try:
-        return retrying(optuna.load_study, study_name=study_name, storage=backend)
+        return StoredStudy(retrying(optuna.load_study, study_name=study_name, storage=backend),
+                           backend)
     except KeyError:
         raise StorageError(f"No study named {study_name!r} in {safe_url(storage)}.") from None
 
@@ -48,49 +73,66 @@ def load_optuna_study(study_name: str, storage: str) -> optuna.Study:
 class Study:
     """A persistent LR study. Create or reopen one with :func:`lrtune.tune` or :func:`load_study`.
 
-    ``heartbeat`` is the study's heartbeat interval in seconds: every worker's running trial
-    beats that often, and one silent for six intervals is declared lost and run again.
+    Its budget and heartbeat are stored with it and read from there, so every process that works
+    on it agrees on them. ``heartbeat`` is the interval in seconds at which every worker's running
+    trial beats; one silent for six intervals is declared lost and run again.
     """
 
-    def __init__(self, optuna_study: optuna.Study, space: Space, steps: int, budget: float,
-                 strategy: Strategy, seed: int, heartbeat: float = HEARTBEAT_SECONDS) -> None:
-        self.optuna = optuna_study
+    def __init__(self, stored: StoredStudy, space: Space, steps: int, strategy: Strategy,
+                 seed: int, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+        self.optuna = stored.optuna
+        self._storage = stored.storage
+        self._study_id = retrying(self._storage.get_study_id_from_name, stored.optuna.study_name)
         self.space = space
         self.steps = steps
-        self.budget = budget
         self.strategy = strategy
         self.seed = seed
         self.heartbeat = heartbeat
-        self._finished: dict[int, TrialRecord] = {}  # trial id -> record, for finished trials
+        self._slots: list[TrialRecord | None] = []  # by trial number; None: a withdrawn claim
+        self._open: set[int] = set()  # numbers of trials not finished at the last look
+        self._ids: dict[int, int] = {}  # trial number -> storage id (a FrozenTrial's is private)
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
     def open(cls, *, storage: str | None, study_name: str | None, space: Space, steps: int,
              budget: float, strategy: Strategy, seed: int,
-             heartbeat: float = HEARTBEAT_SECONDS) -> Study:
-        """Create the study, or reopen it when it exists with the same space, steps and strategy."""
+             heartbeat: float | None = None) -> Study:
+        """Create the study, or reopen it when it exists with the same space, steps and strategy.
+
+        A reopened study keeps its heartbeat (``None``: whatever it has; another value is
+        refused) and its budget may grow (a larger ``budget`` extends it, with a warning) but
+        never shrink. Every check runs before anything is written.
+        """
         config = {"steps": steps, "space": space.describe(), "strategy": strategy.name,
                   "seed": seed}
         backend = open_storage(storage)
         with _quiet_optuna():
             study = retrying(optuna.create_study, storage=backend, study_name=study_name,
                              direction="minimize", load_if_exists=True)
-        stored = study.user_attrs.get(CONFIG_ATTR)
+        where = f"The study {study.study_name!r} in {safe_url(storage) if storage else 'memory'}"
+        attrs = study.user_attrs
+        stored = attrs.get(CONFIG_ATTR)
         if stored is None:
-            study.set_user_attr(CONFIG_ATTR, config)
+            _check_takeable(study, where)
         elif {k: stored.get(k) for k in config} != config:
             differ = sorted(k for k in config if stored.get(k) != config[k])
-            where = safe_url(storage) if storage else "memory"
-            raise StorageError(
-                f"The study {study.study_name!r} in {where} was created with other settings "
-                f"({', '.join(differ)}): use another study name or the same settings."
-            )
-        study.set_user_attr(BUDGET_ATTR, budget)  # a reopened study may get a larger budget
-        study.set_user_attr(HEARTBEAT_ATTR, heartbeat)
-        return cls(study, space, steps, budget, strategy, seed, heartbeat)
+            raise StorageError(f"{where} was created with other settings ({', '.join(differ)}): "
+                               "use another study name or the same settings.")
+        old_budget = _check_budget(attrs, study.study_name, budget)
+        beat = _check_heartbeat(attrs, study.study_name, heartbeat)
+        if HEARTBEAT_ATTR not in attrs:  # every check passed: write what is new
+            study.set_user_attr(HEARTBEAT_ATTR, beat)
+        if old_budget is None or budget > old_budget:
+            study.set_user_attr(BUDGET_ATTR, budget)
+        if stored is None:
+            study.set_user_attr(CONFIG_ATTR, config)  # last: it marks the study as lrtune's
+        if old_budget is not None and budget > old_budget:
+            warnings.warn(f"{where} had a budget of {old_budget:g} runs: extended to {budget:g}.",
+                          StudyExtendedWarning, stacklevel=3)
+        return cls(StoredStudy(study, backend), space, steps, strategy, seed, beat)
 
     @classmethod
-    def from_stored(cls, stored: optuna.Study, space: Space | None = None,
+    def from_stored(cls, stored: StoredStudy, space: Space | None = None,
                     strategy: str | Strategy | None = None) -> Study:
         """The lrtune study behind an opened Optuna study, with the settings stored in it
         (``space`` and ``strategy`` stand in where the storage does not say)."""
@@ -98,9 +140,8 @@ class Study:
         config = attrs.get(CONFIG_ATTR, {})
         return cls(stored, space if space is not None else Space.from_description(
                        config.get("space", {})),
-                   config.get("steps", 1), attrs.get(BUDGET_ATTR, float("nan")),
-                   stored_strategy(config.get("strategy"), strategy), config.get("seed", 0),
-                   attrs.get(HEARTBEAT_ATTR, HEARTBEAT_SECONDS))
+                   config.get("steps", 1), stored_strategy(config.get("strategy"), strategy),
+                   config.get("seed", 0), attrs.get(HEARTBEAT_ATTR, HEARTBEAT_SECONDS))
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -108,28 +149,65 @@ class Study:
         return self.optuna.study_name
 
     @property
+    def budget(self) -> float:
+        """The compute the study may spend, in full runs (read from the storage: another process
+        may have extended it)."""
+        attrs = retrying(self._storage.get_study_user_attrs, self._study_id)
+        return attrs.get(BUDGET_ATTR, math.nan)
+
+    @property
     def trials(self) -> list[TrialRecord]:
         """Every trial, in order (claims withdrawn as concurrent duplicates are left out)."""
-        frozen = retrying(self.optuna.get_trials, deepcopy=False)
-        return [self._record_of(t) for t in frozen if not is_retired(t)]
+        for trial in retrying(self._changed):
+            self._take(trial)
+        return [record for record in self._slots if record is not None]
 
-    def _record_of(self, trial: FrozenTrial) -> TrialRecord:
-        """The record of ``trial``; a finished trial never changes, so its record is kept (a
-        worker reads the whole study before every trial: long studies stay cheap)."""
-        record = self._finished.get(trial._trial_id)
-        if record is None:
-            record = record_from_optuna(self.space, trial)
-            if trial.state.is_finished():
-                self._finished[trial._trial_id] = record
-        return record
+    def _changed(self) -> list[FrozenTrial]:
+        """The trials that may have changed since the last look: those not finished then, and
+        those created since. A finished trial never changes, so a worker that reads the study
+        before every trial reads a few trials, not the whole history."""
+        if not self._slots:
+            return self._storage.get_all_trials(self._study_id, deepcopy=False)
+        unfinished = {t.number: t for t in self._storage.get_all_trials(
+            self._study_id, deepcopy=False, states=_UNFINISHED)}
+        changed = [unfinished.get(n) or self._fetch(n) for n in sorted(self._open)]
+        number = len(self._slots)
+        while (trial := unfinished.get(number) or self._fetch(number)) is not None:
+            changed.append(trial)  # numbers are dense: new trials follow the last one seen
+            number += 1
+        return [t for t in changed if t is not None]
+
+    def _fetch(self, number: int) -> FrozenTrial | None:
+        """Trial ``number``, or None while the storage has none (yet)."""
+        try:
+            return self._storage.get_trial(self._id_of(number))
+        except KeyError:
+            return None
+
+    def _take(self, trial: FrozenTrial) -> None:
+        number = trial.number
+        self._open.update(range(len(self._slots), number))  # a gap: look again next time
+        self._slots.extend([None] * (number + 1 - len(self._slots)))
+        self._slots[number] = None if is_retired(trial) else record_from_optuna(self.space, trial)
+        if trial.state.is_finished():
+            self._open.discard(number)
+        else:
+            self._open.add(number)
 
     def record(self, trial_id: int) -> TrialRecord:
         return record_from_optuna(self.space, retrying(self._storage.get_trial, trial_id))
 
-    def running_trials(self) -> list[FrozenTrial]:
+    def running_trials(self) -> list[RunningTrial]:
         """The trials the storage has RUNNING, with their raw attrs (for liveness checks)."""
-        return retrying(self.optuna.get_trials, deepcopy=False,
-                        states=(optuna.trial.TrialState.RUNNING,))
+        frozen = retrying(self._storage.get_all_trials, self._study_id, deepcopy=False,
+                          states=_RUNNING)
+        return [RunningTrial(self._id_of(t.number), t.number, attrs_of(t)) for t in frozen]
+
+    def _id_of(self, number: int) -> int:
+        if number not in self._ids:
+            self._ids[number] = retrying(self._storage.get_trial_id_from_study_id_trial_number,
+                                         self._study_id, number)
+        return self._ids[number]
 
     def context(self) -> Context:
         return Context(self.space, self.steps, self.budget, self.seed, tuple(self.trials))
@@ -144,10 +222,16 @@ class Study:
         """The strategy's answer: the trial whose LR (and params) to use."""
         return self.strategy.recommend(self.context())
 
-    # -- writing -------------------------------------------------------------------------------
     @property
-    def _storage(self) -> optuna.storages.BaseStorage:
-        return self.optuna._storage
+    def range_test(self) -> dict[str, Any] | None:
+        """The range test stored with the study (``FinderResult.to_dict()`` data), if any."""
+        data = self.optuna.user_attrs.get(RANGE_TEST_ATTR)
+        return data if isinstance(data, dict) and data.get("lr") else None
+
+    # -- writing -------------------------------------------------------------------------------
+    def store_range_test(self, result: FinderResult) -> None:
+        """Keep the range test ``result`` with the study: its report shows the curve and band."""
+        self.optuna.set_user_attr(RANGE_TEST_ATTR, result.to_dict())
 
     def start_trial(self, params: dict[str, Any], steps: int, tag: str,
                     worker: dict[str, Any]) -> tuple[int, int]:
@@ -158,9 +242,11 @@ class Study:
             user_attrs=prefixed({"state": TrialState.RUNNING.value, "steps": steps, "tag": tag,
                                  "worker": worker, "beat": 0}),
         )
-        trial_id = retrying(self._storage.create_new_trial, self.optuna._study_id,
+        trial_id = retrying(self._storage.create_new_trial, self._study_id,
                             template_trial=template)
-        return trial_id, retrying(self._storage.get_trial_number_from_id, trial_id)
+        number = retrying(self._storage.get_trial_number_from_id, trial_id)
+        self._ids[number] = trial_id
+        return trial_id, number
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None,
                      **attrs: Any) -> bool:
@@ -178,7 +264,7 @@ class Study:
     def beat(self, trial_id: int, count: int) -> bool:
         """One heartbeat of a running trial; False when the trial was taken from its worker."""
         try:
-            self._storage.set_trial_user_attr(trial_id, "lrtune:beat", count)
+            self._storage.set_trial_user_attr(trial_id, BEAT_ATTR, count)
         except UpdateFinishedTrialError:
             return False
         return True
@@ -207,9 +293,42 @@ class Study:
 
     def retire(self, trial_id: int, reason: str) -> None:
         """Withdraw a claim that must not train (a concurrent duplicate); it leaves no record."""
-        retrying(self._storage.set_trial_user_attr, trial_id, "lrtune:retired", reason)
+        retrying(self._storage.set_trial_user_attr, trial_id, RETIRED_ATTR, reason)
         self.fail_lost(trial_id)
 
     def __repr__(self) -> str:
         return (f"<Study {self.name!r}: {len(self.trials)} trials, "
                 f"{self.spent:.2f}/{self.budget} runs>")
+
+
+def _check_budget(attrs: dict[str, Any], name: str, budget: float) -> float | None:
+    """The stored budget (None for a new study); a smaller ``budget`` is refused."""
+    stored = attrs.get(BUDGET_ATTR)
+    if stored is not None and budget < stored:
+        raise fail("budget", "tune()", f"at least {stored:g}, the budget of the stored study "
+                   f"{name!r} (a study's budget can grow, not shrink)", budget)
+    return stored
+
+
+def _check_heartbeat(attrs: dict[str, Any], name: str, heartbeat: float | None) -> float:
+    """The study's heartbeat: the stored one, else ``heartbeat`` or the default; a value other
+    than the stored one is refused (a joiner beating faster would declare live trials lost)."""
+    stored = attrs.get(HEARTBEAT_ATTR)
+    if stored is None:
+        return heartbeat if heartbeat is not None else HEARTBEAT_SECONDS
+    if heartbeat is not None and heartbeat != stored:
+        raise fail("heartbeat", "tune()", f"{stored:g} seconds, the heartbeat of the stored "
+                   f"study {name!r} (every worker of a study beats alike), or None",
+                   heartbeat)
+    return stored
+
+
+def _check_takeable(study: optuna.Study, where: str) -> None:
+    """Refuse a study that lrtune did not create and that already holds something: taking it
+    over would mix lrtune's trials with someone else's (and its report would fail)."""
+    n = len(retrying(study.get_trials, deepcopy=False))
+    if n or study.direction is not StudyDirection.MINIMIZE:
+        raise StorageError(
+            f"{where} is an Optuna study that lrtune did not create ({n} trials, direction "
+            f"{study.direction.name.lower()}): use another study name, or "
+            "optuna.delete_study() it first.")

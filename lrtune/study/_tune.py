@@ -10,7 +10,6 @@ from lrtune._validation import check_float, check_int, fail
 from lrtune.records import TrialRecord
 from lrtune.space import Space
 from lrtune.strategies import Strategy, make_strategy
-from lrtune.study._heartbeat import HEARTBEAT_SECONDS
 from lrtune.study._study import Study, load_optuna_study
 from lrtune.study._worker import run_worker
 from lrtune.trial import Trial
@@ -28,7 +27,7 @@ def tune(
     seed: int = 0,
     callbacks: list[Callable[[Study, TrialRecord], None]] | None = None,
     workers: int = 1,
-    heartbeat: float = HEARTBEAT_SECONDS,
+    heartbeat: float | None = None,
     trial_timeout: float | None = None,
 ) -> Study:
     """Search the learning rate (and what ``space`` lets vary) of ``objective``.
@@ -42,10 +41,16 @@ def tune(
     trial.
 
     ``workers`` > 1 trains in that many local processes (they need a ``storage``; the objective
-    is sent to them with cloudpickle). ``heartbeat`` (seconds) is how often a running trial
-    signals that its worker lives: a worker silent for six of them is declared dead and its
-    trial runs again; one that dies on this machine is noticed at once. ``trial_timeout``
-    (seconds) fails a trial that runs longer (a hung objective), at the line it was stuck on.
+    is sent to them with cloudpickle). ``heartbeat`` (seconds, default 5 for a new study) is how
+    often a running trial signals that its worker lives: a worker silent for six of them is
+    declared dead and its trial runs again; one that dies on this machine is noticed at once.
+    ``trial_timeout`` (seconds) fails a trial that runs longer (a hung objective), at the line
+    it was stuck on.
+
+    A stored study keeps its settings: reopening it with another space, steps, strategy, seed
+    or heartbeat is refused, and so is a smaller ``budget``; a larger one extends the study
+    (with a :class:`~lrtune.exceptions.StudyExtendedWarning`). A study of that name that lrtune
+    did not create is refused too.
     """
     owner = "tune()"
     if not callable(objective):
@@ -68,7 +73,8 @@ def tune(
         from lrtune.study._processes import check_picklable
 
         check_picklable(objective, workers)  # before the study is created
-    heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
+    if heartbeat is not None:
+        heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
     if trial_timeout is not None:
         from lrtune.study._timeout import with_timeout
 

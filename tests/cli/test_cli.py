@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from lrtune.cli import app
@@ -45,3 +46,88 @@ def test_user_mistakes_print_one_line_and_exit_2():
     assert proc.stderr.strip().splitlines() == [
         "error: TARGET: cannot import 'nomodule' (No module named 'nomodule')."]
     assert "Traceback" not in proc.stderr
+
+
+SIBLING = '''
+import torch
+from torch import nn
+
+from lrtune.tasks import get_task
+
+TASK = get_task("digits")
+
+
+def make_model(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+'''
+
+SETUP = '''
+import torch
+from torch import nn
+
+from digits_net import TASK, make_model  # a module beside this file
+
+
+def make_setup():
+    model = make_model(0)
+    return (model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+            TASK.train_loader(0), nn.functional.cross_entropy)
+'''
+
+OBJECTIVE = '''
+import torch
+from torch import nn
+
+from digits_net import TASK, make_model  # a module beside this file
+
+
+def objective(trial):
+    model = make_model(trial.seed)
+    opt = torch.optim.SGD(model.parameters(), lr=trial.lr, momentum=0.9)
+    step = 0
+    while step < trial.steps:
+        for x, y in TASK.train_loader(trial.seed):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            trial.report(loss, step)
+            step += 1
+            if step == trial.steps:
+                break
+    return TASK.evaluate(model)
+'''
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A user's folder: a setup file and an objective file that import a sibling module."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "digits_net.py").write_text(SIBLING)
+    (folder / "setup.py").write_text(SETUP)
+    (folder / "objective.py").write_text(OBJECTIVE)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the loader adds the folder: undo it
+    yield folder
+    for name in ("digits_net", "setup", "objective"):
+        sys.modules.pop(name, None)
+
+
+def test_find_runs_a_setup_file_that_imports_a_sibling_module(project, monkeypatch):
+    monkeypatch.chdir(project)  # as docs/cli.md shows it: lrtune find setup.py:make_setup
+    result = runner.invoke(app, ["find", "setup.py:make_setup", "--iters", "100"])
+    assert result.exit_code == 0, result.output
+    suggested = float(re.search(r"Suggested lr: ([\d.e+-]+)", result.output).group(1))
+    assert 1e-3 < suggested < 3  # SGD with momentum on a digits MLP
+    assert re.search(r"diverged at lr [\d.e+-]+", result.output)  # swept up to 10: it blew up
+
+
+def test_tune_runs_an_objective_file_that_imports_a_sibling_module(project, tmp_path):
+    # run from elsewhere: the file's own folder, not the current directory, makes the import work
+    result = runner.invoke(app, ["tune", str(project / "objective.py") + ":objective",
+                                 "--steps", "200", "--budget", "2", "--optimizer", "sgd",
+                                 "--storage", f"sqlite:///{tmp_path / 'cli.db'}", "--study", "s"])
+    assert result.exit_code == 0, result.output
+    best = float(re.search(r"best lr ([\d.e+-]+) \(value", result.output).group(1))
+    assert 0.005 < best < 0.5

@@ -9,7 +9,6 @@ import torch
 
 import lrtune
 from lrtune.finder import find
-from lrtune.report import store_range_test
 from lrtune.tasks import get_task, objective, task_space
 
 
@@ -24,7 +23,7 @@ def digits_study(tmp_path_factory):
     optimizer = lrtune.build_optimizer("sgd", model.parameters(), 1e-3, task.weight_decay)
     result = find(model, optimizer, task.train_loader(0), torch.nn.functional.cross_entropy,
                   schedule=task.schedule(task.steps), num_iter=100)
-    store_range_test(study, result)
+    study.store_range_test(result)
     return study, url
 
 

@@ -1,5 +1,8 @@
 """Studies persist in Optuna storage, reopen, survive a killed process, and reject bad input."""
 
+import math
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -10,9 +13,10 @@ import optuna
 import pytest
 
 import lrtune
-from lrtune.exceptions import InvalidParameterError, ObjectiveError
+from lrtune.exceptions import InvalidParameterError, ObjectiveError, StudyExtendedWarning
 from lrtune.records import TrialState
-from lrtune.study import join_study
+from lrtune.strategies import make_strategy
+from lrtune.study import Study, join_study
 from lrtune.tasks import objective, task_space
 
 RUNNER = textwrap.dedent("""
@@ -156,3 +160,99 @@ def test_bad_tune_input_fails_before_any_training(kwargs, message):
 def test_bad_space_input(kwargs, message):
     with pytest.raises(InvalidParameterError, match=message):
         lrtune.Space(**kwargs)
+
+
+def _snapshot(url: str, name: str) -> tuple:
+    """Everything stored of study ``name``: its attrs and every trial as Optuna has it."""
+    stored = optuna.load_study(study_name=name, storage=url)
+    return stored.user_attrs, [(t.number, t.state, t.params, t.value, t.user_attrs)
+                               for t in stored.get_trials()]
+
+
+def test_a_plain_optuna_study_of_the_same_name_is_not_taken_over(tmp_path, digits):
+    url = f"sqlite:///{tmp_path / 'plain.db'}"
+    plain = optuna.create_study(study_name="mine", storage=url)
+    plain.optimize(lambda trial: (trial.suggest_float("x", -1, 1) - 0.3) ** 2, n_trials=3)
+    before = _snapshot(url, "mine")
+    with pytest.raises(lrtune.StorageError, match=r"The study 'mine' in sqlite:///.*plain.db is an "
+                       r"Optuna study that lrtune did not create \(3 trials, direction minimize\)"):
+        lrtune.tune(objective(digits), steps=digits.steps, budget=1.0, strategy="grid",
+                    space=task_space(digits), storage=url, study_name="mine")
+    assert _snapshot(url, "mine") == before
+
+
+@pytest.fixture
+def spent_three_runs(tmp_path, digits):
+    """A stored grid study of three short digits runs (60 steps each), spent."""
+    url = f"sqlite:///{tmp_path / 'spent.db'}"
+    settings = dict(steps=60, strategy="grid", space=task_space(digits), storage=url,
+                    study_name="spent", seed=0)
+    study = lrtune.tune(objective(digits), budget=3.0, **settings)
+    assert study.spent == 3.0 and study.budget == 3.0
+    return url, settings
+
+
+def test_a_smaller_budget_is_refused_and_changes_nothing(spent_three_runs, digits):
+    url, settings = spent_three_runs
+    before = _snapshot(url, "spent")
+    calls = []
+    with pytest.raises(InvalidParameterError, match=r"The 'budget' parameter of tune\(\) must be "
+                       r"at least 3, the budget of the stored study 'spent' \(a study's budget "
+                       r"can grow, not shrink\)\. Got 1\.0 instead\."):
+        lrtune.tune(lambda trial: calls.append(trial) or 1.0, budget=1.0, **settings)
+    assert calls == [] and _snapshot(url, "spent") == before
+    assert lrtune.load_study("spent", url).budget == 3.0
+
+
+def test_a_larger_budget_extends_the_study_and_says_so(spent_three_runs, digits):
+    url, settings = spent_three_runs
+    reader = lrtune.load_study("spent", url)  # another process's view, opened before
+    with pytest.warns(StudyExtendedWarning, match=r"had a budget of 3 runs: extended to 4"):
+        study = lrtune.tune(objective(digits), budget=4.0, **settings)
+    assert study.spent == 4.0 and len(study.trials) == 4
+    assert reader.budget == 4.0 and reader.spent == 4.0  # one budget, read from the storage
+
+
+def test_a_joiner_with_another_heartbeat_is_refused_and_the_stored_one_holds(tmp_path, digits):
+    url = f"sqlite:///{tmp_path / 'beat.db'}"
+    settings = dict(steps=60, budget=1.0, strategy="grid", space=task_space(digits),
+                    storage=url, study_name="beat", seed=0)
+    Study.open(**{**settings, "strategy": make_strategy("grid")})  # created with the default
+    before = _snapshot(url, "beat")
+    assert before[0]["lrtune:heartbeat"] == 5.0
+    calls = []
+    with pytest.raises(InvalidParameterError, match=r"The 'heartbeat' parameter of tune\(\) must "
+                       r"be 5 seconds, the heartbeat of the stored study 'beat'.* Got 0\.1 "):
+        lrtune.tune(lambda trial: calls.append(trial) or 1.0, heartbeat=0.1, **settings)
+    assert calls == [] and _snapshot(url, "beat") == before
+    # a joiner that names no heartbeat beats at the study's
+    study = lrtune.tune(objective(digits), **settings)
+    assert study.heartbeat == 5.0 and study.spent == 1.0
+
+
+def test_a_reader_reads_only_what_changed_and_sees_what_a_fresh_reader_sees(tmp_path):
+    url = f"sqlite:///{tmp_path / 'inc.db'}"
+    space = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
+    writer = lrtune.tune(lambda trial: (math.log10(trial.lr) + 1.5) ** 2, steps=8, budget=4.0,
+                         strategy="grid", space=space, storage=url, study_name="inc")
+    reader = lrtune.load_study("inc", url)
+    assert [t.value for t in reader.trials] == [t.value for t in writer.trials]
+    whole_reads = []
+    storage = reader._storage
+    read_all = storage.get_all_trials
+    storage.get_all_trials = lambda *a, **k: (whole_reads.append(k.get("states")) or
+                                             read_all(*a, **k))
+    worker = {"host": "h", "pid": 1}
+    running, n_running = writer.start_trial(space.config(0.1), 8, "x", worker)
+    assert reader.trials[-1].state is TrialState.RUNNING  # seen running ...
+    writer.finish_trial(running, TrialState.COMPLETED, 0.25, steps_done=8)  # ... then finished
+    quick, _ = writer.start_trial(space.config(0.2), 8, "x", worker)  # created and finished
+    writer.finish_trial(quick, TrialState.DIVERGED, None, steps_done=3)  # between two reads
+    dup, _ = writer.start_trial(space.config(0.3), 8, "x", worker)
+    writer.retire(dup, "a concurrent duplicate")
+    seen = [(t.number, t.state, t.value, t.steps_done) for t in reader.trials]
+    fresh = [(t.number, t.state, t.value, t.steps_done)
+             for t in lrtune.load_study("inc", url).trials]
+    assert seen == fresh and seen[-2:] == [(n_running, TrialState.COMPLETED, 0.25, 8),
+                                           (n_running + 1, TrialState.DIVERGED, None, 3)]
+    assert None not in whole_reads  # never the whole history again: only unfinished trials

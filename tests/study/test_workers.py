@@ -164,7 +164,7 @@ def test_a_worker_presumed_dead_drops_its_result(tmp_path, digits, reports):
         if not sabotaged:  # another worker declares this one dead while it trains
             study = lrtune.load_study("zombie", url)
             (running,) = study.running_trials()
-            assert study.fail_lost(running._trial_id)
+            assert study.fail_lost(running.trial_id)
             sabotaged.append(trial.lr)
         return train(trial) if reports else 1.0
 
