@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Annotated, Optional
 
 import typer
@@ -33,8 +34,16 @@ def tune_command(
         help="Study storage URL, e.g. sqlite:///lrtune.db (default: in memory).")] = None,
     study: Annotated[Optional[str], typer.Option(help="Study name (reopened if it exists).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the search.")] = 0,
-    workers: Annotated[int, typer.Option(
-        help="Worker processes to train in (more than one needs --storage).")] = 1,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Worker processes to train in (more than one needs --storage); with --ray, Ray "
+             "workers (default: as many as the cluster places).")] = None,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+        help="Run the workers as Ray tasks: on the cluster at ADDRESS (host:port, or 'auto' "
+             "for the one running here), or on a new local cluster when ADDRESS is left out. "
+             "Needs --storage.")] = None,
+    gpus: Annotated[float, typer.Option(help="GPUs per Ray worker (with --ray).")] = 0.0,
+    cpus: Annotated[float, typer.Option(help="CPUs per Ray worker (with --ray).")] = 1.0,
 ) -> None:
     """Search the learning rate of TARGET within a compute budget; shows every trial."""
     objective = load_object(target)
@@ -42,10 +51,19 @@ def tune_command(
         raise typer.BadParameter("give both --lr-min and --lr-max, or neither")
     space = Space(lr=(lr_min, lr_max) if lr_min is not None else None, optimizer=optimizer,
                   schedule=schedule, warmup=warmup, weight_decay=weight_decay)
-    with Progress(console) as progress:
-        result = tune(progress.watch(objective), steps=steps, budget=budget, strategy=strategy,
-                      space=space, storage=storage, study_name=study, seed=seed,
-                      callbacks=[progress], workers=workers)
+    if ray is not None and storage is None:
+        raise typer.BadParameter("--ray needs --storage: a URL every Ray node reaches "
+                                 "(sqlite:///lrtune.db on one node, postgresql://... across nodes)")
+    run = dict(steps=steps, budget=budget, strategy=strategy, space=space, storage=storage,
+               study_name=study, seed=seed, workers=workers)
+    with ExitStack() as stack:
+        if ray is not None:
+            from lrtune.study._ray import connected
+
+            stack.enter_context(connected(ray))
+            run.update(executor="ray", resources={"num_cpus": cpus, "num_gpus": gpus})
+        progress = stack.enter_context(Progress(console))
+        result = tune(progress.watch(objective), callbacks=[progress], **run)
     best = result.best
     if best is None:
         console.print("[red]No trial completed.[/]")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from lrtune._validation import check_float, check_int, fail
+from lrtune._validation import check_choice, check_float, check_int, fail
 from lrtune.records import TrialRecord
 from lrtune.space import Space
 from lrtune.strategies import Strategy, make_strategy
@@ -12,6 +12,8 @@ from lrtune.study._heartbeat import HEARTBEAT_SECONDS
 from lrtune.study._study import Study, load_optuna_study
 from lrtune.study._worker import run_worker
 from lrtune.trial import Trial
+
+EXECUTORS = ("local", "ray")  # where the workers run: this machine's processes, a Ray cluster
 
 
 def tune(
@@ -25,8 +27,10 @@ def tune(
     study_name: str | None = None,
     seed: int = 0,
     callbacks: list[Callable[[Study, TrialRecord], None]] | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     heartbeat: float = HEARTBEAT_SECONDS,
+    executor: str = "local",
+    resources: Mapping[str, float] | None = None,
 ) -> Study:
     """Search the learning rate (and what ``space`` lets vary) of ``objective``.
 
@@ -39,7 +43,11 @@ def tune(
     trial.
 
     ``workers`` > 1 trains in that many local processes (they need a ``storage``; the objective
-    is sent to them with cloudpickle). ``heartbeat`` (seconds) is how often a running trial
+    is sent to them with cloudpickle); None means one. ``executor="ray"`` runs the workers as
+    Ray tasks instead, each asking Ray for ``resources`` (``{"num_gpus": 1, "num_cpus": 4}``;
+    default one CPU), as many as ``workers`` says or, when None, as the cluster places at
+    once; it uses the caller's ``ray.init`` connection, else starts a local cluster, and needs
+    a ``storage`` every node reaches (SQLite on one node, PostgreSQL across nodes). ``heartbeat`` (seconds) is how often a running trial
     signals that its worker lives: a worker silent for six of them is declared dead and its
     trial runs again; one that dies on this machine is noticed at once.
     """
@@ -51,10 +59,23 @@ def tune(
     check_int(seed, "seed", owner, minimum=0)
     if space is not None and not isinstance(space, Space):
         raise fail("space", owner, "an lrtune.Space", space)
-    workers = check_int(workers, "workers", owner)
-    if workers > 1 and storage is None:
+    executor = check_choice(executor, "executor", owner, EXECUTORS)
+    if workers is not None:
+        workers = check_int(workers, "workers", owner)
+    if (workers or 1) > 1 and storage is None:
         raise fail("workers", owner, "1 when storage is None (worker processes share the study "
                    "through a storage URL such as sqlite:///lrtune.db)", workers)
+    if executor == "ray":
+        from lrtune.study._ray import check_resources, import_ray
+
+        resources = check_resources(resources, owner)
+        if storage is None:
+            raise fail("storage", owner, "a storage URL every Ray node reaches (sqlite:///"
+                       "lrtune.db on one node, postgresql://... across nodes) when executor is "
+                       "'ray'", storage)
+        import_ray()
+    elif resources is not None:
+        raise fail("resources", owner, "None unless executor is 'ray'", resources)
     heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
     space = space if space is not None else Space()
     strategy = make_strategy(strategy)
@@ -64,7 +85,12 @@ def tune(
 
     study = Study.open(storage=storage, study_name=study_name, space=space, steps=steps,
                        budget=budget, strategy=strategy, seed=seed, heartbeat=heartbeat)
-    if workers == 1:
+    if executor == "ray":
+        from lrtune.study._ray import run_ray
+
+        run_ray(study, objective, storage=storage, workers=workers, resources=resources,
+                callbacks=callbacks or ())
+    elif (workers or 1) == 1:
         run_worker(study, objective, callbacks or ())
     else:
         from lrtune.study._processes import run_processes
