@@ -63,14 +63,15 @@ def check_resources(resources: Any, owner: str) -> dict[str, float]:
 
 @contextmanager
 def connected(address: str | None) -> Iterator[Any]:
-    """Ray, connected to ``address`` ("auto": the cluster running here, "host:port", "local" or
-    None: a new local cluster, shut down on exit). A connection made earlier by the caller
+    """Ray, connected as ``ray.init(address)`` connects ("auto": the cluster running here,
+    "host:port"; "local": a new local cluster; None: $RAY_ADDRESS, else the cluster running
+    here, else a new local one), disconnected on exit. A connection the caller made earlier
     (``ray.init(runtime_env=...)``) is used as it is."""
     ray = import_ray()
     if ray.is_initialized():
         yield ray
         return
-    ray.init(address=address or "local", log_to_driver=True, include_dashboard=False,
+    ray.init(address=address, log_to_driver=True, include_dashboard=False,
              configure_logging=False)
     try:
         yield ray

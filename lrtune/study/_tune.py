@@ -46,7 +46,8 @@ def tune(
     is sent to them with cloudpickle); None means one. ``executor="ray"`` runs the workers as
     Ray tasks instead, each asking Ray for ``resources`` (``{"num_gpus": 1, "num_cpus": 4}``;
     default one CPU), as many as ``workers`` says or, when None, as the cluster places at
-    once; it uses the caller's ``ray.init`` connection, else starts a local cluster, and needs
+    once; it uses the caller's ``ray.init`` connection, else connects as ``ray.init()`` does
+    ($RAY_ADDRESS, the cluster running here, else a new local one), and needs
     a ``storage`` every node reaches (SQLite on one node, PostgreSQL across nodes). ``heartbeat`` (seconds) is how often a running trial
     signals that its worker lives: a worker silent for six of them is declared dead and its
     trial runs again; one that dies on this machine is noticed at once.

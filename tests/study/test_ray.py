@@ -244,7 +244,7 @@ def test_a_node_stopped_mid_study_loses_nothing(cluster, tmp_path, own_loop, aud
 DRIVER = """
 import sys, ray, lrtune, cloudpickle
 ray.init(address=sys.argv[1], log_to_driver=False)
-objective, settings = cloudpickle.loads(bytes.fromhex(sys.argv[2]))
+objective, settings = cloudpickle.loads(open(sys.argv[2], "rb").read())
 lrtune.tune(objective, executor="ray", workers=4, **settings)
 """
 
@@ -252,9 +252,10 @@ lrtune.tune(objective, executor="ray", workers=4, **settings)
 def test_ctrl_c_on_the_driver_stops_the_workers_and_marks_their_trials_lost(
         cluster, tmp_path, own_loop, halving):
     url, name, marker = f"sqlite:///{tmp_path / 'int.db'}", _name(), tmp_path / "int"
-    job = cloudpickle.dumps((WaitsToBeKilled(own_loop, marker),
-                             dict(halving, storage=url, study_name=name)))
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, cluster.address, job.hex()],
+    job = tmp_path / "job.pkl"
+    job.write_bytes(cloudpickle.dumps((WaitsToBeKilled(own_loop, marker),
+                                       dict(halving, storage=url, study_name=name))))
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, cluster.address, str(job)],
                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, **RAY_ENV))
     try:
         pid, number = read_marker(marker)
