@@ -21,6 +21,7 @@ cliff handling see every result; ``TuneConfig(max_concurrent_trials=N)`` runs N 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -92,7 +93,7 @@ class LrtuneSearcher(Searcher):
             return
         state = TrialState(result["lrtune_state"])
         value = result[self.metric] if state is TrialState.COMPLETED else None
-        self.study.finish_trial(study_id, state, value, **result["lrtune_record"])
+        self.study.finish_trial(study_id, state, value, **json.loads(result["lrtune_record"]))
 
     def trainable(self, objective: Callable[[Trial], float]) -> Callable[[dict[str, Any]], None]:
         """A Ray Tune function trainable that runs the lrtune ``objective`` on a suggested config."""
@@ -118,6 +119,7 @@ def _run(objective: Callable[[Trial], float], config: dict[str, Any], settings: 
     # never None: only another worker can take a trial from this one, and none shares ``here``
     record = run_trial(here, objective, proposal, trial_id, config["trial_number"])
     loss = record.value if record.state is TrialState.COMPLETED else math.inf
-    return {metric: loss, "lrtune_state": record.state.value, "lrtune_record": {
+    # the record as one JSON string: Ray Tune flattens nested dicts into "a/b" keys
+    return {metric: loss, "lrtune_state": record.state.value, "lrtune_record": json.dumps({
         "steps_done": record.steps_done, "diagnosis": record.diagnosis, "error": record.error,
-        "history": [list(point) for point in record.history], "wall_time": record.wall_time}}
+        "history": [list(point) for point in record.history], "wall_time": record.wall_time})}

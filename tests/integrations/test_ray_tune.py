@@ -48,7 +48,7 @@ def test_auto_inside_a_tuner_reaches_the_answer_of_lrtune_tune(local_ray, digits
     tuner = tune.Tuner(
         searcher.trainable(task_objective(digits)),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1,
-                                    max_concurrent_trials=1, reuse_actors=True),
+                                    max_concurrent_trials=1),
         run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
     grid = tuner.fit()
     threads = torch.get_num_threads()
