@@ -16,7 +16,8 @@ Two parts:
    workers' logs: lock errors and retried storage calls. Throughput is trials per second in the
    steady state, from the moment every worker has finished its first trial (start-up, imports
    and data loading excluded) to the end of the last one; the wall time includes everything.
-   The 4-worker results must equal the 1-worker ones value for value.
+   The 4-worker results must equal the 1-worker ones value for value. The same study is then
+   worked by 4 Ray tasks (``tune(executor="ray")``) on a local Ray cluster (``--no-ray``: not).
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python -m benchmarks.load_test
 
@@ -43,6 +44,8 @@ import tempfile
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +53,9 @@ import optuna
 
 from benchmarks.results_md import publish
 import lrtune
+from lrtune.cli._loading import load_object
 from lrtune.exceptions import StudyExtendedWarning
-from lrtune.strategies import Context, Proposal, Strategy, make_strategy
+from lrtune.strategies import Answer, Context, Proposal, Strategy, make_strategy
 from lrtune.study import Study
 from lrtune.study._schema import attrs_of, distributions, is_retired, prefixed, to_storable
 from lrtune.study._storage import open_storage
@@ -150,19 +154,27 @@ def storage_modes(processes: int, trials: int, race: int) -> list[dict]:
 
 
 # -- 2. load ---------------------------------------------------------------------------------------
-def load(backend: str, url: str, workers: int, trials: int, steps: int) -> dict:
+def load(backend: str, url: str, workers: int, trials: int, steps: int,
+         executor: str = "local") -> dict:
     """A fresh grid study of ``trials`` trials of ``steps`` steps, worked by ``workers``
-    processes."""
+    ``lrtune worker`` processes, or by as many Ray tasks (``executor="ray"``)."""
     name = f"load-{backend}-{workers}-{os.getpid()}-{time.time_ns()}"
     Study.open(storage=url, study_name=name, space=SPACE, steps=steps, budget=float(trials),
                strategy=make_strategy("grid"), seed=0)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "lrtune.cli", "worker", OBJECTIVE,
-                               "--storage", url, "--study", name], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for _ in range(workers)]
-    logs = [proc.communicate()[1] for proc in procs]
+    if executor == "ray":  # Ray tasks on the cluster this process is connected to
+        lrtune.tune(load_object(OBJECTIVE), storage=url, study_name=name, steps=steps,
+                    budget=float(trials), strategy="grid", space=SPACE, seed=0,
+                    executor="ray", workers=workers)
+        logs, codes = None, None  # Ray keeps the workers' logs in its session folder
+    else:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        procs = [subprocess.Popen([sys.executable, "-m", "lrtune.cli", "worker", OBJECTIVE,
+                                   "--storage", url, "--study", name], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for _ in range(workers)]
+        logs = [proc.communicate()[1] for proc in procs]
+        codes = [proc.returncode for proc in procs]
     wall = time.perf_counter() - started
     raw = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
     records = lrtune.load_study(name, url).trials
@@ -178,15 +190,16 @@ def load(backend: str, url: str, workers: int, trials: int, steps: int) -> dict:
     warm = max(firsts.values())
     steady = sum(t.datetime_complete > warm for t in live)
     return {
-        "backend": backend, "workers": workers, "trials": trials, "steps": steps,
+        "backend": backend, "executor": executor, "workers": workers, "trials": trials,
+        "steps": steps,
         "finished": len(done),
         "lost": sum(t.state is lrtune.TrialState.LOST for t in records),
         "duplicated": sum(n - 1 for n in keys.values()),
         "withdrawn_claims": len(raw) - len(live),
         "left_running": sum(t.state is lrtune.TrialState.RUNNING for t in records),
-        "lock_errors": sum(len(LOCK_ERROR.findall(log)) for log in logs),
-        "retried_calls": sum(log.count("retrying in") for log in logs),
-        "exit_codes": [proc.returncode for proc in procs],
+        "lock_errors": None if logs is None else sum(len(LOCK_ERROR.findall(g)) for g in logs),
+        "retried_calls": None if logs is None else sum(g.count("retrying in") for g in logs),
+        "exit_codes": codes,
         "trials_per_s": steady / (last - warm).total_seconds(),
         "wall_s": wall,
         "values": {f"{t.tag}|{t.lr!r}|{t.steps}": t.value for t in done},
@@ -216,10 +229,9 @@ class Again(Strategy):
 
     name = "again"
 
-    def ask(self, context: Context) -> Proposal | None:
-        if context.remaining_steps < context.steps:
-            return None
-        return Proposal(context.space.config(1e-3), context.steps, "again")
+    def ask(self, context: Context) -> Answer:
+        return Proposal(context.space.config(1e-3), context.full_steps, "again")  # the worker
+        # ends the study when the budget left cannot pay for it
 
 
 def _fill(study: Study, path: Path, until: int) -> None:
@@ -295,6 +307,19 @@ def throughput_markdown(rows: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@contextmanager
+def _ray_cluster(cpus: int) -> Iterator[None]:
+    """A one-node Ray cluster with ``cpus`` CPUs for the Ray rows, stopped after."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 # -- report ----------------------------------------------------------------------------------------
 def markdown(modes: list[dict], runs: list[dict], command: str) -> str:
     lines = [SECTION, "", f"Command: `{command}` (2 shared CPU cores; other jobs were running).",
@@ -311,16 +336,21 @@ def markdown(modes: list[dict], runs: list[dict], command: str) -> str:
               "lock errors | retried calls | trials/s (steady) | speed-up | wall time | "
               "same values as 1 worker |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    single = {r["backend"]: r for r in runs if r["workers"] == 1}
+    single = {r["backend"]: r for r in runs if r["workers"] == 1 and r["executor"] == "local"}
     for r in runs:
         base = single[r["backend"]]
         lines.append(
-            f"| {r['backend']} | {r['workers']} | {r['finished']}/{r['trials']} | {r['lost']} | "
-            f"{r['duplicated']} | {r['withdrawn_claims']} | {r['lock_errors']} | "
-            f"{r['retried_calls']} | {r['trials_per_s']:.1f} | "
+            f"| {r['backend']} | {r['workers']}{' Ray tasks' if r['executor'] == 'ray' else ''} | "
+            f"{r['finished']}/{r['trials']} | {r['lost']} | "
+            f"{r['duplicated']} | {r['withdrawn_claims']} | {_count(r['lock_errors'])} | "
+            f"{_count(r['retried_calls'])} | {r['trials_per_s']:.1f} | "
             f"{r['trials_per_s'] / base['trials_per_s']:.2f}x | {r['wall_s']:.0f} s | "
             f"{'yes' if r['values'] == base['values'] else 'NO'} |")
     return "\n".join(lines) + "\n" + NOTES
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)  # "-": not counted (Ray keeps those logs)
 
 
 NOTES = """
@@ -341,6 +371,9 @@ Reading the tables:
   small writes). They are frequent here because these trials last about 0.1 s and a
   PostgreSQL claim takes tens of milliseconds to commit (Optuna writes each parameter and
   attribute separately); with trials of seconds or more they are rare. None trained twice.
+- *Ray tasks*: the same study worked by `tune(executor="ray")` on a one-node Ray cluster
+  started by the benchmark (one CPU per worker); the speed-up is against one `lrtune worker`
+  on the same storage.
 - *Speed-up*: the machine has 2 cores, shared with other jobs during the run, and a 0.1 s
   trial spends about half its CPU in SQLAlchemy's ORM, so 2x is the ceiling here, not 4x.
 """
@@ -352,6 +385,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--no-ray", action="store_true", help="leave out the Ray rows")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     parser.add_argument("--throughput", action="store_true",
                         help="only the throughput of the worker loop as a study grows")
@@ -375,9 +409,13 @@ def main() -> None:
                     url = f"sqlite:///{Path(tmp, 'load.db')}"
                 else:
                     url, server_dir = postgres_url()
-                for workers in (1, args.workers):
-                    runs.append(load(backend, url, workers, args.trials, args.steps))
-                    print(f"  {backend} x{workers}: "
+                plan = [(1, "local"), (args.workers, "local")]
+                plan += [] if args.no_ray else [(args.workers, "ray")]
+                for workers, executor in plan:
+                    with _ray_cluster(args.workers) if executor == "ray" else nullcontext():
+                        runs.append(load(backend, url, workers, args.trials, args.steps,
+                                         executor))
+                    print(f"  {backend} x{workers} {executor}: "
                           f"{ {k: v for k, v in runs[-1].items() if k != 'values'} }", flush=True)
         finally:
             if server_dir is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Annotated, Optional
 
 import typer
@@ -41,8 +42,16 @@ def tune_command(
     study: Annotated[Optional[str], typer.Option(
         help="Study name (reopened if it exists).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the search.")] = 0,
-    workers: Annotated[int, typer.Option(
-        help="Worker processes to train in (more than one needs --storage).")] = 1,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Worker processes to train in (more than one needs --storage); with --ray, Ray "
+             "workers (default: as many as the cluster places).")] = None,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+        help="Run the workers as Ray tasks: on the cluster at ADDRESS (host:port, or 'auto' "
+             "for the one running here), or on a new local cluster when ADDRESS is left out. "
+             "Needs --storage.")] = None,
+    gpus: Annotated[float, typer.Option(help="GPUs per Ray worker (with --ray).")] = 0.0,
+    cpus: Annotated[float, typer.Option(help="CPUs per Ray worker (with --ray).")] = 1.0,
     trial_timeout: Annotated[Optional[float], typer.Option(
         help="Fail a trial that runs longer than this many seconds (a hung objective).")] = None,
 ) -> None:
@@ -53,17 +62,25 @@ def tune_command(
     except InvalidParameterError as err:
         raise as_option(err) from None
     objective = load_object(target)
+    if ray is not None and storage is None:
+        raise typer.BadParameter("--ray needs --storage: a URL every Ray node reaches "
+                                 "(sqlite:///lrtune.db on one node, postgresql://... across nodes)")
+    run = dict(steps=steps, budget=budget, strategy=strategy, space=space, storage=storage,
+               study_name=study, seed=seed, workers=workers, trial_timeout=trial_timeout)
     interrupt_on_sigterm()  # a scheduler's preemption stops like Ctrl-C: trials marked lost
     earlier = _stored(storage, study)
     if earlier is not None:
         console.print(f"resuming: {_kept(earlier)} trials, {earlier.spent:.2f} of {budget:g} "
                       "runs spent")
     try:
-        with Progress(console) as progress:
-            result = tune(progress.watch(objective), steps=steps, budget=budget,
-                          strategy=strategy, space=space, storage=storage, study_name=study,
-                          seed=seed, callbacks=[progress], workers=workers,
-                          trial_timeout=trial_timeout)
+        with ExitStack() as stack:
+            if ray is not None:
+                from lrtune.study._ray import connected
+
+                stack.enter_context(connected(ray))
+                run.update(executor="ray", resources={"num_cpus": cpus, "num_gpus": gpus})
+            progress = stack.enter_context(Progress(console))
+            result = tune(progress.watch(objective), callbacks=[progress], **run)
     except InvalidParameterError as err:
         raise as_option(err) from None
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM

@@ -49,7 +49,7 @@ RESTARTS_PER_WORKER = 3  # then an objective that kills its interpreter stops th
 def run_processes(study: Study, objective: Callable[[Trial], float], *, storage: str,
                   workers: int, callbacks: Sequence[Callback] = ()) -> None:
     """Run ``workers`` worker processes on ``study`` until it is done."""
-    job = _job(study, objective, storage, workers)
+    job = worker_job(study, objective, storage, workers)
     database = _DatabaseFile(storage)
     reported = {t.number for t in study.trials if t.state.finished}
     restarts = RESTARTS_PER_WORKER * workers
@@ -62,7 +62,7 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
             while procs:
                 time.sleep(POLL_SECONDS)
                 database.check()
-                _report(study, reported, callbacks)
+                report_finished(study, reported, callbacks)
                 for slot, proc in list(procs.items()):
                     code = proc.poll()
                     if code is None:
@@ -82,7 +82,7 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
                                  proc.pid, code)
                     procs[slot] = _start(job_file, tmp, slot, workers)
             database.check()
-            _report(study, reported, callbacks)
+            report_finished(study, reported, callbacks)
         finally:
             _stop(procs.values())
 
@@ -97,7 +97,7 @@ def check_picklable(objective: Callable[[Trial], float], workers: int) -> bytes:
                    objective) from None
 
 
-def _job(study: Study, objective: Callable[[Trial], float], storage: str, workers: int) -> bytes:
+def worker_job(study: Study, objective: Callable[[Trial], float], storage: str, workers: int) -> bytes:
     settings: dict[str, Any] = {
         "storage": storage, "study_name": study.name, "space": study.space, "steps": study.steps,
         "budget": study.budget, "strategy": study.strategy, "seed": study.seed,
@@ -179,7 +179,7 @@ def _error_of(tmp: str, slot: int) -> BaseException | None:
     return pickle.loads(path.read_bytes()) if path.exists() else None
 
 
-def _report(study: Study, reported: set[int], callbacks: Sequence[Callback]) -> None:
+def report_finished(study: Study, reported: set[int], callbacks: Sequence[Callback]) -> None:
     """Call the callbacks for trials finished since the last look, in trial order."""
     if not callbacks:
         return

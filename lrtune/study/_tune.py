@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import sqlalchemy
 
-from lrtune._validation import check_float, check_int, fail
+from lrtune._validation import check_choice, check_float, check_int, fail
 from lrtune.records import TrialRecord
 from lrtune.space import Space
 from lrtune.strategies import Strategy, make_strategy
 from lrtune.study._study import Study, load_optuna_study
 from lrtune.study._worker import run_worker
 from lrtune.trial import Trial
+
+EXECUTORS = ("local", "ray")  # where the workers run: this machine's processes, a Ray cluster
 
 
 def tune(
@@ -26,9 +28,11 @@ def tune(
     study_name: str | None = None,
     seed: int = 0,
     callbacks: list[Callable[[Study, TrialRecord], None]] | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     heartbeat: float | None = None,
     trial_timeout: float | None = None,
+    executor: str = "local",
+    resources: Mapping[str, float] | None = None,
 ) -> Study:
     """Search the learning rate (and what ``space`` lets vary) of ``objective``.
 
@@ -41,11 +45,16 @@ def tune(
     trial.
 
     ``workers`` > 1 trains in that many local processes (they need a ``storage``; the objective
-    is sent to them with cloudpickle). ``heartbeat`` (seconds, default 5 for a new study) is how
-    often a running trial signals that its worker lives: a worker silent for six of them is
-    declared dead and its trial runs again; one that dies on this machine is noticed at once.
-    ``trial_timeout`` (seconds) fails a trial that runs longer (a hung objective), at the line
-    it was stuck on.
+    is sent to them with cloudpickle); None means one. ``executor="ray"`` runs the workers as
+    Ray tasks instead, each asking Ray for ``resources`` (``{"num_gpus": 1, "num_cpus": 4}``;
+    default one CPU), as many as ``workers`` says or, when None, as the cluster places at
+    once; it uses the caller's ``ray.init`` connection, else connects as ``ray.init()`` does
+    ($RAY_ADDRESS, the cluster running here, else a new local one), and needs a ``storage``
+    every node reaches (SQLite on one node, PostgreSQL across nodes). ``heartbeat`` (seconds,
+    default 5 for a new study) is how often a running trial signals that its worker lives: a
+    worker silent for six of them is declared dead and its trial runs again; one that dies on
+    this machine is noticed at once. ``trial_timeout`` (seconds) fails a trial that runs longer
+    (a hung objective), at the line it was stuck on.
 
     A stored study keeps its settings: reopening it with another space, steps, strategy, seed
     or heartbeat is refused, and so is a smaller ``budget``; a larger one extends the study
@@ -65,11 +74,24 @@ def tune(
         raise fail("callbacks", owner, "a list of callables (study, trial record) or None",
                    callbacks)
     _check_storage(storage, owner)
-    workers = check_int(workers, "workers", owner)
-    if workers > 1 and storage is None:
+    executor = check_choice(executor, "executor", owner, EXECUTORS)
+    if workers is not None:
+        workers = check_int(workers, "workers", owner)
+    if (workers or 1) > 1 and storage is None:
         raise fail("workers", owner, "1 when storage is None (worker processes share the study "
                    "through a storage URL such as sqlite:///lrtune.db)", workers)
-    if workers > 1:
+    if executor == "ray":
+        from lrtune.study._ray import check_resources, import_ray
+
+        resources = check_resources(resources, owner)
+        if storage is None:
+            raise fail("storage", owner, "a storage URL every Ray node reaches (sqlite:///"
+                       "lrtune.db on one node, postgresql://... across nodes) when executor is "
+                       "'ray'", storage)
+        import_ray()
+    elif resources is not None:
+        raise fail("resources", owner, "None unless executor is 'ray'", resources)
+    if executor == "local" and (workers or 1) > 1:
         from lrtune.study._processes import check_picklable
 
         check_picklable(objective, workers)  # before the study is created
@@ -88,7 +110,12 @@ def tune(
 
     study = Study.open(storage=storage, study_name=study_name, space=space, steps=steps,
                        budget=budget, strategy=strategy, seed=seed, heartbeat=heartbeat)
-    if workers == 1:
+    if executor == "ray":
+        from lrtune.study._ray import run_ray
+
+        run_ray(study, objective, storage=storage, workers=workers, resources=resources,
+                callbacks=callbacks or ())
+    elif (workers or 1) == 1:
         run_worker(study, objective, callbacks or ())
     else:
         from lrtune.study._processes import run_processes

@@ -1,0 +1,125 @@
+"""Ray Tune: lrtune's strategies as a search algorithm, for sweeps already driven by a ``Tuner``.
+
+::
+
+    searcher = LrtuneSearcher(steps=2000, budget=2.0, strategy="auto", space=space, seed=0)
+    Tuner(searcher.trainable(objective),
+          tune_config=TuneConfig(search_alg=searcher, num_samples=-1)).fit()
+    searcher.best.lr  # the strategy's answer, as lrtune.tune's study.best
+
+Each suggested config holds the trial's parameters (``lr``, ``optimizer``, ...), its length
+``steps`` and ``trial_number``. ``trainable(objective)`` runs an ordinary lrtune objective on it
+exactly as ``lrtune.tune`` would (the compressed schedule, the study's seed, the run monitor):
+a diverging run is stopped by the trial's own ``report`` within a few steps and reported as
+diverged, which tells ``auto`` where the cliff is. It reports one result, the ``loss`` (``inf``
+when the run blew up) and lrtune's verdict. A trial lost to a dead worker or node is Ray Tune's
+to restart (``RunConfig(failure_config=FailureConfig(max_failures=...))``): the searcher hears
+only how it finally ended. The searcher keeps the study in memory, so ``auto``'s short runs and
+cliff handling see every result; ``TuneConfig(max_concurrent_trials=N)`` runs N at once, which
+``auto`` handles as N workers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from lrtune.study._ray import RAY_HINT
+
+try:
+    from ray import tune as ray_tune
+    from ray.tune.search import Searcher
+except ImportError as err:  # an optional dependency: say how to get it
+    raise ImportError(f"The Ray integration needs Ray Tune. {RAY_HINT}") from err
+
+from lrtune._validation import check_float, check_int
+from lrtune.records import TrialRecord, TrialState
+from lrtune.space import Space
+from lrtune.strategies import Proposal, Strategy, make_strategy
+from lrtune.study import Study
+from lrtune.study._heartbeat import WorkerId
+from lrtune.study._runner import run_trial
+from lrtune.trial import Trial
+
+SETTINGS = ("steps", "trial_number", "lrtune_tag")  # config keys that are not the trial's params
+
+
+class LrtuneSearcher(Searcher):
+    """A Ray Tune ``Searcher`` that asks an lrtune strategy (``auto`` by default) what to train.
+
+    The arguments mean what they mean for :func:`lrtune.tune`. The study lives in this object
+    (``study``; ``best`` is its answer); Tune is told FINISHED when the budget is spent.
+    """
+
+    def __init__(self, *, steps: int, budget: float = 2.0, strategy: str | Strategy = "auto",
+                 space: Space | None = None, seed: int = 0, metric: str = "loss") -> None:
+        super().__init__(metric=metric, mode="min")
+        owner = "LrtuneSearcher()"
+        check_int(steps, "steps", owner)
+        check_float(budget, "budget", owner, low=0.0)
+        check_int(seed, "seed", owner, minimum=0)
+        self.study = Study.open(storage=None, study_name=None, space=space or Space(),
+                                steps=steps, budget=budget, strategy=make_strategy(strategy),
+                                seed=seed)
+        self._running: dict[str, int] = {}  # Ray Tune's trial id -> the study's trial id
+        self._me = WorkerId.of_this_process().as_attr()
+
+    @property
+    def best(self) -> TrialRecord | None:
+        """The strategy's answer: the trial whose LR (and params) to use."""
+        return self.study.best
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        context = self.study.context()
+        proposal = self.study.strategy.ask(context)
+        if proposal is None:  # done, unless it waits for running trials' results
+            return None if self._running else Searcher.FINISHED
+        study_id, number = self.study.start_trial(proposal.params, proposal.steps, proposal.tag,
+                                                  self._me)
+        self._running[trial_id] = study_id
+        return {**proposal.params, "steps": proposal.steps, "trial_number": number,
+                "lrtune_tag": proposal.tag}
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
+                          error: bool = False) -> None:
+        study_id = self._running.pop(trial_id, None)
+        if study_id is None:
+            return
+        if error or not result or "lrtune_state" not in result:
+            self.study.finish_trial(study_id, TrialState.FAILED, None, steps_done=1,
+                                    error="the Ray Tune trial raised an error (see its log)")
+            return
+        state = TrialState(result["lrtune_state"])
+        value = result[self.metric] if state is TrialState.COMPLETED else None
+        self.study.finish_trial(study_id, state, value, **json.loads(result["lrtune_record"]))
+
+    def trainable(self, objective: Callable[[Trial], float]) -> Callable[[dict[str, Any]], None]:
+        """A Ray Tune function trainable that runs the lrtune ``objective`` on a suggested config."""
+        study = self.study
+        settings = dict(space=study.space, steps=study.steps, budget=study.budget,
+                        strategy=study.strategy, seed=study.seed)
+        metric = self.metric
+
+        def train(config: dict[str, Any]) -> None:
+            ray_tune.report(_run(objective, config, settings, metric))
+
+        return train
+
+
+def _run(objective: Callable[[Trial], float], config: dict[str, Any], settings: dict[str, Any],
+         metric: str) -> dict[str, Any]:
+    """Train one suggested config as a worker of lrtune would; the result Ray Tune gets."""
+    here = Study.open(storage=None, study_name=None, **settings)  # the record of this one trial
+    params = {k: v for k, v in config.items() if k not in SETTINGS}
+    proposal = Proposal(params, config["steps"], config["lrtune_tag"])
+    trial_id, _ = here.start_trial(params, proposal.steps, proposal.tag,
+                                   WorkerId.of_this_process().as_attr())
+    # never None: only another worker can take a trial from this one, and none shares ``here``
+    record = run_trial(here, objective, proposal, trial_id, config["trial_number"])
+    loss = record.value if record.state is TrialState.COMPLETED else math.inf
+    # the record as one JSON string: Ray Tune flattens nested dicts into "a/b" keys
+    return {metric: loss, "lrtune_state": record.state.value, "lrtune_record": json.dumps({
+        "steps_done": record.steps_done, "diagnosis": record.diagnosis, "error": record.error,
+        "history": [list(point) for point in record.history], "wall_time": record.wall_time})}

@@ -1,0 +1,149 @@
+"""``tune(executor="ray")``: the study's workers as Ray tasks, placed by Ray on any cluster.
+
+Each task is one :func:`run_worker` on the study's storage, so claims, heartbeats and the reaper
+work as for ``lrtune worker`` processes, and a study can mix both. The objective travels the way
+``workers=N`` sends it (cloudpickle, by value where its module is not importable); data paths
+and the Python environment on the nodes are the user's, as everywhere with Ray.
+
+Recovery is lrtune's, not Ray's: the trial of a worker process or node that dies stays RUNNING
+in the storage until another worker's reaper fails it as lost (at once on the same host, which
+sees the PID is gone; after six silent heartbeats from another host), and the strategy proposes
+its configuration again, with the same seed. Ray's task retry only replaces the dead worker, as
+the parent of ``workers=N`` does, so the study keeps its pace. Ray re-running the trial itself
+would not work: a retried task does not know which claim it held, and only the storage knows
+which claims are alive, including those of workers Ray never started.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from numbers import Real
+from typing import Any
+
+import cloudpickle
+
+from lrtune._validation import fail
+from lrtune.exceptions import LrtuneError
+from lrtune.study._processes import RESTARTS_PER_WORKER, report_finished, worker_job
+from lrtune.study._study import Study
+from lrtune.study._worker import POLL_SECONDS, Callback, run_worker
+from lrtune.trial import Trial
+
+_log = logging.getLogger("lrtune.study")
+RAY_HINT = 'Ray is not installed: pip install "lrtune[ray]" (or "ray[tune]")'
+OPTIONS = ("num_cpus", "num_gpus", "memory")  # Ray's own task options; other keys are custom
+STOP_SECONDS = 30.0  # how long interrupted workers get to mark their trials lost
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or an ImportError that says how to install it."""
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError(RAY_HINT) from err
+    return ray
+
+
+def check_resources(resources: Any, owner: str) -> dict[str, float]:
+    """``resources`` as Ray task options: numbers >= 0 by resource name (a copy)."""
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, Real) and not isinstance(v, bool)
+            and math.isfinite(v) and v >= 0 for k, v in resources.items()):
+        raise fail("resources", owner, "a dict of resource names to numbers >= 0, such as "
+                   "{'num_gpus': 1, 'num_cpus': 4}", resources)
+    return {k: float(v) for k, v in resources.items()}
+
+
+@contextmanager
+def connected(address: str | None) -> Iterator[Any]:
+    """Ray, connected as ``ray.init(address)`` connects ("auto": the cluster running here,
+    "host:port"; "local": a new local cluster; None: $RAY_ADDRESS, else the cluster running
+    here, else a new local one), disconnected on exit. A connection the caller made earlier
+    (``ray.init(runtime_env=...)``) is used as it is."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    ray.init(address=address, log_to_driver=True, include_dashboard=False,
+             configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def placeable(ray: Any, resources: Mapping[str, float]) -> int:
+    """How many workers asking ``resources`` each the cluster holds at once (at least one)."""
+    total = ray.cluster_resources()
+    asked = {"CPU" if k == "num_cpus" else "GPU" if k == "num_gpus" else k: v
+             for k, v in {"num_cpus": 1.0, **resources}.items() if v > 0}
+    return max(1, int(min(total.get(k, 0.0) // v for k, v in asked.items())))
+
+
+def task_options(resources: Mapping[str, float]) -> dict[str, Any]:
+    options: dict[str, Any] = {k: v for k, v in resources.items() if k in OPTIONS}
+    custom = {k: v for k, v in resources.items() if k not in OPTIONS}
+    if custom:
+        options["resources"] = custom
+    return {**options, "max_retries": RESTARTS_PER_WORKER}
+
+
+def run_ray(study: Study, objective: Callable[[Trial], float], *, storage: str,
+            workers: int | None, resources: Mapping[str, float],
+            callbacks: Sequence[Callback] = (), address: str | None = None) -> None:
+    """Run ``workers`` Ray tasks (None: as many as the cluster places) on ``study`` until done."""
+    with connected(address) as ray:
+        count = workers if workers is not None else placeable(ray, resources)
+        job = ray.put(worker_job(study, objective, storage, count))
+        task = ray.remote(_ray_worker).options(**task_options(resources))
+        pending = [task.remote(job) for _ in range(count)]
+        reported = {t.number for t in study.trials if t.state.finished}
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=POLL_SECONDS)
+                report_finished(study, reported, callbacks)
+                for ref in done:
+                    _result(ray, ref, study)
+            report_finished(study, reported, callbacks)
+        finally:
+            _stop(ray, pending)
+
+
+def _result(ray: Any, ref: Any, study: Study) -> int:
+    """What a finished task returned; raises what stopped it."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as err:  # the worker's own error (the objective's)
+        cause = err.cause if isinstance(err.cause, BaseException) else err
+        raise cause from None
+    except ray.exceptions.RayError as err:  # its process or node kept dying: retries spent
+        raise LrtuneError(
+            f"Ray workers kept dying ({type(err).__name__}: {err}); the study {study.name!r} "
+            "is incomplete: run tune() again to resume.") from None
+
+
+def _stop(ray: Any, pending: list[Any]) -> None:
+    """Interrupt the workers still running (each marks its trial lost), then wait for them."""
+    if not pending:
+        return
+    for ref in pending:
+        ray.cancel(ref)  # a KeyboardInterrupt in the task: run_worker marks its trial lost
+    _, stuck = ray.wait(pending, num_returns=len(pending), timeout=STOP_SECONDS)
+    for ref in stuck:
+        ray.cancel(ref, force=True)
+
+
+def _ray_worker(job: bytes) -> int:
+    """The body of one Ray task: the job ``tune()`` packed, worked until the study is done."""
+    logging.basicConfig(level=logging.WARNING, format="lrtune worker %(process)d: %(message)s")
+    outer = pickle.loads(job)
+    sys.path.extend(p for p in outer["sys_path"] if p not in sys.path)  # the driver's modules
+    inner = cloudpickle.loads(outer["job"])
+    return run_worker(Study.open(**inner["settings"]), inner["objective"])
