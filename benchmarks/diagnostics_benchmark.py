@@ -77,7 +77,7 @@ def place(runs: list[dict], steps: int, optimizer: str) -> None:
                                r["val"] if math.isfinite(r["val"]) else None, steps,
                                history=((0, r["first_loss"]),))
                    for i, r in enumerate(mine)]
-        for r, record in zip(mine, records):
+        for r, record in zip(mine, records, strict=True):
             placed = standing(record, records)
             r["standing"] = placed.verdict if placed is not None else "none"
 

@@ -40,7 +40,7 @@ def sweep(task_name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     lrs = np.geomspace(START_LR, END_LR, round(task.steps * BUDGET))
     batches = itertools.chain.from_iterable(task.train_loader(seed) for _ in itertools.count())
     train, val = [], []
-    for lr, batch in zip(lrs, batches):
+    for lr, batch in zip(lrs, batches, strict=False):
         for group in optimizer.param_groups:
             group["lr"] = float(lr)
         loss = step_fn(batch)

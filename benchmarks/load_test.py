@@ -103,7 +103,7 @@ def _hammer(mode: str, path: str, study_id: int, trials: int, race: list[int],
                 storage.set_trial_user_attr(trial_id, key, value)
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
             study.get_trials(deepcopy=False)
-        except Exception as err:  # counted, not fatal: this is what is measured
+        except Exception as err:  # noqa: BLE001 - counted, not fatal: this is what is measured
             errors["lock" if LOCK_ERROR.search(str(err.__cause__ or err)) else
                    type(err).__name__] += 1
     elapsed = time.perf_counter() - start
@@ -115,7 +115,7 @@ def _hammer(mode: str, path: str, study_id: int, trials: int, race: list[int],
                 wins.append(trial_id)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - counted, not fatal: this is what is measured
             errors["lock" if LOCK_ERROR.search(str(err.__cause__ or err)) else
                    type(err).__name__] += 1
     results.put({"elapsed": elapsed, "trials": trials, "errors": dict(errors), "wins": wins})
@@ -282,7 +282,7 @@ def throughput(folder: Path, sizes: list[int]) -> list[dict]:
                 lrtune.tune(lambda trial: 1.0, steps=1, space=space, storage=url,
                             budget=float(size - MEASURED + turn * MEASURED // ROUNDS),
                             strategy=Again(), study_name="grow",
-                            callbacks=[lambda study, record: ends.append(time.perf_counter())])
+                            callbacks=[lambda study, record, ends=ends: ends.append(time.perf_counter())])
                 elapsed[size] += ends[-1] - ends[0]
                 intervals[size] += len(ends) - 1
     rows = [{"trials": size, "trials_per_s": intervals[size] / elapsed[size],

@@ -215,5 +215,5 @@ if __name__ == "__main__":
         ref = grid_reference(name)
         print(f"{name}: best lr {ref.best_lr:.3g} (loss {ref.best_loss:.4f}), "
               f"random {ref.random_loss:.4f}, worst finite {ref.worst_finite:.4f}")
-        for lr, row, mean in zip(ref.lrs, ref.per_seed, ref.losses):
+        for lr, row, mean in zip(ref.lrs, ref.per_seed, ref.losses, strict=False):
             print(f"  {lr:9.3g}  {mean:9.4f}  " + "  ".join(f"{v:8.4f}" for v in row))

@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             s = summaries[-1]
             print(f"{name}: best {s.best_lr:.3g} loss {s.best_loss:.4f} cliff {s.cliff_lr} "
                   f"basin {s.basin}", flush=True)
-            for lr, mean in zip(ref.lrs, ref.losses):
+            for lr, mean in zip(ref.lrs, ref.losses, strict=False):
                 print(f"  {lr:9.3g}  " + (f"{mean:9.4f}" if math.isfinite(mean) else "diverged"))
     if args.publish:
         publish(TITLE, section(summaries), "suite_grids.json",

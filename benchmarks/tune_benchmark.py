@@ -131,7 +131,7 @@ def run_method(method: str, task: str, seed: int, budget: float) -> Record:
     start = time.perf_counter()
     try:
         choice, error = METHODS[method](task, budget, seed), None
-    except Exception as exc:  # a broken method must not end a sweep of hundreds of runs
+    except Exception as exc:  # noqa: BLE001 - a broken method must not end a sweep of hundreds of runs
         traceback.print_exc()
         choice, error = Choice(method, task, seed, None, None, math.nan), repr(exc)
     return Record(choice, budget, time.perf_counter() - start, task_version(task), error,

@@ -99,7 +99,7 @@ class Space:
         dims = {name: getattr(self, name) for name in CATEGORICAL}
         if not isinstance(self.weight_decay, LogRange):
             dims["weight_decay"] = self.weight_decay
-        return [dict(zip(dims, combo)) for combo in itertools.product(*dims.values())]
+        return [dict(zip(dims, combo, strict=True)) for combo in itertools.product(*dims.values())]
 
     def config(self, lr: float, unit_weight_decay: float = 0.5, **choice: Any) -> dict[str, Any]:
         """A complete parameter dict: ``lr``, the given choices, and defaults for the rest."""

@@ -83,7 +83,7 @@ def _builtin(name: str, seed: int) -> dict[str, Any]:
 def _user_setup(target: str) -> dict[str, Any]:
     built = load_object(target, "SETUP")()
     if isinstance(built, tuple) and len(built) == 4:
-        return dict(zip(("model", "optimizer", "data", "loss_fn"), built))
+        return dict(zip(("model", "optimizer", "data", "loss_fn"), built, strict=True))
     if isinstance(built, Mapping) and all(k in built for k in SETUP_KEYS):
         unknown = set(built) - set(SETUP_KEYS) - set(OPTIONAL_KEYS)
         if not unknown:

@@ -174,7 +174,7 @@ def _to_floats(steps: list[int], values: list[Any], name: str, source: str) -> l
             stacked = None
         if stacked is not None and stacked.numel() == len(values):
             return stacked.reshape(-1).float().cpu().tolist()
-    return [_to_float(step, value, name, source) for step, value in zip(steps, values)]
+    return [_to_float(step, value, name, source) for step, value in zip(steps, values, strict=False)]
 
 
 def _to_float(step: int, value: Any, name: str, source: str) -> float:

@@ -25,9 +25,9 @@ def plot_result(data: dict[str, Any], path: str | Path | None = None, ax: Any = 
         ax = fig.subplots()
     else:
         fig = ax.figure
-    points = [(lr, loss) for lr, loss in zip(data["lr"], data["loss"]) if loss is not None]
+    points = [(lr, loss) for lr, loss in zip(data["lr"], data["loss"], strict=False) if loss is not None]
     if points:
-        xs, ys = zip(*points)
+        xs, ys = zip(*points, strict=True)
         ax.plot(xs, ys, ".", color="0.6", markersize=3, label="loss (raw)")
     ax.plot(data["smoothed_lr"], data["smoothed"], color="C0", lw=2, label="smoothed")
     low, high = data["band"]

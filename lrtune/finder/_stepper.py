@@ -62,7 +62,7 @@ class Stepper:
         self.params = [p for g in optimizer.param_groups for p in g["params"]]
 
     def set_lr(self, lr: float) -> None:
-        for group, ratio in zip(self.optimizer.param_groups, self.ratios):
+        for group, ratio in zip(self.optimizer.param_groups, self.ratios, strict=False):
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].fill_(lr * ratio)
             else:

@@ -63,5 +63,5 @@ def _valid_milestones(value: object, total_steps: int) -> bool:
         return False
     if not all(isinstance(m, Integral) and not isinstance(m, bool) for m in value):
         return False
-    increasing = all(a < b for a, b in zip(value, value[1:]))
+    increasing = all(a < b for a, b in zip(value, value[1:], strict=False))
     return increasing and 1 <= value[0] and value[-1] <= total_steps

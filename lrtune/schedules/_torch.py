@@ -83,7 +83,7 @@ class ScheduledLR(LRScheduler):
         self.last_epoch = int(state_dict["last_epoch"])
         self._step_count = int(state_dict["_step_count"])
         self.base_lrs = [float(b) for b in base_lrs]
-        for group, lr in zip(groups, self.get_lr()):
+        for group, lr in zip(groups, self.get_lr(), strict=False):
             if isinstance(group["lr"], Tensor):
                 group["lr"].fill_(lr)
             else:

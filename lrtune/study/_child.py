@@ -33,10 +33,10 @@ def main(job_path: str, error_path: str) -> int:
         return 130
     except SystemExit as stop:  # SIGTERM, forwarded by the parent: the trial is marked lost
         return stop.code if isinstance(stop.code, int) else 1
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - any failure of the objective goes back to the parent
         try:
             data = cloudpickle.dumps(err)
-        except Exception:  # an exception that does not pickle: keep its message
+        except Exception:  # noqa: BLE001 - an exception that does not pickle: keep its message
             data = cloudpickle.dumps(LrtuneError(f"{type(err).__name__}: {err}"))
         Path(error_path).write_bytes(data)
         return 1

@@ -138,7 +138,7 @@ class Heartbeat:
                 if not self._study.beat(self._trial_id, beat):
                     self.taken = True
                     return
-            except Exception as err:  # keep beating: the next one may get through
+            except Exception as err:  # noqa: BLE001 - keep beating: the next one may get through
                 _log.warning("heartbeat of trial id %d failed: %s", self._trial_id, err)
 
 

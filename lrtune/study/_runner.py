@@ -72,7 +72,7 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
         if stop.reason == _TAKEN:
             return None
         state = TrialState.DIVERGED if stop.reason == "diverged" else TrialState.PRUNED
-    except Exception as err:  # the objective's own failure is the trial's verdict
+    except Exception as err:  # noqa: BLE001 - the objective's own failure is the trial's verdict
         state, error, raised = TrialState.FAILED, describe(err), err
     except BaseException as err:  # interrupted: the config runs again on resume, then re-raise
         study.finish_trial(trial_id, TrialState.LOST, None, steps_done=trial.steps_done,

@@ -40,7 +40,7 @@ def safe_url(url: str) -> str:
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not an SQLAlchemy URL: show only its scheme
+    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL: show only its scheme
         return url.split("://", 1)[0] + "://..." if "://" in url else "<storage>"
 
 
@@ -51,7 +51,7 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
     for attempt in range(3):  # workers opening a fresh database at once race to create tables
         try:
             return _open_sqlite(url) if url.startswith("sqlite") else _open_server(url)
-        except Exception as err:  # SQLAlchemy / driver errors vary; the message names the URL
+        except Exception as err:  # noqa: BLE001 - SQLAlchemy / driver errors vary; the message names the URL
             failure = err
             time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
     first_line = str(failure).splitlines()[0] if str(failure) else ""

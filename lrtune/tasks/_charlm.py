@@ -65,7 +65,7 @@ class CharLM(Task):
         return Split(train[:, :-1], train[:, 1:], val[:, :-1], val[:, 1:])
 
     def build_model(self) -> nn.Module:
-        self.data  # the vocabulary size comes from the data
+        _ = self.data  # the vocabulary size comes from the data
         return CharTransformer(len(self.vocab))
 
     def schedule(self, steps: int) -> Schedule:

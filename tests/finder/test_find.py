@@ -77,7 +77,7 @@ def test_training_after_find_is_bitwise_identical():
             assert result.steps > 20
             after = tensors_of(model, optimizer)
             assert len(after) == len(before)
-            assert all(torch.equal(a, b) for a, b in zip(after, before))
+            assert all(torch.equal(a, b) for a, b in zip(after, before, strict=True))
             assert not model.training and not model[1].training
             assert all(p.grad is not None for p in model.parameters())  # grads from the loop kept
         state = (scheduler.state_dict(), scaler.state_dict(),
@@ -86,9 +86,9 @@ def test_training_after_find_is_bitwise_identical():
         runs.append((train_steps(*setup, steps=25), tensors_of(model, optimizer), state))
     (losses_a, rng_a), tensors_a, state_a = runs[0]
     (losses_b, rng_b), tensors_b, state_b = runs[1]
-    assert all(torch.equal(a, b) for a, b in zip(losses_a, losses_b))
+    assert all(torch.equal(a, b) for a, b in zip(losses_a, losses_b, strict=False))
     assert rng_a[:2] == rng_b[:2] and torch.equal(rng_a[2], rng_b[2])
-    assert all(torch.equal(a, b) for a, b in zip(tensors_a, tensors_b))
+    assert all(torch.equal(a, b) for a, b in zip(tensors_a, tensors_b, strict=False))
     assert state_a == state_b
 
 
@@ -131,7 +131,7 @@ def test_non_finite_loss_stops_the_sweep_at_that_iteration(bad):
     assert result.diverged_lr == pytest.approx(result.lrs[30])
     assert result.usable == 30
     assert json.loads(result.to_json())["loss"][-1] is None
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), initial))
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), initial, strict=False))
 
 
 def test_negative_losses_read_like_positive_ones():
@@ -279,7 +279,7 @@ def test_bad_input_is_refused_and_leaves_everything_untouched(change, message):
     with pytest.raises(InvalidParameterError, match=message) as info:
         find(**kwargs)
     assert isinstance(info.value, ValueError)
-    assert all(torch.equal(a, b) for a, b in zip(tensors_of(model, optimizer), before))
+    assert all(torch.equal(a, b) for a, b in zip(tensors_of(model, optimizer), before, strict=False))
     assert torch.equal(loader.generator.get_state(), generator_state)
     assert torch.equal(torch.get_rng_state(), rng_state)
     assert optimizer.param_groups[0]["lr"] == 0.1

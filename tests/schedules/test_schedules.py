@@ -139,8 +139,8 @@ ONE_CYCLE_CASES = {
 
 def _assert_traces_close(ours, theirs, rtol: float) -> None:
     assert len(ours) == len(theirs)
-    for step, (a, b) in enumerate(zip(ours, theirs)):
-        for x, y in zip(a, b):
+    for step, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        for x, y in zip(a, b, strict=False):
             assert math.isclose(x, y, rel_tol=rtol, abs_tol=1e-15), (step, x, y)
 
 
@@ -244,7 +244,7 @@ def test_warmup_composes(schedule: Schedule, shape: str) -> None:
     assert warm.total_steps == T and rest.factor(0) == first
     assert warm.factor(0) == pytest.approx(0.2 * first, rel=1e-12)
     ramp = [warm.factor(t) for t in range(W + 1)]
-    assert all(a < b for a, b in zip(ramp, ramp[1:]))  # strictly increasing (first > 0)
+    assert all(a < b for a, b in zip(ramp, ramp[1:], strict=False))  # strictly increasing (first > 0)
     if shape == "linear":
         steps = np.diff(ramp)
         assert steps == pytest.approx(np.full(W, 0.8 * first / W), rel=1e-9)

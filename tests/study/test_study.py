@@ -1,8 +1,6 @@
 """Studies persist in Optuna storage, reopen, survive a killed process, and reject bad input."""
 
 import math
-import os
-import signal
 import sqlite3
 import subprocess
 import sys

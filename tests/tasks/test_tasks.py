@@ -35,7 +35,7 @@ def test_tasks_do_not_touch_global_rngs():
     np.random.seed(123)
     torch.manual_seed(123)
     task = type(get_task("mnist1d"))()  # a fresh instance generates its data again
-    task.data
+    _ = task.data
     train(get_task("digits"), 0.05, steps=20)
     assert np.random.rand() == expected_np
     assert torch.rand(()) == expected_torch
