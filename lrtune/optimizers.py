@@ -45,7 +45,8 @@ class OptimizerSpec:
                 "options", owner,
                 f"keyword arguments accepted by {self.cls.__name__}", sorted(unknown),
             )
-        return self.cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
+        # torch types the Optimizer base as (params, defaults); every registered subclass takes these
+        return self.cls(params, lr=lr, weight_decay=weight_decay, **kwargs)  # type: ignore[call-arg]
 
 
 def _accepted_kwargs(cls: type[torch.optim.Optimizer]) -> set[str]:

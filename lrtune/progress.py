@@ -208,7 +208,7 @@ class _Watched:
             finally:
                 progress._show_step(trial.steps_done, loss, trial.monitor.diverged)
 
-        trial.report = report_and_show  # this trial only: the Trial class is untouched
+        trial.report = report_and_show  # type: ignore[method-assign]  # this trial only: the Trial class is untouched
         return self.objective(trial)
 
     def __getstate__(self) -> dict[str, Any]:

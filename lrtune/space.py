@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from lrtune._validation import check_choice, check_float, fail
 from lrtune.exceptions import LrtuneError
@@ -188,7 +188,8 @@ def _lr_dimension(lr: Any, optimizers: tuple[str, ...]) -> LogRange | float:
 
 def _weight_decay_dimension(value: Any) -> LogRange | tuple[float, ...]:
     if isinstance(value, tuple) and len(value) == 2:
-        return _log_range_or_value(value, "weight_decay", positive=True)
+        # a 2-tuple always gives a LogRange
+        return cast(LogRange, _log_range_or_value(value, "weight_decay", positive=True))
     return tuple(check_float(v, "weight_decay", _OWNER, low=0.0, low_inclusive=True)
                  for v in _as_choices(value, "weight_decay"))
 

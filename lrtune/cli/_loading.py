@@ -43,6 +43,7 @@ def _load_file(path: Path, what: str) -> Any:
     path = path.resolve()
     _importable(str(path.parent))
     spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None  # a .py file path always has a spec
     module = importlib.util.module_from_spec(spec)
     registered = sys.modules.setdefault(path.stem, module) is module  # never shadow a module
     try:  # registered, as an import would: dataclasses and pickling look a module up by name

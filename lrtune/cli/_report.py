@@ -76,7 +76,8 @@ def show(
                           ("steps", "right"), ("time", "right"), ("loss", "right"),
                           ("verdict", "left"),
                           ("what was seen", "left")):
-        table.add_column(name, justify=justify, overflow="fold")
+        # rich types justify as a Literal; these are its names
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in data.rows:
         style = VERDICT_STYLE.get(r["verdict"], "dim")
         settings = ", ".join(f"{k} {v}" for k, v in r["settings"].items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -65,7 +65,7 @@ def tune_command(
     if ray is not None and storage is None:
         raise typer.BadParameter("--ray needs --storage: a URL every Ray node reaches "
                                  "(sqlite:///lrtune.db on one node, postgresql://... across nodes)")
-    run = dict(steps=steps, budget=budget, strategy=strategy, space=space, storage=storage,
+    run: dict[str, Any] = dict(steps=steps, budget=budget, strategy=strategy, space=space, storage=storage,
                study_name=study, seed=seed, workers=workers, trial_timeout=trial_timeout)
     interrupt_on_sigterm()  # a scheduler's preemption stops like Ctrl-C: trials marked lost
     earlier = _stored(storage, study)
@@ -85,7 +85,8 @@ def tune_command(
         raise as_option(err) from None
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM
         console.print(_interrupted(storage, study))
-        raise typer.Exit(130 if isinstance(stop, KeyboardInterrupt) else stop.code) from None
+        # typer types the code as int; a SystemExit's code (int, str or None) passes through as before
+        raise typer.Exit(130 if isinstance(stop, KeyboardInterrupt) else stop.code) from None  # type: ignore[arg-type]
     best = result.best
     if best is None:
         raise LrtuneError(_nothing_completed(result))

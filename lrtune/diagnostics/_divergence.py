@@ -7,6 +7,8 @@ noisy batch above the limit is not a divergence; three are.
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 
 from lrtune.diagnostics._verdict import Finding, Status
@@ -20,6 +22,10 @@ def loss_scale(initial: float, best: float | np.ndarray) -> float | np.ndarray:
     return np.maximum(np.maximum(abs(initial), initial - best), 1e-12)
 
 
+@overload
+def divergence_threshold(initial: float, best: float, explode_factor: float) -> float: ...
+@overload
+def divergence_threshold(initial: float, best: np.ndarray, explode_factor: float) -> np.ndarray: ...
 def divergence_threshold(
     initial: float, best: float | np.ndarray, explode_factor: float
 ) -> float | np.ndarray:

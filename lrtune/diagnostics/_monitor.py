@@ -101,12 +101,12 @@ class RunMonitor:
             # fast path: the limit is piecewise linear in the best loss with one kink (where the
             # progress made overtakes |first loss|), so between the old and the new best it is
             # lowest at an end or at the kink; a batch below all three cannot diverge
-            best = min(self._best, min(losses))
-            kink = min(max(self._initial - abs(self._initial), best), self._best)
+            new_best = min(self._best, min(losses))
+            kink = min(max(self._initial - abs(self._initial), new_best), self._best)
             lowest = min(float(divergence_threshold(self._initial, b, self.thresholds.explode_factor))
-                         for b in (best, self._best, kink))
+                         for b in (new_best, self._best, kink))
             if max(losses) <= lowest:
-                self._best = best
+                self._best = new_best
                 return
         values = np.asarray(losses, dtype=float)
         finite = np.isfinite(values)
@@ -157,7 +157,7 @@ class RunMonitor:
         self.flush()
         grads = (np.asarray(self._grad_steps), np.asarray(self._grads)) if self._grads else (None, None)
         vals = (np.asarray(self._val_steps), np.asarray(self._vals)) if self._vals else (None, None)
-        diagnosis = classify(np.asarray(self._steps), np.asarray(self._losses), *grads,
+        diagnosis = classify(np.asarray(self._steps), np.asarray(self._losses), grads[0], grads[1],
                              thresholds=self.thresholds, val_steps=vals[0], val_losses=vals[1])
         if self.divergence_ is not None and not diagnosis.diverged:  # seen online, keep it
             diagnosis = Diagnosis((self.divergence_, *diagnosis.findings))

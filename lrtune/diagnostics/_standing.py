@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -61,8 +62,10 @@ def standing(trial: TrialRecord, trials: Sequence[TrialRecord]) -> Standing | No
         return Standing("best", 1.0, 1.0, 0.0, best)
     if trial.state is TrialState.DIVERGED or trial.value is None or not math.isfinite(trial.value):
         return Standing("too high" if lr_ratio > 1 else "too low", lr_ratio, None, math.inf, best)
-    gap = (trial.value - best.value) / _distance_to_chance(peers, best.value)
-    loss_ratio = trial.value / best.value if best.value > 0 else None
+    best_value = best.value
+    assert best_value is not None  # every peer has a finite value
+    gap = (trial.value - best_value) / _distance_to_chance(peers, best_value)
+    loss_ratio = trial.value / best_value if best_value > 0 else None
     near = gap < NEAR_GAP and (loss_ratio is None or loss_ratio <= NEAR_RATIO)
     verdict = ("near the best" if near
                else "too high" if lr_ratio > 1 else "too low")
@@ -81,5 +84,5 @@ def _distance_to_chance(peers: Sequence[TrialRecord], best: float) -> float:
     """How far the untrained model (the first loss of each peer's history) was from the best;
     the spread of the peers' values where no history was kept."""
     starts = [t.history[0][1] for t in peers if t.history and t.history[0][1] is not None]
-    chance = float(np.median(starts)) if starts else max(t.value for t in peers)
+    chance = float(np.median(starts)) if starts else max(cast(float, t.value) for t in peers)
     return max(chance - best, 1e-12 * max(abs(best), 1.0))

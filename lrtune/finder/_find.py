@@ -65,7 +65,11 @@ def find(
     """
     lrs = _validate(model, optimizer, data, loss_fn, step_fn, start_lr, end_lr, num_iter,
                     accumulation_steps, grad_clip, scaler, scheduler, schedule, seed)
-    compute_loss = step_fn if step_fn is not None else _supervised(model, loss_fn)
+    if step_fn is not None:
+        compute_loss = step_fn
+    else:
+        assert loss_fn is not None  # _validate: exactly one of loss_fn and step_fn
+        compute_loss = _supervised(model, loss_fn)
     snapshot = capture(model, optimizer, scheduler=scheduler, scaler=scaler, loader=data)
     try:
         model.train()

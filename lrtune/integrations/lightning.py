@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -104,7 +104,7 @@ class RangeTest(pl.Callback):
     def __init__(self, num_iter: int = 100, start_lr: float = 1e-7, end_lr: float = 10.0, *,
                  attr_name: str = "", update_attr: bool = True, stop: bool = False,
                  seed: int = 0) -> None:
-        self.options = {"num_iter": num_iter, "start_lr": start_lr, "end_lr": end_lr,
+        self.options: dict[str, Any] = {"num_iter": num_iter, "start_lr": start_lr, "end_lr": end_lr,
                         "seed": seed}
         self.attr_name, self.update_attr, self.stop = attr_name, update_attr, stop
         self.result: FinderResult | None = None
@@ -124,7 +124,7 @@ class RangeTest(pl.Callback):
             return loss
 
         with _no_logging(pl_module):
-            self.result = find(pl_module, optimizer, trainer.train_dataloader, step_fn=step_fn,
+            self.result = find(pl_module, optimizer, cast(Any, trainer.train_dataloader), step_fn=step_fn,
                                grad_clip=float(clip) if clip else None, **self.options)
         if self.update_attr:
             lightning_setattr(pl_module, attr, self.result.suggestion)

@@ -25,7 +25,7 @@ import math
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.distributions import BaseDistribution, FloatDistribution
@@ -111,7 +111,8 @@ class LrtuneSampler(BaseSampler):
         finished = copy.copy(trial)  # as it will be stored once Optuna records its end
         finished.state, finished.values = state, values
         finished.user_attrs = {**trial.user_attrs, **prefixed(told)}
-        space = self._space(trial.distributions[self.lr_param])
+        # a trial with planned steps had its LR from sample_independent: a FloatDistribution
+        space = self._space(cast(FloatDistribution, trial.distributions[self.lr_param]))
         context = self._context(study, space, finished=self._record(finished, space))
         waiting = any(t.state is TrialState.RUNNING for t in context.live)
         if not waiting and not isinstance(answer_of(self.strategy, context), Proposal):

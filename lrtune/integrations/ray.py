@@ -71,7 +71,8 @@ class LrtuneSearcher(Searcher):
         """The strategy's answer: the trial whose LR (and params) to use."""
         return self.study.best
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    # Ray types suggest() as dict | None, but documents Searcher.FINISHED (a str) as an answer
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         context = self.study.context()
         proposal = self.study.strategy.ask(context)
         if proposal is None:  # done, unless it waits for running trials' results
@@ -118,6 +119,7 @@ def _run(objective: Callable[[Trial], float], config: dict[str, Any], settings: 
                                    WorkerId.of_this_process().as_attr())
     # never None: only another worker can take a trial from this one, and none shares ``here``
     record = run_trial(here, objective, proposal, trial_id, config["trial_number"])
+    assert record is not None
     loss = record.value if record.state is TrialState.COMPLETED else math.inf
     # the record as one JSON string: Ray Tune flattens nested dicts into "a/b" keys
     return {metric: loss, "lrtune_state": record.state.value, "lrtune_record": json.dumps({

@@ -47,7 +47,7 @@ def style() -> Iterator[None]:
     """The report's look, for drawing and saving, without touching the caller's rcParams."""
     import matplotlib as mpl
 
-    with mpl.rc_context(STYLE):
+    with mpl.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib types keys as a Literal
         yield
 
 

@@ -189,7 +189,8 @@ def _rescale_steps(value: int, old: int, new: int, meta: Any) -> int:
 
 
 def _subclasses(cls: type) -> list[type]:
-    return [c for sub in cls.__subclasses__() for c in (sub, *_subclasses(sub))]
+    subs: list[type] = cls.__subclasses__()
+    return [c for sub in subs for c in (sub, *_subclasses(sub))]
 
 
 def _unplain(value: Any) -> Any:

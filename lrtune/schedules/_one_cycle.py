@@ -47,6 +47,7 @@ class OneCycle(Schedule):
         self._set("final_div_factor", final)
         total, start = self.total_steps, 1.0 / div
         low = start / final
+        phases: tuple[tuple[float, float, float], ...]
         if self.three_phase:
             phases = (
                 (pct * total - 1, start, 1.0),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from numbers import Integral, Real
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from lrtune._validation import check_choice, check_float, check_int, fail
 from lrtune.schedules._base import Schedule
@@ -86,9 +86,9 @@ def _warmup_steps(warmup: Any, total_steps: int, owner: str) -> int:
         raise fail("warmup", owner, requirement, warmup)
     if isinstance(warmup, Integral):
         steps = int(warmup)
-    elif 0.0 <= warmup < 1.0:
+    elif 0.0 <= cast(float, warmup) < 1.0:  # numbers.Real has no comparisons in typeshed
         # Round half up, not floor: 0.29 * 100 is 28.999..., which means 29 steps.
-        steps = min(int(warmup * total_steps + 0.5), total_steps - 1)
+        steps = min(int(cast(float, warmup) * total_steps + 0.5), total_steps - 1)
     else:
         steps = -1
     if not 0 <= steps < total_steps:

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cloudpickle
 import sqlalchemy
@@ -116,12 +116,12 @@ class _DatabaseFile:
     def __init__(self, storage: str) -> None:
         url = sqlalchemy.engine.make_url(storage)
         sqlite = url.get_backend_name() == "sqlite" and url.database not in (None, "")
-        self.path = Path(url.database) if sqlite else None
+        self.path = Path(cast(str, url.database)) if sqlite else None  # sqlite: not None
         self.identity = self._identity()
 
     def _identity(self) -> tuple[int, int] | None:
         try:
-            stat = os.stat(self.path)
+            stat = os.stat(self.path)  # type: ignore[arg-type]  # None: TypeError, caught below
         except (FileNotFoundError, TypeError):  # deleted, or not a file-backed study
             return None
         return stat.st_dev, stat.st_ino

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from numbers import Real
-from typing import Any
+from typing import Any, cast
 
 import cloudpickle
 
@@ -55,7 +55,7 @@ def check_resources(resources: Any, owner: str) -> dict[str, float]:
         return {}
     if not isinstance(resources, Mapping) or not all(
             isinstance(k, str) and isinstance(v, Real) and not isinstance(v, bool)
-            and math.isfinite(v) and v >= 0 for k, v in resources.items()):
+            and math.isfinite(v) and cast(float, v) >= 0 for k, v in resources.items()):
         raise fail("resources", owner, "a dict of resource names to numbers >= 0, such as "
                    "{'num_gpus': 1, 'num_cpus': 4}", resources)
     return {k: float(v) for k, v in resources.items()}

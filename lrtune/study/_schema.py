@@ -124,15 +124,17 @@ def is_lrtune_trial(trial: FrozenTrial) -> bool:
     return PREFIX + "state" in trial.user_attrs
 
 
-def downsample_history(steps: Sequence[int], losses: Sequence[float]) -> list[list[Any]]:
+def downsample_history(
+    steps: Sequence[int] | np.ndarray, losses: Sequence[float] | np.ndarray
+) -> list[list[Any]]:
     """The loss history as stored: at most ``HISTORY_POINTS`` evenly spaced ``[step, loss]``
     pairs, first and last included, ``None`` for a non-finite loss (JSON has no NaN)."""
-    steps, losses = np.asarray(steps), np.asarray(losses, dtype=float)
-    if len(steps) > HISTORY_POINTS:
-        keep = np.unique(np.linspace(0, len(steps) - 1, HISTORY_POINTS).round().astype(int))
-        steps, losses = steps[keep], losses[keep]
+    step_array, loss_array = np.asarray(steps), np.asarray(losses, dtype=float)
+    if len(step_array) > HISTORY_POINTS:
+        keep = np.unique(np.linspace(0, len(step_array) - 1, HISTORY_POINTS).round().astype(int))
+        step_array, loss_array = step_array[keep], loss_array[keep]
     return [[int(s), float(v) if math.isfinite(v) else None]
-            for s, v in zip(steps, losses, strict=True)]
+            for s, v in zip(step_array, loss_array, strict=True)]
 
 
 # -- records ---------------------------------------------------------------------------------------

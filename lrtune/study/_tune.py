@@ -94,6 +94,7 @@ def tune(
     if executor == "local" and (workers or 1) > 1:
         from lrtune.study._processes import check_picklable
 
+        assert workers is not None  # (workers or 1) > 1
         check_picklable(objective, workers)  # before the study is created
     if heartbeat is not None:
         heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
@@ -113,6 +114,8 @@ def tune(
     if executor == "ray":
         from lrtune.study._ray import run_ray
 
+        # checked for executor 'ray' above: storage is a URL, resources a dict
+        assert storage is not None and resources is not None
         run_ray(study, objective, storage=storage, workers=workers, resources=resources,
                 callbacks=callbacks or ())
     elif (workers or 1) == 1:
@@ -120,7 +123,7 @@ def tune(
     else:
         from lrtune.study._processes import run_processes
 
-        assert storage is not None  # checked with workers above
+        assert storage is not None and workers is not None  # checked with workers above
         run_processes(study, objective, storage=storage, workers=workers,
                       callbacks=callbacks or ())
     return study

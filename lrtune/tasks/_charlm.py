@@ -27,6 +27,8 @@ def shipped_text() -> str:
 class CharTransformer(nn.Module):
     """Pre-norm causal transformer over characters."""
 
+    mask: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(self, vocab: int, dim: int = 64, layers: int = 2, heads: int = 4) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, dim)

@@ -129,6 +129,7 @@ def train(
         return monitor.diverged
 
     def log_epoch(epoch: int, step: int, epoch_lr: float, train_loss: float) -> None:
+        assert on_epoch is not None  # log_epoch is passed to fit only when on_epoch is given
         monitor.flush()
         val = math.inf if monitor.diverged else task.evaluate(model)
         epochs.append(EpochLog(epoch, step, epoch_lr, train_loss, val))
@@ -161,10 +162,14 @@ def objective(
         opt = trial.optimizer(model.parameters())
 
         def log_epoch(epoch: int, step: int, lr: float, train_loss: float) -> None:
+            assert on_epoch is not None  # log_epoch is passed to fit only when on_epoch is given
             on_epoch(trial, EpochLog(epoch, step, lr, train_loss, task.evaluate(model)))
 
-        fit(task, model, opt, trial.scheduler(opt), trial.steps, run_seed,
-            lambda step, loss: trial.report(loss, step) or False,
+        def report(step: int, loss: torch.Tensor) -> bool:
+            trial.report(loss, step)  # a diverged trial raises TrialStopped from here
+            return False
+
+        fit(task, model, opt, trial.scheduler(opt), trial.steps, run_seed, report,
             log_epoch if on_epoch is not None else None)
         return task.evaluate(model)
 
