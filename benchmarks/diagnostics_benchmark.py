@@ -51,7 +51,8 @@ def run(task_name: str, lr: float, seed: int) -> dict:
 
 def label(runs: list[dict], untrained: float) -> None:
     """Outcome labels (see the module docstring), in place."""
-    means = {lr: np.mean([r["val"] for r in runs if r["lr"] == lr]) for lr in {r["lr"] for r in runs}}
+    means = {lr: np.mean([r["val"] for r in runs if r["lr"] == lr])
+             for lr in {r["lr"] for r in runs}}
     finite = {lr: v for lr, v in means.items() if math.isfinite(v)}
     best_lr = min(finite, key=finite.get)
     best = finite[best_lr]
@@ -73,7 +74,8 @@ def place(runs: list[dict], steps: int, optimizer: str) -> None:
     for seed in {r["seed"] for r in runs}:
         mine = [r for r in runs if r["seed"] == seed]
         records = [TrialRecord(i, {"lr": r["lr"], "optimizer": optimizer}, steps,
-                               TrialState.COMPLETED if math.isfinite(r["val"]) else TrialState.DIVERGED,
+                               (TrialState.COMPLETED if math.isfinite(r["val"])
+                                else TrialState.DIVERGED),
                                r["val"] if math.isfinite(r["val"]) else None, steps,
                                history=((0, r["first_loss"]),))
                    for i, r in enumerate(mine)]
@@ -87,7 +89,8 @@ def table(runs: list[dict], key: str, columns: tuple[str, ...]) -> list[str]:
     for truth in TRUTHS:
         mine = [r for r in runs if r["truth"] == truth]
         counts = Counter(r[key] for r in mine)
-        lines.append(f"| {truth} ({len(mine)}) | " + " | ".join(str(counts[c]) for c in columns) + " |")
+        lines.append(f"| {truth} ({len(mine)}) | "
+                     + " | ".join(str(counts[c]) for c in columns) + " |")
     return lines
 
 

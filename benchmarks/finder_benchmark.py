@@ -63,7 +63,9 @@ def lrtune_suggestion(task_name: str, seed: int, num_iter: int) -> tuple[float, 
     return result.suggestion, result.steps
 
 
-def torch_lr_finder_curve(task_name: str, seed: int, num_iter: int) -> tuple[np.ndarray, np.ndarray]:
+def torch_lr_finder_curve(
+    task_name: str, seed: int, num_iter: int
+) -> tuple[np.ndarray, np.ndarray]:
     """torch-lr-finder's own sweep: its LRs and its (EMA-smoothed) losses."""
     from torch_lr_finder import LRFinder, TrainDataLoaderIter
 
@@ -167,7 +169,8 @@ def markdown(results: list[dict], seeds: tuple[int, ...], command: str) -> str:
         "*regret* = (loss - best) / (random log-uniform LR - best), median (diverged runs count "
         "at the grid's worst finite loss). fastai's valley runs on torch-lr-finder's curve.",
         "",
-        "| task | grid best LR | method | median LR | ratio (min-max) | regret (median) | cost (runs) |",
+        "| task | grid best LR | method | median LR | ratio (min-max) | regret (median) "
+        "| cost (runs) |",
         "|---|---|---|---|---|---|---|",
     ]
     regrets: dict[str, list[float]] = {m: [] for m in METHODS}
@@ -181,7 +184,8 @@ def markdown(results: list[dict], seeds: tuple[int, ...], command: str) -> str:
             regrets[method] += regret
             within[method] += int(1 / 3 <= float(np.median(ratios)) <= 3)
             lines.append(
-                f"| {result['task']} | {best:.3g} | {method} | {np.median([r['lr'] for r in rows]):.3g} "
+                f"| {result['task']} | {best:.3g} | {method} "
+                f"| {np.median([r['lr'] for r in rows]):.3g} "
                 f"| {np.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
                 f"| {np.median(regret):.3f} | {np.mean([r['cost'] for r in rows]):.2f} |"
             )

@@ -25,8 +25,9 @@ Two parts:
    (reap, read the study, ask, claim, train, record) with a trivial objective and a strategy
    that costs nothing, so what is timed is the study's storage and bookkeeping. The study is
    filled with finished trials up to 50 short of each size, then the worker loop runs the last
-   50, in turns that alternate between the sizes; trials/s is measured over those. The rate at 5,000 trials
-   should be at least half the rate at 100: a worker reads what changed, not the whole history.
+   50, in turns that alternate between the sizes; trials/s is measured over those. The rate at
+   5,000 trials should be at least half the rate at 100: a worker reads what changed, not the
+   whole history.
 
     nice -n 10 .venv/bin/python -m benchmarks.load_test --throughput
 """
@@ -282,7 +283,8 @@ def throughput(folder: Path, sizes: list[int]) -> list[dict]:
                 lrtune.tune(lambda trial: 1.0, steps=1, space=space, storage=url,
                             budget=float(size - MEASURED + turn * MEASURED // ROUNDS),
                             strategy=Again(), study_name="grow",
-                            callbacks=[lambda study, record, ends=ends: ends.append(time.perf_counter())])
+                            callbacks=[lambda study, record, ends=ends:
+                                       ends.append(time.perf_counter())])
                 elapsed[size] += ends[-1] - ends[0]
                 intervals[size] += len(ends) - 1
     rows = [{"trials": size, "trials_per_s": intervals[size] / elapsed[size],

@@ -49,7 +49,8 @@ GRID_RANGES: dict[str, tuple[float, float]] = {
 
 @dataclass(frozen=True)
 class GridReference:
-    """Final validation losses of full runs over a log grid of LRs (``inf`` where a run diverged)."""
+    """Final validation losses of full runs over a log grid of LRs (``inf`` where a run
+    diverged)."""
 
     task: str
     lrs: np.ndarray  # (n,)
@@ -58,7 +59,8 @@ class GridReference:
 
     @property
     def losses(self) -> np.ndarray:
-        """Mean over seeds per LR; ``inf`` where any seed diverged (the best LR must train on all)."""
+        """Mean over seeds per LR; ``inf`` where any seed diverged (the best LR must train on
+        all)."""
         return self.per_seed.mean(axis=1)
 
     @property
@@ -75,18 +77,21 @@ class GridReference:
 
     @property
     def worst_finite(self) -> float:
-        """The worst loss of any run on the grid that did not diverge: the cost of a diverged run."""
+        """The worst loss of any run on the grid that did not diverge: the cost of a diverged
+        run."""
         finite = self.per_seed[np.isfinite(self.per_seed)]
         return float(finite.max())
 
     def capped(self, losses: np.ndarray | Sequence[float] | float) -> float:
-        """Mean of per-seed losses with diverged (non-finite) runs counted at :attr:`worst_finite`."""
+        """Mean of per-seed losses with diverged (non-finite) runs counted at
+        :attr:`worst_finite`."""
         values = np.atleast_1d(np.asarray(losses, dtype=float))
         return float(np.where(np.isfinite(values), values, self.worst_finite).mean())
 
     @property
     def random_loss(self) -> float:
-        """Expected loss of an LR drawn log-uniformly over the grid's range (the grid is log-even)."""
+        """Expected loss of an LR drawn log-uniformly over the grid's range (the grid is
+        log-even)."""
         return float(np.mean([self.capped(row) for row in self.per_seed]))
 
     def to_dict(self) -> dict:
@@ -134,7 +139,8 @@ def grid_reference(
 
 
 def full_run_loss(task_name: str, lr: float, seeds: Iterable[int] = SEEDS) -> float:
-    """Mean over ``seeds`` of the final validation loss of a full run at ``lr`` (``inf`` if any diverged)."""
+    """Mean over ``seeds`` of the final validation loss of a full run at ``lr`` (``inf`` if any
+    diverged)."""
     cache = run_cache(task_name)
     return float(np.mean([cache.val_loss(float(lr), s) for s in seeds]))
 

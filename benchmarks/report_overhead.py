@@ -91,10 +91,13 @@ def main() -> None:
         "Command: `nice -n 10 .venv/bin/python -m benchmarks.report_overhead` (one torch thread; "
         f"load average {load:.1f} on {os.cpu_count()} CPUs while it ran).", "",
         "| what | time |", "|---|---|",
-        f"| `Trial.report(loss, step)` in a tight loop (read-backs included) | {tight:.2f} µs a call |",
-        f"| digits MLP training step, bare (median of {BLOCKS} blocks of {BLOCK_STEPS}) | {bare:.1f} µs |",
+        f"| `Trial.report(loss, step)` in a tight loop (read-backs included) "
+        f"| {tight:.2f} µs a call |",
+        f"| digits MLP training step, bare (median of {BLOCKS} blocks of {BLOCK_STEPS}) "
+        f"| {bare:.1f} µs |",
         f"| the same step followed by `Trial.report` | {reported:.1f} µs |",
-        f"| difference | {reported - bare:.2f} µs ({100 * (reported - bare) / bare:.1f}% of the step) |",
+        f"| difference | {reported - bare:.2f} µs "
+        f"({100 * (reported - bare) / bare:.1f}% of the step) |",
         "",
     ])
     publish(SECTION, text, "report_overhead.json", raw, write=not args.no_write)

@@ -30,7 +30,8 @@ def publish(title: str, text: str, raw_name: str, raw: Any, *, write: bool = Tru
 
 
 def write_section(title: str, text: str, path: Path = RESULTS) -> None:
-    """Replace the section headed ``title`` (e.g. ``## LR range test``) with ``text``, or append it."""
+    """Replace the section headed ``title`` (e.g. ``## LR range test``) with ``text``, or append
+    it."""
     current = path.read_text() if path.exists() else "# lrtune benchmark results\n"
     pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(current):

@@ -99,7 +99,8 @@ def method_version(method: str) -> str:
     else:
         parts, own = PEER_CODE.get(method, PEER_DEFAULT_CODE), [PEERS_FILE]
     paths = own + sorted(p for part in parts for p in
-                         ([LRTUNE / part] if part.endswith(".py") else (LRTUNE / part).rglob("*.py")))
+                         ([LRTUNE / part] if part.endswith(".py")
+                          else (LRTUNE / part).rglob("*.py")))
     digest = hashlib.sha256()
     for path in paths:
         digest.update(path.relative_to(path.parents[1]).as_posix().encode())

@@ -1,4 +1,5 @@
-"""lrtune finds the best learning rate, schedule and optimizer for a PyTorch run, and says what it saw."""
+"""lrtune finds the best learning rate, schedule and optimizer for a PyTorch run, and says what it
+saw."""
 
 from lrtune import diagnostics, optimizers, schedules, tasks
 from lrtune.diagnostics import Diagnosis, RunMonitor, Status

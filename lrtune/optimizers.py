@@ -1,4 +1,5 @@
-"""Optimizer registry: a name maps to a torch optimizer, its defaults and the LR range worth searching.
+"""Optimizer registry: a name maps to a torch optimizer, its defaults and the LR range worth
+searching.
 
 The ranges are where each family usually trains well across small and medium models (a decade of
 margin on both sides); the search space takes them as its default bounds when the user gives none.
@@ -45,8 +46,9 @@ class OptimizerSpec:
                 "options", owner,
                 f"keyword arguments accepted by {self.cls.__name__}", sorted(unknown),
             )
-        # torch types the Optimizer base as (params, defaults); every registered subclass takes these
-        return self.cls(params, lr=lr, weight_decay=weight_decay, **kwargs)  # type: ignore[call-arg]
+        # torch types the Optimizer base as (params, defaults); the registered subclasses take these
+        return self.cls(  # type: ignore[call-arg]
+            params, lr=lr, weight_decay=weight_decay, **kwargs)
 
 
 def _accepted_kwargs(cls: type[torch.optim.Optimizer]) -> set[str]:

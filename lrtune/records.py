@@ -34,7 +34,8 @@ class TrialRecord:
     tag: str = ""  # which phase of the strategy proposed it
     diagnosis: dict[str, Any] | None = None
     error: str | None = None
-    history: tuple[tuple[int, float | None], ...] = field(default=(), repr=False)  # None: non-finite
+    # None: non-finite
+    history: tuple[tuple[int, float | None], ...] = field(default=(), repr=False)
     wall_time: float | None = None
 
     @property

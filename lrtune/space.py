@@ -30,7 +30,8 @@ class LogRange:
     high: float
 
     def value(self, unit: float) -> float:
-        """The value at position ``unit`` in [0, 1] of the log range (exactly its ends at 0 and 1)."""
+        """The value at position ``unit`` in [0, 1] of the log range (exactly its ends at 0 and
+        1)."""
         if unit <= 0 or self.low == self.high:
             return self.low
         if unit >= 1:
@@ -43,7 +44,8 @@ class LogRange:
 
 @dataclass(frozen=True, init=False)
 class Space:
-    """What a study may vary: ``lr`` and, optionally, optimizer, schedule, warm-up, weight decay, momentum.
+    """What a study may vary: ``lr`` and, optionally, optimizer, schedule, warm-up, weight decay,
+    momentum.
 
     >>> Space(lr=(1e-5, 1.0), optimizer="adamw", schedule="cosine", warmup=0.05)
     >>> Space(optimizer=["sgd", "adamw"], schedule=["cosine", "wsd"], weight_decay=(1e-5, 1e-1))

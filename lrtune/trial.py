@@ -85,7 +85,8 @@ class Trial:
         return self._space.schedule_for(self.params, self.steps)
 
     def scheduler(self, optimizer: torch.optim.Optimizer) -> ScheduledLR:
-        """A torch scheduler applying :meth:`schedule`; call ``step()`` after each optimizer step."""
+        """A torch scheduler applying :meth:`schedule`; call ``step()`` after each optimizer
+        step."""
         return ScheduledLR(optimizer, self.schedule())
 
     def report(self, loss: float | torch.Tensor, step: int | None = None,

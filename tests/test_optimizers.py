@@ -41,11 +41,17 @@ def test_param_group_ratios_are_kept():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda p: build_optimizer("adamax", p, 0.1), r"The 'name' parameter of build_optimizer\(\) must be one of 'adagrad', 'adam', 'adamw'"),
-    (lambda p: build_optimizer("sgd", p, 0.0), r"The 'lr' parameter of OptimizerSpec\('sgd'\)\.build\(\) must be a float > 0\. Got 0\.0"),
-    (lambda p: build_optimizer("adam", p, 1e-3, weight_decay=-1), r"The 'weight_decay' parameter of .* must be a float >= 0\. Got -1"),
-    (lambda p: build_optimizer("adam", p, 1e-3, momentum=0.9), r"The 'options' parameter of .* must be keyword arguments accepted by Adam\. Got \['momentum'\]"),
-    (lambda p: get_optimizer_spec("lion"), r"The 'name' parameter of get_optimizer_spec\(\) must be one of"),
+    (lambda p: build_optimizer("adamax", p, 0.1),
+     r"The 'name' parameter of build_optimizer\(\) must be one of 'adagrad', 'adam', 'adamw'"),
+    (lambda p: build_optimizer("sgd", p, 0.0),
+     r"The 'lr' parameter of OptimizerSpec\('sgd'\)\.build\(\) must be a float > 0\. Got 0\.0"),
+    (lambda p: build_optimizer("adam", p, 1e-3, weight_decay=-1),
+     r"The 'weight_decay' parameter of .* must be a float >= 0\. Got -1"),
+    (lambda p: build_optimizer("adam", p, 1e-3, momentum=0.9),
+     r"The 'options' parameter of .* must be keyword arguments accepted by Adam\. "
+     r"Got \['momentum'\]"),
+    (lambda p: get_optimizer_spec("lion"),
+     r"The 'name' parameter of get_optimizer_spec\(\) must be one of"),
 ])
 def test_bad_optimizer_input(call, message):
     with pytest.raises(InvalidParameterError, match=message):

@@ -52,7 +52,8 @@ def regression(name: str) -> Split:
                                         noise=20.0, random_state=0)
     split = standardised_split(x, y, VAL_FRACTION, torch.float32)
     mean, std = split.y_train.mean(), split.y_train.std()
-    return Split(split.x_train, (split.y_train - mean) / std, split.x_val, (split.y_val - mean) / std)
+    return Split(split.x_train, (split.y_train - mean) / std,
+                 split.x_val, (split.y_val - mean) / std)
 
 
 def outputs(split: Split) -> int:

@@ -21,9 +21,11 @@ DEMO_BUDGET = 2.0
 
 @app.command()
 def demo(
-    task: Annotated[str, typer.Option(help="Built-in task: digits, mnist1d, diabetes, charlm.")] = "digits",
+    task: Annotated[str, typer.Option(
+        help="Built-in task: digits, mnist1d, diabetes, charlm.")] = "digits",
     seed: Annotated[int, typer.Option(help="Seed of the data order and initialisation.")] = 0,
-    budget: Annotated[float, typer.Option(help="Compute budget in full training runs.")] = DEMO_BUDGET,
+    budget: Annotated[float, typer.Option(
+        help="Compute budget in full training runs.")] = DEMO_BUDGET,
     storage: Annotated[Optional[str], typer.Option(
         help="Keep the study in this storage URL (e.g. sqlite:///demo.db) to report on.")] = None,
     study: Annotated[Optional[str], typer.Option(help="Study name in --storage.")] = None,
@@ -70,6 +72,7 @@ def explain(study: Study) -> str:
         lines.append(f"Runs diverged from lr={low.lr:.3g} up ({why}), so the answer stays "
                      "below that cliff.")
     if best.diagnosis:
-        lines.append(f"The final run was {best.verdict}: {best.diagnosis['findings'][0]['evidence']}. "
+        lines.append(f"The final run was {best.verdict}: "
+                     f"{best.diagnosis['findings'][0]['evidence']}. "
                      f"{best.diagnosis['hint']}")
     return "\n".join(lines)

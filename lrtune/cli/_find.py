@@ -20,21 +20,30 @@ SETUP_KEYS = ("model", "optimizer", "data")
 OPTIONAL_KEYS = ("loss_fn", "step_fn", "schedule", "scheduler", "scaler", "grad_clip",
                  "accumulation_steps")
 
-HELP = f"""Run the LR range test and print the suggested learning rate.
+HELP = (f"""Run the LR range test and print the suggested learning rate.
 
 Without SETUP it runs on the built-in task named by --task ({", ".join(TASKS)}).
 
-SETUP is MODULE:FUNCTION or FILE.py:FUNCTION, a function of no arguments that builds your own training setup (MODULE is imported from the current directory; a FILE may import modules beside it). It returns either a tuple (model, optimizer, data, loss_fn) for (inputs, targets) batches, or a dict with the keys model, optimizer, data and one of loss_fn / step_fn (batch -> loss), plus any of schedule (the lrtune Schedule you will train with: recommended), scheduler, scaler, grad_clip, accumulation_steps.
+"""
+        "SETUP is MODULE:FUNCTION or FILE.py:FUNCTION, a function of no arguments that builds your "
+        "own training setup (MODULE is imported from the current directory; a FILE may import "
+        "modules beside it). It returns either a tuple (model, optimizer, data, loss_fn) for "
+        "(inputs, targets) batches, or a dict with the keys model, optimizer, data and one of "
+        "loss_fn / step_fn (batch -> loss), plus any of schedule (the lrtune Schedule you will "
+        "train with: recommended), scheduler, scaler, grad_clip, accumulation_steps."
+        """
 
 Your model, optimizer, scheduler, scaler and RNGs are restored exactly afterwards.
-"""
+""")
 
 
 @app.command("find", help=HELP)
 def find_command(
     setup_target: Annotated[str | None, typer.Argument(
-        metavar="SETUP", help="MODULE:FUNCTION or FILE.py:FUNCTION that builds your setup.")] = None,
-    task: Annotated[str, typer.Option(help="Built-in task to run on when no SETUP is given.")] = "digits",
+        metavar="SETUP",
+        help="MODULE:FUNCTION or FILE.py:FUNCTION that builds your setup.")] = None,
+    task: Annotated[str, typer.Option(
+        help="Built-in task to run on when no SETUP is given.")] = "digits",
     iters: Annotated[int | None, typer.Option(
         "--iters", help="Optimizer steps of the sweep (default: 20% of a full run for a built-in "
         "task, else 100).")] = None,
@@ -43,7 +52,8 @@ def find_command(
                                           "loss diverges).")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed of a built-in task's model and data order, "
                                       "and of the bootstrap.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Write the figure to this file (.png, .svg, ...).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Write the figure to this file (.png, .svg, ...).")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the history and "
                                                    "reading as JSON to this file.")] = None,
 ) -> None:

@@ -65,8 +65,9 @@ def tune_command(
     if ray is not None and storage is None:
         raise typer.BadParameter("--ray needs --storage: a URL every Ray node reaches "
                                  "(sqlite:///lrtune.db on one node, postgresql://... across nodes)")
-    run: dict[str, Any] = dict(steps=steps, budget=budget, strategy=strategy, space=space, storage=storage,
-               study_name=study, seed=seed, workers=workers, trial_timeout=trial_timeout)
+    run: dict[str, Any] = dict(steps=steps, budget=budget, strategy=strategy, space=space,
+                               storage=storage, study_name=study, seed=seed, workers=workers,
+                               trial_timeout=trial_timeout)
     interrupt_on_sigterm()  # a scheduler's preemption stops like Ctrl-C: trials marked lost
     earlier = _stored(storage, study)
     if earlier is not None:
@@ -85,8 +86,9 @@ def tune_command(
         raise as_option(err) from None
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM
         console.print(_interrupted(storage, study))
-        # typer types the code as int; a SystemExit's code (int, str or None) passes through as before
-        raise typer.Exit(130 if isinstance(stop, KeyboardInterrupt) else stop.code) from None  # type: ignore[arg-type]
+        # typer types the code as int; a SystemExit's code (int, str or None) passes through
+        code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
+        raise typer.Exit(code) from None  # type: ignore[arg-type]
     best = result.best
     if best is None:
         raise LrtuneError(_nothing_completed(result))

@@ -157,7 +157,8 @@ COLLAPSED_HINT = ("The LR destroyed what the network had (or could have) learned
 
 
 def _collapse(
-    steps: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, initial: float, final: float, scale: float,
+    steps: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, initial: float, final: float,
+    scale: float,
     margin: float, thresholds: Thresholds,
 ) -> Finding | None:
     """A run that ended no better than its untrained start after it had left it (rose above it,
@@ -253,7 +254,8 @@ def _gradient_findings(
         i = int(np.argmax(~finite)) if (~finite).any() else int(np.argmax(ratio))
         found.append(Finding(
             Status.EXPLODING_GRADIENTS, int(steps[i]),
-            f"the gradient norm grew {ratio[i]:.3g}x over its start ({start:.3g}) by step {int(steps[i])}",
+            f"the gradient norm grew {ratio[i]:.3g}x over its start ({start:.3g}) "
+            f"by step {int(steps[i])}",
             "Lower the LR or clip the gradient norm (e.g. to 1.0).",
             {"start": start, "ratio": float(ratio[i])},
         ))
@@ -263,7 +265,8 @@ def _gradient_findings(
     if end < thresholds.grad_vanish_factor * start and still_learning:
         found.append(Finding(
             Status.VANISHING_GRADIENTS, int(steps[-1]),
-            f"the gradient norm shrank to {end / start:.2g} of its start ({start:.3g} -> {end:.3g})",
+            f"the gradient norm shrank to {end / start:.2g} of its start "
+            f"({start:.3g} -> {end:.3g})",
             "The network stopped learning (saturated or dead units, often after a too-large step): "
             "lower the LR, check initialisation and normalisation.",
             {"start": start, "end": end},

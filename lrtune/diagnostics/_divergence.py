@@ -14,11 +14,14 @@ import numpy as np
 from lrtune.diagnostics._verdict import Finding, Status
 
 SUSTAINED = 3  # values in a row above the limit that make a divergence
-DIVERGED_HINT = "The LR is above the stability limit: lower it 3-10x, add warm-up, or clip gradients."
+DIVERGED_HINT = (
+    "The LR is above the stability limit: lower it 3-10x, add warm-up, or clip gradients."
+)
 
 
 def loss_scale(initial: float, best: float | np.ndarray) -> float | np.ndarray:
-    """The unit in which a rise of the loss is measured: the larger of |start| and the progress made."""
+    """The unit in which a rise of the loss is measured: the larger of |start| and the progress
+    made."""
     return np.maximum(np.maximum(abs(initial), initial - best), 1e-12)
 
 

@@ -103,7 +103,8 @@ class RunMonitor:
             # lowest at an end or at the kink; a batch below all three cannot diverge
             new_best = min(self._best, min(losses))
             kink = min(max(self._initial - abs(self._initial), new_best), self._best)
-            lowest = min(float(divergence_threshold(self._initial, b, self.thresholds.explode_factor))
+            factor = self.thresholds.explode_factor
+            lowest = min(float(divergence_threshold(self._initial, b, factor))
                          for b in (new_best, self._best, kink))
             if max(losses) <= lowest:
                 self._best = new_best
@@ -129,7 +130,8 @@ class RunMonitor:
     # -- reading -----------------------------------------------------------------------------
     @property
     def diverged(self) -> bool:
-        """Whether the run has diverged, as of the last read-back (at most ``check_every`` steps old)."""
+        """Whether the run has diverged, as of the last read-back (at most ``check_every`` steps
+        old)."""
         return self.divergence_ is not None
 
     @property
@@ -155,7 +157,8 @@ class RunMonitor:
     def diagnose(self) -> Diagnosis:
         """Classify the run seen so far."""
         self.flush()
-        grads = (np.asarray(self._grad_steps), np.asarray(self._grads)) if self._grads else (None, None)
+        grads = ((np.asarray(self._grad_steps), np.asarray(self._grads)) if self._grads
+                 else (None, None))
         vals = (np.asarray(self._val_steps), np.asarray(self._vals)) if self._vals else (None, None)
         diagnosis = classify(np.asarray(self._steps), np.asarray(self._losses), grads[0], grads[1],
                              thresholds=self.thresholds, val_steps=vals[0], val_losses=vals[1])
@@ -165,7 +168,8 @@ class RunMonitor:
 
 
 def _to_floats(steps: list[int], values: list[Any], name: str, source: str) -> list[float]:
-    """Host floats of ``values``: tensors in one stacked transfer, with a clear error for a bad one."""
+    """Host floats of ``values``: tensors in one stacked transfer, with a clear error for a bad
+    one."""
     if all(isinstance(v, torch.Tensor) for v in values):  # the common case: one stack, one transfer
         try:
             with torch.no_grad():
@@ -174,7 +178,8 @@ def _to_floats(steps: list[int], values: list[Any], name: str, source: str) -> l
             stacked = None
         if stacked is not None and stacked.numel() == len(values):
             return stacked.reshape(-1).float().cpu().tolist()
-    return [_to_float(step, value, name, source) for step, value in zip(steps, values, strict=False)]
+    return [_to_float(step, value, name, source)
+            for step, value in zip(steps, values, strict=False)]
 
 
 def _to_float(step: int, value: Any, name: str, source: str) -> float:

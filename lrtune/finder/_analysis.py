@@ -11,9 +11,9 @@ per decade, 3 seeds each, ``benchmarks/reference.py``); sweeps of 0.1 and 0.2 fu
    loss bottoms out where the LR starts to destabilise training, a property of the LR more than
    of how long the sweep dwelt on it. The steepest slope of the same curve sits at 0.12-0.23x on
    the two Adam tasks and moves 2.4x (median; 5.9x at most) when the iterations halve: a sweep
-   that spends more steps per decade makes progress at lower LRs. Short probes from the same snapshot (40 steps at each of several
-   fixed LRs) land where the minimum does (digits 1.6x, CNN 1.2x, transformer 0.4-0.7x) at 4-8x
-   the cost per candidate, so the single sweep is kept.
+   that spends more steps per decade makes progress at lower LRs. Short probes from the same
+   snapshot (40 steps at each of several fixed LRs) land where the minimum does (digits 1.6x,
+   CNN 1.2x, transformer 0.4-0.7x) at 4-8x the cost per candidate, so the single sweep is kept.
 2. **A constant-LR run wants the minimum divided by** :data:`MARGIN` (2.5). On constant-LR
    variants of the tasks the grid's best sits 1.2x (transformer), ~1x (CNN) and 4.5x (digits)
    below the median curve minimum: a long run needs headroom below the edge of stability that a
@@ -208,7 +208,8 @@ def _vertex(x: np.ndarray, curves: np.ndarray) -> np.ndarray:
     rows = np.arange(len(curves))
     left, mid, right = curves[rows, i - 1], curves[rows, i], curves[rows, i + 1]
     curvature = left - 2 * mid + right
-    offset = np.where(curvature > 0, 0.5 * (left - right) / np.where(curvature > 0, curvature, 1), 0)
+    offset = np.where(curvature > 0,
+                      0.5 * (left - right) / np.where(curvature > 0, curvature, 1), 0)
     step = np.where(offset < 0, x[i] - x[i - 1], x[i + 1] - x[i])
     return x[i] + np.clip(offset, -1.0, 1.0) * step
 

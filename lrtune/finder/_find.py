@@ -47,7 +47,8 @@ def find(
     factor, so their ratios are kept; reported LRs are the first group's.
 
     Each step draws ``accumulation_steps`` batches from ``data`` (re-iterated when it runs out;
-    pass a re-iterable loader, as a one-shot iterator is consumed for good) and computes the loss either as ``loss_fn(model(inputs), targets)`` for ``(inputs, targets,
+    pass a re-iterable loader, as a one-shot iterator is consumed for good) and computes the loss
+    either as ``loss_fn(model(inputs), targets)`` for ``(inputs, targets,
     ...)`` batches (moved to the model's device), or as ``step_fn(batch)`` for anything else
     (dict batches, models that compute their own loss, autocast inside the closure). With a
     ``scaler`` (``torch.amp.GradScaler``) losses are scaled, steps the scaler skips are not
@@ -99,14 +100,17 @@ def _sweep(stepper: Stepper, lrs: np.ndarray) -> tuple[list[float], str]:
             losses.append(stepper.step())
         except StopIteration:
             if not losses:
-                raise fail("data", OWNER, "a non-empty iterable of batches", "an empty one") from None
+                raise fail("data", OWNER, "a non-empty iterable of batches",
+                           "an empty one") from None
             return losses, "data exhausted"
         if not math.isfinite(losses[-1]) or divergence_onset(np.asarray(losses)) is not None:
             return losses, "diverged"
     return losses, "completed"
 
 
-def _supervised(model: nn.Module, loss_fn: Callable[[Any, Any], torch.Tensor]) -> Callable[[Any], torch.Tensor]:
+def _supervised(
+    model: nn.Module, loss_fn: Callable[[Any, Any], torch.Tensor]
+) -> Callable[[Any], torch.Tensor]:
     device = next(model.parameters()).device
 
     def compute(batch: Any) -> torch.Tensor:
@@ -155,7 +159,8 @@ def _validate(
     if not hasattr(data, "__iter__"):
         raise fail("data", OWNER, "an iterable of batches (a DataLoader or similar)", data)
     if _length(data) == 0:
-        raise fail("data", OWNER, "a non-empty iterable of batches", f"an empty {type(data).__name__}")
+        raise fail("data", OWNER, "a non-empty iterable of batches",
+                   f"an empty {type(data).__name__}")
     if (loss_fn is None) == (step_fn is None):
         raise InvalidParameterError(
             "find() needs exactly one of 'loss_fn' (for (inputs, targets) batches) and 'step_fn' "
@@ -176,11 +181,13 @@ def _validate(
     check_int(accumulation_steps, "accumulation_steps", OWNER)
     if grad_clip is not None:
         check_float(grad_clip, "grad_clip", OWNER, low=0.0)
-    if scaler is not None and not all(hasattr(scaler, a) for a in ("scale", "step", "update", "unscale_")):
+    if scaler is not None and not all(hasattr(scaler, a)
+                                      for a in ("scale", "step", "update", "unscale_")):
         raise fail("scaler", OWNER, "a torch.amp.GradScaler or None", scaler)
-    if scheduler is not None and not all(hasattr(scheduler, a) for a in ("state_dict", "load_state_dict")):
-        raise fail("scheduler", OWNER, "an LR scheduler with state_dict()/load_state_dict() or None",
-                   scheduler)
+    if scheduler is not None and not all(hasattr(scheduler, a)
+                                         for a in ("state_dict", "load_state_dict")):
+        raise fail("scheduler", OWNER,
+                   "an LR scheduler with state_dict()/load_state_dict() or None", scheduler)
     if schedule is not None and not isinstance(schedule, Schedule):
         raise fail("schedule", OWNER, "an lrtune Schedule (e.g. make_schedule('cosine', steps)) "
                    "or None", schedule)

@@ -25,7 +25,8 @@ def plot_result(data: dict[str, Any], path: str | Path | None = None, ax: Any = 
         ax = fig.subplots()
     else:
         fig = ax.figure
-    points = [(lr, loss) for lr, loss in zip(data["lr"], data["loss"], strict=False) if loss is not None]
+    points = [(lr, loss) for lr, loss in zip(data["lr"], data["loss"], strict=False)
+              if loss is not None]
     if points:
         xs, ys = zip(*points, strict=True)
         ax.plot(xs, ys, ".", color="0.6", markersize=3, label="loss (raw)")
@@ -34,7 +35,8 @@ def plot_result(data: dict[str, Any], path: str | Path | None = None, ax: Any = 
     ax.axvspan(low, high, color="C2", alpha=0.2, label="suggestion band")
     ax.axvline(data["suggestion"], color="C2", lw=2, label=f"suggestion {data['suggestion']:.2g}")
     if data["diverged_lr"] is not None:
-        ax.axvline(data["diverged_lr"], color="C3", ls="--", label=f"diverged {data['diverged_lr']:.2g}")
+        ax.axvline(data["diverged_lr"], color="C3", ls="--",
+                   label=f"diverged {data['diverged_lr']:.2g}")
     if data["smoothed"]:
         top, bottom = max(data["smoothed"]), min(data["smoothed"])
         pad = 0.15 * (top - bottom) or 0.1 * abs(top) or 1.0

@@ -15,7 +15,8 @@ BANDWIDTH = 0.15  # kernel standard deviation, in decades of LR
 
 
 def smoother(log_lrs: np.ndarray, bandwidth: float = BANDWIDTH) -> tuple[np.ndarray, np.ndarray]:
-    """Matrices ``(V, D)``: ``V @ y`` is the smoothed curve, ``D @ y`` its slope d y / d log10(lr)."""
+    """Matrices ``(V, D)``: ``V @ y`` is the smoothed curve, ``D @ y`` its slope d y / d
+    log10(lr)."""
     dx = log_lrs[None, :] - log_lrs[:, None]  # row i: offsets of every point from point i
     w = np.exp(-0.5 * (dx / bandwidth) ** 2)
     s0 = w.sum(axis=1, keepdims=True)

@@ -15,8 +15,8 @@ What is restored and how:
   (the scheduler before the optimizer, whose param groups carry the exact learning rates);
 - Python ``random``, NumPy's global RNG, torch's CPU RNG and every CUDA device's RNG (when CUDA
   is available);
-- the ``torch.Generator`` a loader shuffles with (``loader.generator``, ``loader.sampler.generator``),
-  since iterating the loader during the test advances it.
+- the ``torch.Generator`` a loader shuffles with (``loader.generator``,
+  ``loader.sampler.generator``), since iterating the loader during the test advances it.
 
 Not restored: what the user's own code changes on the side, such as an EMA of the weights
 updated by an optimizer step hook (``register_step_post_hook``) or a module outside the model.
@@ -49,7 +49,8 @@ def to_cpu(value: Any) -> Any:
 
 @dataclass
 class Snapshot:
-    """CPU copies of the training state, taken by :func:`capture` and put back by :meth:`restore`."""
+    """CPU copies of the training state, taken by :func:`capture` and put back by
+    :meth:`restore`."""
 
     tensors: list[tuple[torch.Tensor, torch.Tensor]]  # (live tensor, CPU copy)
     grads: list[tuple[torch.Tensor, torch.Tensor | None]]

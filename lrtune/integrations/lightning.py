@@ -104,8 +104,8 @@ class RangeTest(pl.Callback):
     def __init__(self, num_iter: int = 100, start_lr: float = 1e-7, end_lr: float = 10.0, *,
                  attr_name: str = "", update_attr: bool = True, stop: bool = False,
                  seed: int = 0) -> None:
-        self.options: dict[str, Any] = {"num_iter": num_iter, "start_lr": start_lr, "end_lr": end_lr,
-                        "seed": seed}
+        self.options: dict[str, Any] = {"num_iter": num_iter, "start_lr": start_lr,
+                                        "end_lr": end_lr, "seed": seed}
         self.attr_name, self.update_attr, self.stop = attr_name, update_attr, stop
         self.result: FinderResult | None = None
 
@@ -124,8 +124,9 @@ class RangeTest(pl.Callback):
             return loss
 
         with _no_logging(pl_module):
-            self.result = find(pl_module, optimizer, cast(Any, trainer.train_dataloader), step_fn=step_fn,
-                               grad_clip=float(clip) if clip else None, **self.options)
+            self.result = find(pl_module, optimizer, cast(Any, trainer.train_dataloader),
+                               step_fn=step_fn, grad_clip=float(clip) if clip else None,
+                               **self.options)
         if self.update_attr:
             lightning_setattr(pl_module, attr, self.result.suggestion)
             for opt in trainer.optimizers:

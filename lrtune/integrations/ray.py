@@ -97,7 +97,8 @@ class LrtuneSearcher(Searcher):
         self.study.finish_trial(study_id, state, value, **json.loads(result["lrtune_record"]))
 
     def trainable(self, objective: Callable[[Trial], float]) -> Callable[[dict[str, Any]], None]:
-        """A Ray Tune function trainable that runs the lrtune ``objective`` on a suggested config."""
+        """A Ray Tune function trainable that runs the lrtune ``objective`` on a suggested
+        config."""
         study = self.study
         settings = dict(space=study.space, steps=study.steps, budget=study.budget,
                         strategy=study.strategy, seed=study.seed)

@@ -97,7 +97,9 @@ def check_picklable(objective: Callable[[Trial], float], workers: int) -> bytes:
                    objective) from None
 
 
-def worker_job(study: Study, objective: Callable[[Trial], float], storage: str, workers: int) -> bytes:
+def worker_job(
+    study: Study, objective: Callable[[Trial], float], storage: str, workers: int
+) -> bytes:
     settings: dict[str, Any] = {
         "storage": storage, "study_name": study.name, "space": study.space, "steps": study.steps,
         "budget": study.budget, "strategy": study.strategy, "seed": study.seed,

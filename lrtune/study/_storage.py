@@ -69,7 +69,8 @@ def check_existing(url: str) -> None:
     database = parsed.database
     if parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:"):
         if not Path(database).is_file():
-            raise StorageError(f"No storage at {safe_url(url)}: the file {database} does not exist.")
+            raise StorageError(
+                f"No storage at {safe_url(url)}: the file {database} does not exist.")
 
 
 def _open_sqlite(url: str) -> optuna.storages.RDBStorage:

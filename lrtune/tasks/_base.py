@@ -65,7 +65,9 @@ class Task(abc.ABC):
     def steps_per_epoch(self) -> int:
         return len(self.data.x_train) // self.batch_size
 
-    def step_fn(self, model: nn.Module) -> Callable[[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    def step_fn(
+        self, model: nn.Module
+    ) -> Callable[[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
         """A ``batch -> loss`` closure, the form the range test and user loops accept."""
         return lambda batch: self.forward_loss(model, *batch)
 

@@ -1,4 +1,5 @@
-"""A tiny character-level transformer on text the Python interpreter ships, AdamW + warm-up + cosine.
+"""A tiny character-level transformer on text the Python interpreter ships, AdamW + warm-up +
+cosine.
 
 The text is CPython's own help topics (``pydoc_data.topics``): English prose and code examples,
 present in every standard installation, so nothing is downloaded.

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EpochLog:
-    """What people print per epoch: the LR in force, the mean training loss and the validation loss."""
+    """What people print per epoch: the LR in force, the mean training loss and the validation
+    loss."""
 
     epoch: int
     step: int

@@ -17,7 +17,8 @@ runner = CliRunner()
 def test_demo_tunes_digits_and_explains_its_choice():
     result = runner.invoke(app, ["demo", "--seed", "0"])
     assert result.exit_code == 0, result.output
-    epochs = re.findall(r"epoch +(\d+) +step +\d+ +lr ([\d.e+-]+) +train loss ([\d.]+) +val loss ([\d.]+)",
+    epochs = re.findall(r"epoch +(\d+) +step +\d+ +lr ([\d.e+-]+) +train loss ([\d.]+)"
+                        r" +val loss ([\d.]+)",
                         result.output)
     assert len(epochs) >= 25  # the final full run, epoch by epoch
     lrs = [float(lr) for _, lr, _, _ in epochs]
@@ -40,7 +41,8 @@ def test_tune_runs_a_user_objective_from_a_file(tmp_path):
 
 
 def test_user_mistakes_print_one_line_and_exit_2():
-    proc = subprocess.run([sys.executable, "-m", "lrtune.cli", "tune", "nomodule:f", "--steps", "10"],
+    proc = subprocess.run([sys.executable, "-m", "lrtune.cli", "tune", "nomodule:f",
+                           "--steps", "10"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [

@@ -154,8 +154,10 @@ def test_diagnosis_serialises_to_plain_data(digits):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"check_every": 0}, r"The 'check_every' parameter of RunMonitor\(\) must be an int >= 1\. Got 0"),
-    ({"check_every": 2.5}, r"'check_every' parameter of RunMonitor\(\) must be an int >= 1\. Got 2.5"),
+    ({"check_every": 0},
+     r"The 'check_every' parameter of RunMonitor\(\) must be an int >= 1\. Got 0"),
+    ({"check_every": 2.5},
+     r"'check_every' parameter of RunMonitor\(\) must be an int >= 1\. Got 2.5"),
     ({"thresholds": Thresholds(explode_factor=-1)},
      r"The 'explode_factor' parameter of Thresholds\(\) must be a float > 0\. Got -1"),
 ])

@@ -1,4 +1,5 @@
-"""Acceptance tests for lrtune.find: exact restore, divergence stop, NaN, batches, accumulation, AMP,
+"""Acceptance tests for lrtune.find: exact restore, divergence stop, NaN, batches, accumulation,
+AMP,
 param-group ratios, bad input, the result object and the CLI. Real tiny training on digits."""
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ TASK = get_task("digits")
 
 
 def bn_setup(seed: int = 0):
-    """A digits MLP with BatchNorm and dropout (buffers and RNG use), Adam, a scheduler, a scaler."""
+    """A digits MLP with BatchNorm and dropout (buffers and RNG use), Adam, a scheduler, a
+    scaler."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2),
                           nn.Linear(32, 10))
@@ -234,9 +236,11 @@ def vector_loss(model):
 BAD_INPUTS = [
     ({"model": "net"}, r"'model' parameter of find\(\) must be a torch.nn.Module"),
     ({"optimizer": None}, r"'optimizer' parameter of find\(\) must be a torch.optim.Optimizer"),
-    ({"data": []}, r"'data' parameter of find\(\) must be a non-empty iterable.*Got 'an empty list'"),
+    ({"data": []},
+     r"'data' parameter of find\(\) must be a non-empty iterable.*Got 'an empty list'"),
     ({"data": "generator"}, r"'data' parameter of find\(\) must be a non-empty iterable"),
-    ({"start_lr": 1.0, "end_lr": 0.1}, r"'end_lr' parameter of find\(\) must be a float > start_lr"),
+    ({"start_lr": 1.0, "end_lr": 0.1},
+     r"'end_lr' parameter of find\(\) must be a float > start_lr"),
     ({"start_lr": -1e-3}, r"'start_lr' parameter of find\(\) must be a float > 0. Got -0.001"),
     ({"end_lr": 0.0}, r"'end_lr' parameter of find\(\) must be a float > 0. Got 0.0"),
     ({"num_iter": 10}, r"'num_iter' parameter of find\(\) must be an int >= 25 .*8.0 decades"),
@@ -279,7 +283,8 @@ def test_bad_input_is_refused_and_leaves_everything_untouched(change, message):
     with pytest.raises(InvalidParameterError, match=message) as info:
         find(**kwargs)
     assert isinstance(info.value, ValueError)
-    assert all(torch.equal(a, b) for a, b in zip(tensors_of(model, optimizer), before, strict=False))
+    assert all(torch.equal(a, b)
+               for a, b in zip(tensors_of(model, optimizer), before, strict=False))
     assert torch.equal(loader.generator.get_state(), generator_state)
     assert torch.equal(torch.get_rng_state(), rng_state)
     assert optimizer.param_groups[0]["lr"] == 0.1

@@ -244,7 +244,8 @@ def test_warmup_composes(schedule: Schedule, shape: str) -> None:
     assert warm.total_steps == T and rest.factor(0) == first
     assert warm.factor(0) == pytest.approx(0.2 * first, rel=1e-12)
     ramp = [warm.factor(t) for t in range(W + 1)]
-    assert all(a < b for a, b in zip(ramp, ramp[1:], strict=False))  # strictly increasing (first > 0)
+    # strictly increasing (first > 0)
+    assert all(a < b for a, b in zip(ramp, ramp[1:], strict=False))
     if shape == "linear":
         steps = np.diff(ramp)
         assert steps == pytest.approx(np.full(W, 0.8 * first / W), rel=1e-9)

@@ -52,10 +52,14 @@ def test_epoch_log_reports_lr_and_losses(digits):
 @pytest.mark.parametrize("call, message", [
     (lambda: get_task("cifar"), r"The 'name' parameter of get_task\(\) must be one of 'charlm', "
                                 r"'diabetes', 'digits', 'mnist1d'\. Got 'cifar' instead\."),
-    (lambda: train(get_task("digits"), -0.1), r"The 'lr' parameter of train\(\) must be a float > 0"),
-    (lambda: train(get_task("digits"), 0.1, steps=0), r"The 'steps' parameter of train\(\) must be an int >= 1"),
-    (lambda: train(get_task("digits"), 0.1, seed=-1), r"The 'seed' parameter of train\(\) must be an int >= 0"),
-    (lambda: train(get_task("digits"), float("nan")), r"The 'lr' parameter of train\(\) must be a float > 0\. Got nan"),
+    (lambda: train(get_task("digits"), -0.1),
+     r"The 'lr' parameter of train\(\) must be a float > 0"),
+    (lambda: train(get_task("digits"), 0.1, steps=0),
+     r"The 'steps' parameter of train\(\) must be an int >= 1"),
+    (lambda: train(get_task("digits"), 0.1, seed=-1),
+     r"The 'seed' parameter of train\(\) must be an int >= 0"),
+    (lambda: train(get_task("digits"), float("nan")),
+     r"The 'lr' parameter of train\(\) must be a float > 0\. Got nan"),
 ])
 def test_bad_task_input(call, message):
     with pytest.raises(InvalidParameterError, match=message):
