@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -91,7 +92,14 @@ def _builtin(name: str, seed: int) -> dict[str, Any]:
 
 
 def _user_setup(target: str) -> dict[str, Any]:
-    built = load_object(target, "SETUP")()
+    builder = load_object(target, "SETUP")
+    try:
+        inspect.signature(builder).bind()
+    except TypeError as err:  # it needs arguments (or is not a function at all)
+        raise fail("setup", "lrtune find", f"a function of no arguments ({err})", target) from None
+    except ValueError:  # a builtin without a signature: let the call say
+        pass
+    built = builder()
     if isinstance(built, tuple) and len(built) == 4:
         return dict(zip(("model", "optimizer", "data", "loss_fn"), built, strict=True))
     if isinstance(built, Mapping) and all(k in built for k in SETUP_KEYS):

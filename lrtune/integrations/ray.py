@@ -37,7 +37,8 @@ except ImportError as err:  # an optional dependency: say how to get it
 from lrtune._validation import check_float, check_int
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import Space
-from lrtune.strategies import Proposal, Strategy, make_strategy
+from lrtune.strategies import FINISHED, Proposal, Strategy, make_strategy
+from lrtune.strategies._base import answer_of
 from lrtune.study import Study
 from lrtune.study._heartbeat import WorkerId
 from lrtune.study._runner import run_trial
@@ -74,9 +75,10 @@ class LrtuneSearcher(Searcher):
     # Ray types suggest() as dict | None, but documents Searcher.FINISHED (a str) as an answer
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         context = self.study.context()
-        proposal = self.study.strategy.ask(context)
-        if proposal is None:  # done, unless it waits for running trials' results
-            return None if self._running else Searcher.FINISHED
+        proposal = answer_of(self.study.strategy, context)  # the budget applied, as in workers
+        if not isinstance(proposal, Proposal):  # WAIT, or FINISHED while trials still run (one
+            # that stops early gives steps back): ask again later; done once nothing runs
+            return Searcher.FINISHED if proposal is FINISHED and not self._running else None
         study_id, number = self.study.start_trial(proposal.params, proposal.steps, proposal.tag,
                                                   self._me)
         self._running[trial_id] = study_id

@@ -9,26 +9,22 @@ SIGTERM stopped it (its running trial marked lost).
 from __future__ import annotations
 
 import logging
-import pickle
 import sys
 from pathlib import Path
 
 import cloudpickle
 
 from lrtune.exceptions import LrtuneError
-from lrtune.study._study import Study
+from lrtune.study._processes import open_job
 from lrtune.study._worker import interrupt_on_sigterm, run_worker
 
 
 def main(job_path: str, error_path: str) -> int:
     interrupt_on_sigterm()
     logging.basicConfig(level=logging.WARNING, format="lrtune worker %(process)d: %(message)s")
-    outer = pickle.loads(Path(job_path).read_bytes())
-    sys.path[:] = outer["sys_path"]
-    objective = cloudpickle.loads(outer["job"]["objective"])
-    settings = cloudpickle.loads(outer["job"]["settings"])
+    study, objective = open_job(Path(job_path).read_bytes())
     try:
-        run_worker(Study.open(**settings), objective)
+        run_worker(study, objective)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
         return 130
     except SystemExit as stop:  # SIGTERM, forwarded by the parent: the trial is marked lost

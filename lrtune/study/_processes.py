@@ -110,6 +110,19 @@ def worker_job(
     return pickle.dumps({"sys_path": list(sys.path), "job": job})
 
 
+def open_job(job: bytes, extend_path: bool = False) -> tuple[Study, Callable[[Trial], float]]:
+    """The study and objective a worker process gets from :func:`worker_job`: the driver's
+    ``sys.path`` replaces its own (``extend_path``: is added to it), so the objective's modules
+    import."""
+    outer = pickle.loads(job)
+    if extend_path:
+        sys.path.extend(p for p in outer["sys_path"] if p not in sys.path)
+    else:
+        sys.path[:] = outer["sys_path"]
+    objective = cloudpickle.loads(outer["job"]["objective"])
+    return Study.open(**cloudpickle.loads(outer["job"]["settings"])), objective
+
+
 class _DatabaseFile:
     """The SQLite file of the study, watched by the parent: deleted or replaced while workers
     run, it is gone for good (their open connections write on into the deleted file without an

@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from numbers import Real
 from typing import Any, cast
 
-import cloudpickle
 
 from lrtune._validation import fail
 from lrtune.exceptions import LrtuneError
-from lrtune.study._processes import RESTARTS_PER_WORKER, report_finished, worker_job
+from lrtune.study._processes import RESTARTS_PER_WORKER, open_job, report_finished, worker_job
 from lrtune.study._study import Study
 from lrtune.study._worker import POLL_SECONDS, Callback, run_worker
 from lrtune.trial import Trial
@@ -143,7 +140,4 @@ def _stop(ray: Any, pending: list[Any]) -> None:
 def _ray_worker(job: bytes) -> int:
     """The body of one Ray task: the job ``tune()`` packed, worked until the study is done."""
     logging.basicConfig(level=logging.WARNING, format="lrtune worker %(process)d: %(message)s")
-    outer = pickle.loads(job)
-    sys.path.extend(p for p in outer["sys_path"] if p not in sys.path)  # the driver's modules
-    inner = cloudpickle.loads(outer["job"])
-    return run_worker(Study.open(**inner["settings"]), inner["objective"])
+    return run_worker(*open_job(job, extend_path=True))  # the driver's modules are importable

@@ -27,7 +27,8 @@ from lrtune.trial import Trial, TrialStopped
 
 PROGRESS_SECONDS = 1.0  # at most one intermediate value a second reaches the storage
 _TAKEN = "lost"  # TrialStopped reason: another worker declared this one dead and took the trial
-SAME_FAILURES = 3  # a study whose first trials all failed alike this many times stops
+SAME_FAILURES = 3  # a study whose first trials all failed alike this many times stops ...
+LR_SPAN = 10.0  # ... at LRs this factor apart
 
 
 def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Proposal,
@@ -104,14 +105,19 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
 
 def _stop_on_repeated_failure(study: Study, raised: Exception) -> None:
     """Raise when every trial that ended so far failed, at least ``SAME_FAILURES`` of them, with
-    one exception at one place: a bug that every configuration hits, not a bad LR."""
+    one exception at one place, at LRs a decade or more apart: a bug that every configuration
+    hits. The span keeps a search that starts at the top of the range (``auto``'s scan) going
+    when only the largest LRs fail (an out-of-memory error, a user's NaN check)."""
     ended = [t for t in study.trials if t.state.finished]
     if len(ended) >= SAME_FAILURES and all(
             t.state is TrialState.FAILED and t.error == ended[0].error for t in ended):
-        raise ObjectiveFailedError(
-            f"The objective failed the same way in all {len(ended)} trials of the study "
-            f"{study.name!r} so far, so it would fail in every one: {ended[0].error}. The study "
-            "stops; fix the objective and run again to resume.") from raised
+        lrs = [t.lr for t in ended]
+        if max(lrs) >= LR_SPAN * min(lrs) or not study.space.searches_lr:
+            raise ObjectiveFailedError(
+                f"The objective failed the same way in all {len(ended)} trials of the study "
+                f"{study.name!r} so far, at LRs from {min(lrs):.3g} to {max(lrs):.3g}, so it "
+                f"would fail in every one: {ended[0].error}. The study stops; fix the objective "
+                "and run again to resume.") from raised
 
 
 def _judge(result: object) -> tuple[TrialState, float | None, str | None]:

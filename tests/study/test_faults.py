@@ -3,7 +3,9 @@ keeps what really happened (nothing RUNNING, every trained step counted)."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -52,14 +54,27 @@ def test_a_bug_that_every_trial_hits_stops_the_study_at_the_users_line(tmp_path,
                     storage=url, study_name="bug", seed=0)
     message = str(caught.value)
     assert isinstance(caught.value, RuntimeError) and isinstance(caught.value, LrtuneError)
-    assert "failed the same way in all 3 trials" in message
+    ended = re.search(r"failed the same way in all (\d+) trials of the study 'bug' so far, at "
+                      r"LRs from ([\d.e-]+) to ([\d.e-]+)", message)
+    assert ended and int(ended[1]) >= 3 and float(ended[3]) >= 10 * float(ended[2])
     assert "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in message
     line = _train.__code__.co_firstlineno + 5  # loss = ...(model(x), y): the user's line
     assert f"test_faults.py:{line} in _train: loss = nn.functional.cross_entropy" in message
     assert "torch" not in message.split(" (at ")[-1]  # torch's own frames are skipped
     assert isinstance(caught.value.__cause__, RuntimeError)
     trials = lrtune.load_study("bug", url).trials
-    assert [t.state for t in trials] == [TrialState.FAILED] * 3  # nothing left running
+    assert [t.state for t in trials] == [TrialState.FAILED] * int(ended[1])  # none running
+
+
+def test_a_search_whose_first_trials_fail_at_the_top_of_the_range_goes_on():
+    def objective(trial):  # auto's scan starts at 3.0, 1.39, 0.64: all fail alike
+        if trial.lr > 0.5:
+            raise MemoryError("too large for this machine")
+        return (math.log10(trial.lr) + 2) ** 2
+
+    study = lrtune.tune(objective, steps=64, budget=2.0, space=lrtune.Space(lr=(1e-4, 3.0)))
+    assert [t.state for t in study.trials[:3]] == [TrialState.FAILED] * 3
+    assert study.best is not None and study.best.lr < 0.5
 
 
 def test_failures_at_some_lrs_only_are_verdicts_and_the_study_goes_on(digits):
