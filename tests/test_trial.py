@@ -35,8 +35,8 @@ def _sparse_objective(task):
 class StopWithoutProgress(GridStrategy):
     """Prunes a trial whose loss has not fallen 1% below its first report by a checkpoint."""
 
-    def should_stop(self, context, trial):
-        losses = trial.monitor.losses
+    def should_stop(self, context, trial):  # trial: a read-only RunningTrial
+        losses = [loss for _, loss in trial.losses]
         return len(losses) >= 2 and losses[-1] > 0.99 * losses[0]
 
 

@@ -28,7 +28,7 @@ def local_ray():
         for key, value in RAY_ENV.items():
             env.setenv(key, value)
         try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         except Exception as err:  # noqa: BLE001 - whatever stops Ray here is the skip reason
             pytest.skip(f"Ray cannot start on this machine: {type(err).__name__}: {err}")
         try:
@@ -41,6 +41,8 @@ def _key(record):
     return (record.tag, record.lr, record.steps, record.state, record.value)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(360)  # a fresh Ray worker process per trial: ~100 s on 2 idle cores
 def test_auto_inside_a_tuner_reaches_the_answer_of_lrtune_tune(local_ray, digits, tmp_path):
     settings = dict(steps=digits.steps, budget=2.0, strategy="auto", space=task_space(digits),
                     seed=0)

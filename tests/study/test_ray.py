@@ -250,6 +250,8 @@ lrtune.tune(objective, executor="ray", workers=4, **settings)
 """
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(360)  # a driver process that connects to the cluster, then Ctrl-C: ~60 s idle
 def test_ctrl_c_on_the_driver_stops_the_workers_and_marks_their_trials_lost(
         cluster, tmp_path, own_loop, halving):
     url, name, marker = f"sqlite:///{tmp_path / 'int.db'}", _name(), tmp_path / "int"
