@@ -20,6 +20,8 @@ from lrtune.integrations.ray import LrtuneSearcher  # noqa: E402
 
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # a test cluster
 
+pytestmark = pytest.mark.ray  # run by `make test-ray`, not `make test` (see the marker)
+
 
 @pytest.fixture(scope="module")
 def local_ray():

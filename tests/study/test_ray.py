@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 AT_STEP = 20  # the step after which the trial that a test interrupts waits to be killed
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # a test cluster
 
+pytestmark = pytest.mark.ray  # run by `make test-ray`, not `make test` (see the marker)
+
 
 @pytest.fixture(scope="module")
 def cluster():
