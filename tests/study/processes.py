@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 WAIT_SECONDS = 60.0
+SETTLE_SECONDS = 2.0  # a try that fails is retried, so this bounds no outcome
 
 
 def stat(pid: int) -> tuple[str, int]:
@@ -45,10 +46,23 @@ def group(pgid: int) -> list[int]:
 
 
 def stop_group(pgid: int) -> None:
-    """SIGSTOP every process of group ``pgid``, and wait until each is stopped."""
-    os.killpg(pgid, signal.SIGSTOP)
-    for pid in group(pgid):
-        wait_for_state(pid, "TtZX", "did not stop")
+    """SIGSTOP every process of group ``pgid``, and wait until each is stopped.
+
+    A parent caught inside ``vfork()`` (``subprocess`` starting a worker) waits in state D until
+    its child has exec'd, and the child is stopped too, so it would never stop: when the group does
+    not settle, it is let go (SIGCONT) and stopped again."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        os.killpg(pgid, signal.SIGSTOP)
+        try:
+            for pid in group(pgid):
+                wait_for_state(pid, "TtZX", "did not stop", timeout=SETTLE_SECONDS)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"process group {pgid} did not stop within "
+                                     f"{WAIT_SECONDS:g} s") from None
+            os.killpg(pgid, signal.SIGCONT)
 
 
 def kill_if_frozen(pid: int, holds: Callable[[], bool]) -> bool:
