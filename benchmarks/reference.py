@@ -8,7 +8,7 @@ of the gap between the best LR and a random guess a method leaves on the table.
 Every run is cached in ``benchmarks/out/grid_<task>.json`` keyed by (lr, seed) and by a version of
 the task (lrtune's version and a hash of the code that defines the task and its training loop;
 for a recipe, its row of the suite and the modules that build it: :meth:`Recipe.version`; and
-``lrtune.diagnostics``, which decides what counts as diverged),
+the two ``lrtune.diagnostics`` modules that decide what counts as diverged),
 so re-runs are cheap and a changed task never reuses stale numbers. Runs use one torch thread:
 results depend on the thread count (reduction order), so a cache must come from one setting.
 """
@@ -31,7 +31,7 @@ from benchmarks.recipes import RECIPES
 from benchmarks.results_md import OUT
 from benchmarks.tasks import benchmark_task
 import lrtune
-from lrtune import diagnostics
+from lrtune.diagnostics import _divergence, _monitor
 from lrtune.tasks import _base, _data, _training, get_task, train
 
 SEEDS = (0, 1, 2)
@@ -153,7 +153,7 @@ def per_seed_losses(task_name: str, lr: float, seeds: Iterable[int] = SEEDS) -> 
 
 def task_version(task_name: str) -> str:
     """lrtune's version plus a hash of the source that defines the task and how it is trained,
-    and one of ``lrtune.diagnostics``, whose monitor decides which runs count as diverged."""
+    and one of the diagnostics modules whose monitor decides which runs count as diverged."""
     if task_name in RECIPES:
         return f"{RECIPES[task_name].version()}+{_monitor_version()}"
     modules = (inspect.getmodule(type(get_task(task_name))), _base, _data, _training)
@@ -164,9 +164,11 @@ def task_version(task_name: str) -> str:
 
 
 def _monitor_version() -> str:
+    """A hash of the modules that decide when a run has diverged (and is stopped); the verdicts'
+    wording and the classifier's other findings do not change a cached loss."""
     digest = hashlib.sha256()
-    for path in sorted(Path(inspect.getfile(diagnostics)).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
+    for module in (_monitor, _divergence):
+        digest.update(Path(inspect.getfile(module)).read_bytes())
     return digest.hexdigest()[:8]
 
 

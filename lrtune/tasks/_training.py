@@ -64,8 +64,24 @@ def fit(
     """The training loop shared by every run: ``report(step, loss)`` returns True to stop.
 
     ``on_epoch(epoch, step, lr, mean_train_loss)`` is called after each epoch. Returns the number
-    of steps trained.
+    of steps trained. Dropout and other random layers draw from torch's global RNG, seeded here
+    with ``seed`` so that a run repeats exactly; the caller's RNG state is restored afterwards.
     """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _fit(task, model, optimizer, scheduler, steps, seed, report, on_epoch)
+
+
+def _fit(
+    task: Task,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    steps: int,
+    seed: int,
+    report: Callable[[int, torch.Tensor], bool],
+    on_epoch: Callable[[int, int, float, float], None] | None,
+) -> int:
     loader = task.train_loader(seed)
     step, epoch = 0, 0
     while step < steps:

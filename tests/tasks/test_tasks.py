@@ -28,6 +28,25 @@ def test_runs_are_reproducible_and_seeds_differ(digits):
     assert not np.array_equal(a.losses, c.losses)
 
 
+def test_runs_with_dropout_repeat_whatever_the_global_rng_holds():
+    from torch import nn
+
+    from lrtune.tasks._digits import DigitsMLP
+
+    class DigitsDropout(DigitsMLP):
+        def build_model(self) -> nn.Module:
+            return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.5),
+                                 nn.Linear(128, 10))
+
+    task = DigitsDropout()
+    torch.manual_seed(1)
+    a = train(task, 0.05, steps=40, seed=3)
+    torch.manual_seed(2)  # dropout masks must not come from here
+    b = train(task, 0.05, steps=40, seed=3)
+    np.testing.assert_array_equal(a.losses, b.losses)
+    assert a.val_loss == b.val_loss
+
+
 def test_tasks_do_not_touch_global_rngs():
     np.random.seed(123)
     torch.manual_seed(123)
