@@ -44,9 +44,11 @@ def _key(record):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(360)  # a fresh Ray worker process per trial: ~100 s on 2 idle cores
+@pytest.mark.timeout(600)  # Tune's per-trial bookkeeping: ~40 s on 2 idle cores
 def test_auto_inside_a_tuner_reaches_the_answer_of_lrtune_tune(local_ray, digits, tmp_path):
-    settings = dict(steps=digits.steps, budget=2.0, strategy="auto", space=task_space(digits),
+    # auto's smallest budget: a scan across the cliff (diverged trials among them) and a final
+    # full run, 5 trials in all
+    settings = dict(steps=digits.steps, budget=1.25, strategy="auto", space=task_space(digits),
                     seed=0)
     searcher = LrtuneSearcher(**settings)
     tuner = tune.Tuner(
@@ -64,7 +66,7 @@ def test_auto_inside_a_tuner_reaches_the_answer_of_lrtune_tune(local_ray, digits
     ran = searcher.study.trials
     assert [_key(t) for t in ran] == [_key(t) for t in expected.trials]  # trial for trial
     assert searcher.best.lr == expected.best.lr and searcher.best.value == expected.best.value
-    assert searcher.study.spent == pytest.approx(expected.spent) and expected.spent <= 2.0
+    assert searcher.study.spent == pytest.approx(expected.spent) and expected.spent <= 1.25
     # the scan crossed the cliff: some trials diverged, were stopped early and told Tune so
     diverged = [t for t in ran if t.state is TrialState.DIVERGED]
     assert diverged and all(t.steps_done < t.steps for t in diverged)

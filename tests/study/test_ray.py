@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 AT_STEP = 20  # the step after which the trial that a test interrupts waits to be killed
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # a test cluster
 
-pytestmark = pytest.mark.ray  # run by `make test-ray`, not `make test` (see the marker)
+# run by `make test-ray`, not `make test` (see the marker); every test starts Ray processes,
+# which import torch: minutes on a busy 2-core machine
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +93,14 @@ class WaitsToBeKilled:
         partial.rename(self.marker)  # atomic: the test reads all of it or nothing
 
 
-def read_marker(marker: Path, timeout: float = 300) -> tuple[int, int]:
-    """(PID, trial number) that a WaitsToBeKilled wrote, once it is there."""
+def read_marker(marker: Path, driver: subprocess.Popen | None = None,
+                timeout: float = 500) -> tuple[int, int]:
+    """(PID, trial number) that a WaitsToBeKilled wrote, once it is there; an error at once when
+    the ``driver`` process ends first (with what it printed), and after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not marker.exists():
+        if driver is not None and driver.poll() is not None:
+            raise AssertionError(f"the driver ended first: {driver.communicate()}")
         assert time.monotonic() < deadline, "no trial reached the step at which it is killed"
         time.sleep(0.05)
     pid, number = marker.read_text().split()
@@ -253,7 +259,7 @@ lrtune.tune(objective, executor="ray", workers=4, **settings)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(360)  # a driver process that connects to the cluster, then Ctrl-C: ~60 s idle
+@pytest.mark.timeout(600)  # a driver process that connects to the cluster, then Ctrl-C: ~60 s idle
 def test_ctrl_c_on_the_driver_stops_the_workers_and_marks_their_trials_lost(
         cluster, tmp_path, own_loop, halving):
     url, name, marker = f"sqlite:///{tmp_path / 'int.db'}", _name(), tmp_path / "int"
@@ -263,7 +269,7 @@ def test_ctrl_c_on_the_driver_stops_the_workers_and_marks_their_trials_lost(
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, cluster.address, str(job)],
                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, **RAY_ENV))
     try:
-        pid, number = read_marker(marker)
+        pid, number = read_marker(marker, driver)
         driver.send_signal(signal.SIGINT)
         _, err = driver.communicate(timeout=120)
     finally:
