@@ -101,16 +101,21 @@ def test_a_grid_cache_from_other_code_is_not_read(tmp_path, monkeypatch):
 
 
 def test_grid_caches_are_keyed_on_the_divergence_monitor_too(tmp_path, monkeypatch):
-    copy = tmp_path / "diagnostics"
-    shutil.copytree(Path(reference.diagnostics.__file__).parent, copy,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    stand_in = types.ModuleType("diagnostics")
-    stand_in.__file__ = str(copy / "__init__.py")
-    monkeypatch.setattr(reference, "diagnostics", stand_in)
-    before = [reference.task_version(n) for n in ("digits", "wine-linear-adagrad-constant")]
-    (copy / "__init__.py").write_text((copy / "__init__.py").read_text() + "\n# an edit\n")
-    after = [reference.task_version(n) for n in ("digits", "wine-linear-adagrad-constant")]
-    assert before[0] != after[0] and before[1] != after[1]
+    """An edit of either module that decides when a run is stopped as diverged changes the key."""
+    names = ("digits", "wine-linear-adagrad-constant")
+    for module in ("_monitor", "_divergence"):
+        copy = tmp_path / f"{module}.py"
+        shutil.copy(Path(getattr(reference, module).__file__), copy)
+        stand_in = types.ModuleType(module)
+        stand_in.__file__ = str(copy)
+        monkeypatch.setattr(reference, module, stand_in)
+    before = [reference.task_version(n) for n in names]
+    for module in ("_monitor", "_divergence"):
+        copy = tmp_path / f"{module}.py"
+        copy.write_text(copy.read_text() + "\n# an edit\n")
+        after = [reference.task_version(n) for n in names]
+        assert before[0] != after[0] and before[1] != after[1]
+        before = after
 
 
 def test_recipe_grids_span_the_recipe_range_with_at_least_twenty_points():
