@@ -115,6 +115,7 @@ def test_bad_step_is_rejected_before_anything_changes(step):
     assert trial.steps_done == 0 and len(trial.monitor.losses) == 0
 
 
+@pytest.mark.slow
 def test_the_objectives_return_value_reaches_the_verdict_as_the_held_out_loss(digits):
     def returns(held_out):
         def run(trial):
