@@ -45,6 +45,8 @@ benchmarks: $(VENV)/.installed-dev
 	$(BENCH).suite --grids --publish
 	$(BENCH).tune_benchmark --suite dev --methods lrtune-auto --budgets 2 --seeds 0,1,2,3,4 \
 		--publish
+	OMP_NUM_THREADS=1 $(BENCH).diagnostics_benchmark --suite dev
+	OMP_NUM_THREADS=1 $(BENCH).diagnostics_benchmark --suite validation
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

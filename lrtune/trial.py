@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from lrtune._validation import check_int
-from lrtune.diagnostics import RunMonitor
+from lrtune.diagnostics import Diagnosis, RunMonitor
 from lrtune.exceptions import LrtuneError
 from lrtune.optimizers import build_optimizer
 from lrtune.schedules import Schedule, ScheduledLR
@@ -115,6 +115,16 @@ class Trial:
             self._next_checkpoint = (step + 1) // self._every * self._every + self._every - 1
             if self._checkpoint is not None and self._checkpoint(self):
                 raise TrialStopped("pruned", f"pruned by the strategy at step {step}")
+
+    def diagnose(self, value: float | None = None) -> Diagnosis:
+        """The verdict on the run reported so far. ``value``, the objective's return value, is
+        read as the final held-out loss in the reported loss's units (what the objective
+        minimises), so the verdict sees a network that ends no better than untrained."""
+        monitor = self.monitor
+        if value is not None and math.isfinite(value) and not (
+                len(monitor.val_losses) and monitor.val_losses[-1] == value):  # reported already
+            monitor.update_validation(self._last_step, value)
+        return monitor.diagnose()
 
     def __repr__(self) -> str:
         return f"<Trial {self.number}: lr={self.lr:.3g}, {self.steps} steps>"

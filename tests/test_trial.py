@@ -98,11 +98,11 @@ def test_held_out_loss_reaches_the_diagnosis():
     trial = _trial(steps=200)
     for step in range(200):
         # the training loss keeps falling while the held-out loss, every 20 steps, climbs from
-        # its best at step 39 to 4x that by the end
-        val = None if step % 20 != 19 else (0.5 if step == 39 else 1.0 if step < 39 else 2.0)
+        # its best at step 39 to 4x that by the end (still well below the untrained 2.01)
+        val = None if step % 20 != 19 else (0.25 if step == 39 else 1.0)
         trial.report(2.0 * math.exp(-step / 40) + 0.01, step, val_loss=val)
-    diagnosis = trial.monitor.diagnose()
-    assert list(trial.monitor.val_losses) == [1.0, 0.5] + [2.0] * 8
+    diagnosis = trial.diagnose(1.0)  # the objective returns the last held-out loss: kept once
+    assert list(trial.monitor.val_losses) == [1.0, 0.25] + [1.0] * 8
     assert diagnosis.status.value == "overfitting" and diagnosis.primary.step == 39
 
 
@@ -113,3 +113,27 @@ def test_bad_step_is_rejected_before_anything_changes(step):
                        match=r"The 'step' parameter of Trial\.report\(\) must be an int >= 0"):
         trial.report(1.0, step)
     assert trial.steps_done == 0 and len(trial.monitor.losses) == 0
+
+
+@pytest.mark.slow
+def test_the_objectives_return_value_reaches_the_verdict_as_the_held_out_loss(digits):
+    def returns(held_out):
+        def run(trial):
+            model = digits.make_model(trial.seed)
+            opt = trial.optimizer(model.parameters())
+            fit(digits, model, opt, trial.scheduler(opt), trial.steps, trial.seed,
+                lambda step, loss: trial.report(loss, step) or False)
+            return held_out(model)
+        return run
+
+    space = lrtune.Space(lr=(0.01, 0.1), optimizer="sgd")
+    study = lrtune.tune(returns(digits.evaluate), steps=300, budget=2.0, strategy="grid",
+                        space=space, seed=0)
+    for trial in study.trials:  # learned: healthy, quoting the held-out loss it returned
+        assert trial.diagnosis["status"] == "healthy"
+        assert f"held-out {trial.value:.4g}" in trial.diagnosis["findings"][0]["evidence"]
+    # the same runs judged by an untrained model's held-out loss: nothing carried over
+    untrained = digits.evaluate(digits.make_model(1))
+    study = lrtune.tune(returns(lambda model: untrained), steps=300, budget=2.0,
+                        strategy="grid", space=space, seed=0)
+    assert [t.diagnosis["status"] for t in study.trials] == ["collapsed", "collapsed"]

@@ -3,7 +3,8 @@
 Pure NumPy on host arrays: the monitor collects the values, this module only reads them.
 The rules compare the run against its own first loss (the untrained model's: chance level for
 a classifier), so they hold for any loss scale and a spike in the first steps cannot raise the
-start a run is measured from.
+start a run is measured from. A held-out loss, when given, judges where the run ended: learning
+that does not carry over to held-out data counts for nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Thresholds:
     """Knobs of the classifier; the defaults suit mini-batch training of small and large models."""
 
     explode_factor: float = 4.0  # diverged: loss above best by this many "initial loss scales"
-    min_improvement: float = 0.05  # stagnant: the loss fell by less than this fraction of its start
+    min_improvement: float = 0.1  # stagnant: the loss fell by less than this fraction of its start
     oscillation_amplitude: float = 0.1  # oscillating: late swings this large relative to the start
     rebound_fraction: float = 0.5  # oscillating: lost this fraction of the progress it had made
     collapse_rise: float = 0.1  # collapsed: rose this far above its start (in loss scales) first
@@ -91,42 +92,53 @@ def classify(
     best = float(smoothed[best_i])
     scale = float(loss_scale(initial, best))
 
+    # the held-out loss of the final model, when given: what the run is worth, and, unlike the
+    # training loss, it shows a network that memorised or was ruined yet still fits its batches
+    vals = np.asarray(val_losses, dtype=float) if val_losses is not None else np.empty(0)
+    held_out = float(vals[-1]) if len(vals) else None
+    if held_out is not None and not math.isfinite(held_out):
+        held_out = math.inf
     if not findings:
         exploded = _exploded(steps, losses, thresholds.explode_factor)
         if exploded:
             findings.append(exploded)
-    collapsed = _collapse(steps, losses, smoothed, initial, final, scale, margin, thresholds)
+    collapsed = _collapse(steps, losses, smoothed, initial, final, held_out, scale, margin,
+                          thresholds)
     if collapsed:
         findings.append(collapsed)
-    if val_losses is not None and len(val_losses) >= MIN_VAL_POINTS:
-        overfit = _overfitting(np.asarray(val_steps), np.asarray(val_losses, dtype=float),
-                               steps, smoothed, thresholds)
+    if len(vals) >= MIN_VAL_POINTS:
+        overfit = _overfitting(np.asarray(val_steps), vals, steps, smoothed, thresholds)
         if overfit:
             findings.append(overfit)
-    end_loss = float(np.median(val_losses[-MIN_VAL_POINTS:])) if (
-        val_losses is not None and len(val_losses) >= MIN_VAL_POINTS) else final
+    end_loss = (float(np.median(vals[-MIN_VAL_POINTS:])) if len(vals) >= MIN_VAL_POINTS
+                else final)
     if grad_norms is not None and len(grad_norms) >= MIN_POINTS:
         findings += _gradient_findings(
             np.asarray(grad_steps), np.asarray(grad_norms, dtype=float), end_loss, initial,
             thresholds,
         )
     progress = max(0.0, initial - best - margin) / scale
+    if held_out is not None:  # learning that does not carry over to held-out data is none
+        progress = min(progress, max(0.0, initial - held_out) / scale)
     oscillating = None if collapsed else _oscillation(
         steps, losses, initial, best, final, best_i, scale, margin, thresholds)
     if oscillating:
         findings.append(oscillating)
     if progress < thresholds.min_improvement and not oscillating and not collapsed:
+        what = (f"best {best:.4g}" if held_out is None
+                else f"best {best:.4g}, held-out {held_out:.4g}")
         findings.append(Finding(
             Status.STAGNANT, None,
             f"the loss fell only {100 * progress:.1f}% in {int(steps[-1] - steps[0]) + 1} steps "
-            f"({initial:.4g} -> best {best:.4g})",
+            f"({initial:.4g} -> {what})",
             "The LR is probably too small to make progress: try one that is 10x higher.",
             {"initial": initial, "best": best, "improvement": progress},
         ))
     if not findings:
+        ended = f"{final:.4g}" if held_out is None else f"{final:.4g}, held-out {held_out:.4g}"
         findings.append(Finding(
             Status.HEALTHY, None,
-            f"the loss fell {100 * progress:.0f}% ({initial:.4g} -> {final:.4g}) and settled",
+            f"the loss fell {100 * progress:.0f}% ({initial:.4g} -> {ended}) and settled",
             "No sign of a wrong LR in this run; only runs at other LRs (a study) can show "
             "whether another one does better.",
             {"initial": initial, "final": final, "improvement": progress},
@@ -154,16 +166,19 @@ def _exploded(steps: np.ndarray, losses: np.ndarray, factor: float) -> Finding |
 
 COLLAPSED_HINT = ("The LR destroyed what the network had (or could have) learned: lower it "
                   "3-10x; a higher LR cannot help a run that already overshot.")
+MEMORISED_HINT = ("Nothing the network learned carries over to held-out data (it memorised, or "
+                  "a too-large step ruined it): lower the LR 3-10x or regularise more.")
 
 
 def _collapse(
     steps: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, initial: float, final: float,
-    scale: float,
-    margin: float, thresholds: Thresholds,
+    held_out: float | None, scale: float, margin: float, thresholds: Thresholds,
 ) -> Finding | None:
     """A run that ended no better than its untrained start after it had left it (rose above it,
-    or fell and came back): a too-high LR, unlike a too-low one that never moved."""
-    at_chance = final >= initial - max(2 * margin, thresholds.min_improvement * scale)
+    or fell and came back, or fell while its held-out loss did not): a too-high LR, unlike a
+    too-low one that never moved."""
+    end = final if held_out is None else held_out
+    at_chance = end >= initial - max(2 * margin, thresholds.min_improvement * scale)
     rose = smoothed.max() > initial + max(2 * margin, thresholds.collapse_rise * scale)
     fell = initial - float(smoothed.min()) > max(4 * margin, 4 * thresholds.min_improvement * scale)
     if not at_chance or not (rose or fell):
@@ -171,10 +186,12 @@ def _collapse(
     spike = int(np.argmax(losses))
     how = (f"after rising to {losses[spike]:.4g} at step {int(steps[spike])}" if rose
            else f"after falling to {smoothed.min():.4g}")
+    what = "the loss" if held_out is None else "the held-out loss"
     return Finding(
         Status.COLLAPSED, int(steps[spike]) if rose else None,
-        f"the loss ended at {final:.4g}, no better than the untrained model's {initial:.4g}, {how}",
-        COLLAPSED_HINT, {"initial": initial, "final": final, "peak": float(losses[spike])},
+        f"{what} ended at {end:.4g}, no better than the untrained model's {initial:.4g}, {how}",
+        COLLAPSED_HINT if held_out is None or rose else MEMORISED_HINT,
+        {"initial": initial, "final": end, "peak": float(losses[spike])},
     )
 
 

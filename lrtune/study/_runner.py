@@ -81,7 +81,7 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
                            history=downsample_history(trial.monitor.steps, trial.monitor.losses),
                            wall_time=time.perf_counter() - start)
         raise
-    diagnosis = trial.monitor.diagnose() if len(trial.monitor.losses) else None
+    diagnosis = trial.diagnose(value) if len(trial.monitor.losses) else None
     if state is TrialState.COMPLETED and diagnosis is not None and diagnosis.diverged:
         state, value = TrialState.DIVERGED, None  # blew up but the objective swallowed it
     steps_done = max(trial.steps_done, proposal.steps if state is TrialState.COMPLETED else 1)

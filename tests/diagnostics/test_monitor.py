@@ -164,3 +164,42 @@ def test_diagnosis_serialises_to_plain_data(digits):
 def test_bad_monitor_input(kwargs, message):
     with pytest.raises(InvalidParameterError, match=message):
         RunMonitor(**kwargs)
+
+
+def test_a_run_that_learned_under_a_tenth_of_the_way_is_stagnant(digits):
+    # SGD at 1e-4 moves the loss 7% in a full run, where a good LR (0.05) goes nearly all the way
+    slow, good = train(digits, 1e-4), train(digits, 0.05)
+    untrained = digits.evaluate(digits.make_model(0))
+    assert (untrained - slow.val_loss) / (untrained - good.val_loss) < 0.1  # the outcome
+    assert 0.05 < slow.diagnosis.primary.values["improvement"] < 0.1
+    assert slow.diagnosis.status is Status.STAGNANT and "higher" in slow.diagnosis.hint
+    assert good.diagnosis.status is Status.HEALTHY
+
+
+def test_a_held_out_loss_at_chance_is_collapsed_though_the_training_loss_fell(digits):
+    # memorising shuffled labels: the training loss halves, the held-out loss (true labels)
+    # ends above the untrained model's; from the training loss alone the run looks healthy
+    from lrtune.tasks._base import TensorLoader
+
+    model = digits.make_model(0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.003)
+    labels = digits.data.y_train[torch.randperm(len(digits.data.y_train),
+                                                generator=torch.Generator().manual_seed(0))]
+    monitor, step = RunMonitor(), 0
+    while step < 600:
+        for x, y in TensorLoader(digits.data.x_train, labels, 64, seed=step):
+            loss = digits.loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            monitor.update(step, loss)
+            step += 1
+    held_out = digits.evaluate(model)
+    losses = monitor.losses
+    assert losses[-50:].mean() < 0.7 * losses[0] and held_out > losses[0]  # the outcome
+    assert classify(monitor.steps, losses).status is Status.HEALTHY
+    monitor.update_validation(step - 1, held_out)
+    diagnosis = monitor.diagnose()
+    assert diagnosis.status is Status.COLLAPSED and "held-out" in diagnosis.primary.evidence
+    assert diagnosis.primary.values["final"] == pytest.approx(held_out)
+    assert "lower the LR" in diagnosis.hint
