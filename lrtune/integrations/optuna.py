@@ -106,7 +106,7 @@ class LrtuneSampler(BaseSampler):
         planned = attrs_of(trial).get("steps")
         if planned is None:  # this trial never asked for the LR
             return
-        told = outcome(trial, state, planned)
+        told = outcome(trial, state, planned, values[0] if values else None)
         _set_attrs(study, trial, **told)
         finished = copy.copy(trial)  # as it will be stored once Optuna records its end
         finished.state, finished.values = state, values
@@ -211,17 +211,22 @@ def planned_steps(trial: optuna.Trial, default: int | None = None) -> int | None
     return default if planned is None else planned
 
 
-def outcome(trial: FrozenTrial, state: OptunaState, planned: int) -> dict[str, Any]:
+def outcome(trial: FrozenTrial, state: OptunaState, planned: int,
+            value: float | None = None) -> dict[str, Any]:
     """lrtune's record of a finished Optuna trial: state, compute, history and diagnosis.
 
     A run pruned at its planned length completed its rung (its last reported value is its
-    result); one whose losses diverged, or that failed on a non-finite loss, diverged.
+    result); one whose losses diverged, or that failed on a non-finite loss, diverged. ``value``,
+    what the objective returned, is read as the run's final held-out loss, as ``lrtune.tune``
+    reads it (a network that ends no better than untrained is collapsed, not healthy).
     """
     values = trial.intermediate_values
     steps = sorted(values)
     monitor = RunMonitor(check_every=1)
     for step in steps:
         monitor.update(step, values[step])
+    if steps and value is not None and math.isfinite(value):
+        monitor.update_validation(steps[-1], value)
     diagnosis = monitor.diagnose() if steps else None
     # a run that returned trained its whole length; one that stopped, up to its last report
     done = planned if state is OptunaState.COMPLETE else (steps[-1] + 1 if steps else 1)
