@@ -70,7 +70,11 @@ def lrtune_strategy(strategy: str) -> Peer:
         best = study.best
         if best is None:  # every trial failed
             return Choice(f"lrtune-{strategy}", task_name, seed, None, None, study.spent)
-        return Choice(f"lrtune-{strategy}", task_name, seed, best.lr, best.value, study.spent)
+        estimate = study.estimate
+        interval = None if estimate is None or estimate.low is None or estimate.high is None \
+            else (estimate.low, estimate.high)
+        return Choice(f"lrtune-{strategy}", task_name, seed, best.lr, best.value, study.spent,
+                      estimate.lr if estimate else None, interval)
 
     return run
 
@@ -277,12 +281,23 @@ def recipe_rows(scored: Sequence[tuple[Record, float]]) -> list[dict]:
         per_seed = {rec.choice.seed: regret for rec, regret in sorted(
             items, key=lambda item: item[0].choice.seed)}
         worst_seed = max(per_seed, key=per_seed.get)
+        best_lr = grid_reference(task).best_lr
+        covered = [interval_holds(rec.choice, best_lr) for rec, _ in items]
         rows.append({"method": method, "budget": budget, "task": task, "per_seed": per_seed,
                      "median": float(np.median(list(per_seed.values()))),
                      "worst": per_seed[worst_seed], "worst_seed": worst_seed,
-                     "runs": float(np.nanmean([rec.choice.runs_spent for rec, _ in items]))})
+                     "runs": float(np.nanmean([rec.choice.runs_spent for rec, _ in items])),
+                     "covered": [c for c in covered if c is not None]})
     order = {m: i for i, m in enumerate(METHODS)}
     return sorted(rows, key=lambda row: (row["budget"], order[row["method"]], row["task"]))
+
+
+def interval_holds(choice: Choice, lr: float) -> bool | None:
+    """Whether the choice's stated 68% interval holds ``lr`` (None: it stated none)."""
+    if choice.interval is None:
+        return None
+    low, high = choice.interval
+    return bool(low <= lr <= high)
 
 
 def suite_markdown(rows: Sequence[dict], seeds: Sequence[int]) -> str:
@@ -292,7 +307,7 @@ def suite_markdown(rows: Sequence[dict], seeds: Sequence[int]) -> str:
     for row in rows:
         groups.setdefault((row["method"], row["budget"]), []).append(row)
     head = ["method", "budget", "median regret", "worst recipe (median over seeds)",
-            "worst (recipe, seed)", "runs spent"]
+            "worst (recipe, seed)", "runs spent", "grid best in 68% interval"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (method, budget), items in groups.items():
         worst = max(items, key=lambda row: row["median"])
@@ -301,14 +316,24 @@ def suite_markdown(rows: Sequence[dict], seeds: Sequence[int]) -> str:
             f"| {method} | {budget:g} | {np.median([r['median'] for r in items]):.3f} | "
             f"{worst['median']:.3f} ({worst['task']}) | {worst_pair['worst']:.3f} "
             f"({worst_pair['task']}, seed {worst_pair['worst_seed']}) | "
-            f"{np.mean([r['runs'] for r in items]):.2f} |")
-    head = ["recipe", "method", "budget", *(f"seed {s}" for s in seeds), "median", "worst seed"]
+            f"{np.mean([r['runs'] for r in items]):.2f} | "
+            f"{_coverage([c for r in items for c in r['covered']])} |")
+    head = ["recipe", "method", "budget", *(f"seed {s}" for s in seeds), "median", "worst seed",
+            "grid best in interval"]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [f"{row['per_seed'][s]:.3f}" if s in row["per_seed"] else "" for s in seeds]
         lines.append(f"| {row['task']} | {row['method']} | {row['budget']:g} | "
-                     + " | ".join(cells) + f" | {row['median']:.3f} | {row['worst_seed']} |")
-    return "\n".join(lines) + "\n"
+                     + " | ".join(cells) + f" | {row['median']:.3f} | {row['worst_seed']} | "
+                     f"{_coverage(row['covered'])} |")
+    note = ("`grid best in 68% interval`: the share of (recipe, seed) pairs whose grid-best LR "
+            "lies inside the 68% interval the study stated for its answer (`Study.estimate`); "
+            "'-' where the method states none.")
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def _coverage(covered: Sequence[bool]) -> str:
+    return f"{sum(covered)}/{len(covered)}" if covered else "-"
 
 
 def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
