@@ -281,21 +281,21 @@ def recipe_rows(scored: Sequence[tuple[Record, float]]) -> list[dict]:
         per_seed = {rec.choice.seed: regret for rec, regret in sorted(
             items, key=lambda item: item[0].choice.seed)}
         worst_seed = max(per_seed, key=per_seed.get)
-        best_lr = grid_reference(task).best_lr
-        covered = [interval_holds(rec.choice, best_lr) for rec, _ in items]
+        stated = [rec.choice for rec, _ in items if rec.choice.interval is not None]
+        best_lr = grid_reference(task).best_lr if stated else math.nan
+        covered = [interval_holds(choice, best_lr) for choice in stated]
         rows.append({"method": method, "budget": budget, "task": task, "per_seed": per_seed,
                      "median": float(np.median(list(per_seed.values()))),
                      "worst": per_seed[worst_seed], "worst_seed": worst_seed,
                      "runs": float(np.nanmean([rec.choice.runs_spent for rec, _ in items])),
-                     "covered": [c for c in covered if c is not None]})
+                     "covered": covered})
     order = {m: i for i, m in enumerate(METHODS)}
     return sorted(rows, key=lambda row: (row["budget"], order[row["method"]], row["task"]))
 
 
-def interval_holds(choice: Choice, lr: float) -> bool | None:
-    """Whether the choice's stated 68% interval holds ``lr`` (None: it stated none)."""
-    if choice.interval is None:
-        return None
+def interval_holds(choice: Choice, lr: float) -> bool:
+    """Whether the choice's stated 68% interval holds ``lr``."""
+    assert choice.interval is not None
     low, high = choice.interval
     return bool(low <= lr <= high)
 

@@ -93,6 +93,6 @@ def show(
     console.print(table)
     if data.config is not None:
         console.print(f"\nrecommended configuration: {_shown(config_text(data.config))}")
-    console.print(f"\n[bold]{_shown(data.recommendation)}[/]")
     if estimate_sentences(data.basin):
-        console.print(_shown(estimate_sentences(data.basin)))
+        console.print(f"\n{_shown(estimate_sentences(data.basin))}")
+    console.print(f"\n[bold]{_shown(data.recommendation)}[/]")
