@@ -208,8 +208,9 @@ def scan_trials(context: Context, index: int) -> list[TrialRecord]:
 
 
 def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
-                 explore_steps: float) -> float | None:
-    """The next LR of the scan over the lattice ``high / SPACING**k``, or None when it is done.
+                 scan_budget: float) -> float | None:
+    """The next LR of the scan over the lattice ``high / SPACING**k``, or None when it is done
+    (or the next run would take it past ``scan_budget`` steps).
 
     Walk down a decade at a time from the top of the range (one lattice step at a time just
     after a divergence, to find the cliff) until the loss gets worse than the best seen; then
@@ -219,7 +220,7 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
     if not context.space.searches_lr:
         return None if scan else lr_range.low
     spent = sum(t.steps if t.state is TrialState.RUNNING else t.steps_done for t in scan)
-    if spent + steps > SCAN_SHARE * explore_steps:
+    if spent + steps > scan_budget:
         return None
     last = int(math.log(lr_range.high / lr_range.low) / math.log(SPACING) + 1e-9)
     tried = {_lattice_index(lr_range.high, t.lr): t for t in scan}
