@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make the repository importable, as `python -m` does
@@ -290,7 +290,24 @@ def recipe_rows(scored: Sequence[tuple[Record, float]]) -> list[dict]:
                      "runs": float(np.nanmean([rec.choice.runs_spent for rec, _ in items])),
                      "covered": covered})
     order = {m: i for i, m in enumerate(METHODS)}
-    return sorted(rows, key=lambda row: (row["budget"], order[row["method"]], row["task"]))
+    return sorted(rows, key=lambda row: (row["budget"],
+                                         order[row["method"].removesuffix(ESTIMATE)],
+                                         row["method"], row["task"]))
+
+
+ESTIMATE = " estimate"
+
+
+def estimate_rows(scored: Sequence[tuple[Record, float]]) -> list[tuple[Record, float]]:
+    """Each study's estimate of the full-length best LR (``Study.estimate``) scored as if it
+    were the answer, as method ``<method> estimate`` (the scoring runs are cached like any)."""
+    rows = []
+    for record, _ in scored:
+        if record.choice.estimate is not None:
+            choice = replace(record.choice, method=record.choice.method + ESTIMATE,
+                             lr=record.choice.estimate)
+            rows.append((replace(record, choice=choice), score(choice)))
+    return rows
 
 
 def interval_holds(choice: Choice, lr: float) -> bool:
@@ -353,6 +370,10 @@ def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
              "Rules and constants are chosen on the development half; the validation half is "
              "run once a change is decided, not to tune on"
              + (": it has not been run for this section." if args.suite == "dev" else "."))
+    if args.score_estimates:
+        intro += (" Rows `... estimate` score each study's estimate of the full-length best LR "
+                  "(`Study.estimate`, the median of its fit) as if it had been the answer.")
+        scored = [*scored, *estimate_rows(scored)]
     return title, (f"{title}\n\nCommand: `{command}`\n\n{intro}\n\n"
                    f"{suite_markdown(recipe_rows(scored), args.seeds)}")
 
@@ -367,6 +388,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="comma-separated task names: built-in tasks or suite recipes")
     parser.add_argument("--suite", choices=HALVES, default=None,
                         help="run every recipe of this half of the suite (instead of --tasks)")
+    parser.add_argument("--score-estimates", action="store_true",
+                        help="with --suite: also score each study's estimated LR as the answer")
     parser.add_argument("--publish", action="store_true",
                         help="write the result into its section of RESULTS.md")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
