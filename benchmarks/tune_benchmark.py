@@ -229,7 +229,9 @@ def summary_rows(scored: Sequence[tuple[Record, float]], tasks: Sequence[str]) -
             "errors": sum(rec.error is not None for rec, _ in items),
         })
     order = {m: i for i, m in enumerate(METHODS)}
-    return sorted(rows, key=lambda row: (row["budget"], order[row["method"]]))
+    return sorted(rows, key=lambda row: (row["budget"],
+                                         order[row["method"].removesuffix(ESTIMATE)],
+                                         row["method"]))
 
 
 def markdown(rows: Sequence[dict], tasks: Sequence[str], seeds: Sequence[int]) -> str:
@@ -373,7 +375,6 @@ def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
     if args.score_estimates:
         intro += (" Rows `... estimate` score each study's estimate of the full-length best LR "
                   "(`Study.estimate`, the median of its fit) as if it had been the answer.")
-        scored = [*scored, *estimate_rows(scored)]
     return title, (f"{title}\n\nCommand: `{command}`\n\n{intro}\n\n"
                    f"{suite_markdown(recipe_rows(scored), args.seeds)}")
 
@@ -389,7 +390,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--suite", choices=HALVES, default=None,
                         help="run every recipe of this half of the suite (instead of --tasks)")
     parser.add_argument("--score-estimates", action="store_true",
-                        help="with --suite: also score each study's estimated LR as the answer")
+                        help="also score each study's estimated LR as if it were the answer")
     parser.add_argument("--publish", action="store_true",
                         help="write the result into its section of RESULTS.md")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
@@ -427,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(1)  # as reference.py: numbers depend on the thread count
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per failed trial otherwise
     scored = sweep(args.methods, args.tasks, args.seeds, args.budgets, args.recompute)
+    if args.score_estimates:
+        scored += estimate_rows(scored)
     rows = summary_rows(scored, args.tasks)
     save_json(RESULTS, {"rows": [{**asdict(rec), "regret": regret} for rec, regret in scored],
                         "summary": rows})
