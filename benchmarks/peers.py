@@ -70,6 +70,9 @@ class Choice:
     lr: float | None
     val_loss: float | None
     runs_spent: float  # training steps consumed / task.steps, including any final run
+    # lrtune's estimate of the full-length best LR and its 68% interval, where it states one
+    estimate: float | None = None
+    interval: tuple[float, float] | list[float] | None = None
 
 
 Peer = Callable[[str, float, int], Choice]

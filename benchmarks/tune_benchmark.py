@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make the repository importable, as `python -m` does
@@ -70,7 +70,11 @@ def lrtune_strategy(strategy: str) -> Peer:
         best = study.best
         if best is None:  # every trial failed
             return Choice(f"lrtune-{strategy}", task_name, seed, None, None, study.spent)
-        return Choice(f"lrtune-{strategy}", task_name, seed, best.lr, best.value, study.spent)
+        estimate = study.estimate
+        interval = None if estimate is None or estimate.low is None or estimate.high is None \
+            else (estimate.low, estimate.high)
+        return Choice(f"lrtune-{strategy}", task_name, seed, best.lr, best.value, study.spent,
+                      estimate.lr if estimate else None, interval)
 
     return run
 
@@ -225,7 +229,9 @@ def summary_rows(scored: Sequence[tuple[Record, float]], tasks: Sequence[str]) -
             "errors": sum(rec.error is not None for rec, _ in items),
         })
     order = {m: i for i, m in enumerate(METHODS)}
-    return sorted(rows, key=lambda row: (row["budget"], order[row["method"]]))
+    return sorted(rows, key=lambda row: (row["budget"],
+                                         order[row["method"].removesuffix(ESTIMATE)],
+                                         row["method"]))
 
 
 def markdown(rows: Sequence[dict], tasks: Sequence[str], seeds: Sequence[int]) -> str:
@@ -277,12 +283,40 @@ def recipe_rows(scored: Sequence[tuple[Record, float]]) -> list[dict]:
         per_seed = {rec.choice.seed: regret for rec, regret in sorted(
             items, key=lambda item: item[0].choice.seed)}
         worst_seed = max(per_seed, key=per_seed.get)
+        stated = [rec.choice for rec, _ in items if rec.choice.interval is not None]
+        best_lr = grid_reference(task).best_lr if stated else math.nan
+        covered = [interval_holds(choice, best_lr) for choice in stated]
         rows.append({"method": method, "budget": budget, "task": task, "per_seed": per_seed,
                      "median": float(np.median(list(per_seed.values()))),
                      "worst": per_seed[worst_seed], "worst_seed": worst_seed,
-                     "runs": float(np.nanmean([rec.choice.runs_spent for rec, _ in items]))})
+                     "runs": float(np.nanmean([rec.choice.runs_spent for rec, _ in items])),
+                     "covered": covered})
     order = {m: i for i, m in enumerate(METHODS)}
-    return sorted(rows, key=lambda row: (row["budget"], order[row["method"]], row["task"]))
+    return sorted(rows, key=lambda row: (row["budget"],
+                                         order[row["method"].removesuffix(ESTIMATE)],
+                                         row["method"], row["task"]))
+
+
+ESTIMATE = " estimate"
+
+
+def estimate_rows(scored: Sequence[tuple[Record, float]]) -> list[tuple[Record, float]]:
+    """Each study's estimate of the full-length best LR (``Study.estimate``) scored as if it
+    were the answer, as method ``<method> estimate`` (the scoring runs are cached like any)."""
+    rows = []
+    for record, _ in scored:
+        if record.choice.estimate is not None:
+            choice = replace(record.choice, method=record.choice.method + ESTIMATE,
+                             lr=record.choice.estimate)
+            rows.append((replace(record, choice=choice), score(choice)))
+    return rows
+
+
+def interval_holds(choice: Choice, lr: float) -> bool:
+    """Whether the choice's stated 68% interval holds ``lr``."""
+    assert choice.interval is not None
+    low, high = choice.interval
+    return bool(low <= lr <= high)
 
 
 def suite_markdown(rows: Sequence[dict], seeds: Sequence[int]) -> str:
@@ -292,7 +326,7 @@ def suite_markdown(rows: Sequence[dict], seeds: Sequence[int]) -> str:
     for row in rows:
         groups.setdefault((row["method"], row["budget"]), []).append(row)
     head = ["method", "budget", "median regret", "worst recipe (median over seeds)",
-            "worst (recipe, seed)", "runs spent"]
+            "worst (recipe, seed)", "runs spent", "grid best in 68% interval"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (method, budget), items in groups.items():
         worst = max(items, key=lambda row: row["median"])
@@ -301,14 +335,24 @@ def suite_markdown(rows: Sequence[dict], seeds: Sequence[int]) -> str:
             f"| {method} | {budget:g} | {np.median([r['median'] for r in items]):.3f} | "
             f"{worst['median']:.3f} ({worst['task']}) | {worst_pair['worst']:.3f} "
             f"({worst_pair['task']}, seed {worst_pair['worst_seed']}) | "
-            f"{np.mean([r['runs'] for r in items]):.2f} |")
-    head = ["recipe", "method", "budget", *(f"seed {s}" for s in seeds), "median", "worst seed"]
+            f"{np.mean([r['runs'] for r in items]):.2f} | "
+            f"{_coverage([c for r in items for c in r['covered']])} |")
+    head = ["recipe", "method", "budget", *(f"seed {s}" for s in seeds), "median", "worst seed",
+            "grid best in interval"]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [f"{row['per_seed'][s]:.3f}" if s in row["per_seed"] else "" for s in seeds]
         lines.append(f"| {row['task']} | {row['method']} | {row['budget']:g} | "
-                     + " | ".join(cells) + f" | {row['median']:.3f} | {row['worst_seed']} |")
-    return "\n".join(lines) + "\n"
+                     + " | ".join(cells) + f" | {row['median']:.3f} | {row['worst_seed']} | "
+                     f"{_coverage(row['covered'])} |")
+    note = ("`grid best in 68% interval`: the share of (recipe, seed) pairs whose grid-best LR "
+            "lies inside the 68% interval the study stated for its answer (`Study.estimate`); "
+            "'-' where the method states none.")
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def _coverage(covered: Sequence[bool]) -> str:
+    return f"{sum(covered)}/{len(covered)}" if covered else "-"
 
 
 def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
@@ -328,6 +372,9 @@ def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
              "Rules and constants are chosen on the development half; the validation half is "
              "run once a change is decided, not to tune on"
              + (": it has not been run for this section." if args.suite == "dev" else "."))
+    if args.score_estimates:
+        intro += (" Rows `... estimate` score each study's estimate of the full-length best LR "
+                  "(`Study.estimate`, the median of its fit) as if it had been the answer.")
     return title, (f"{title}\n\nCommand: `{command}`\n\n{intro}\n\n"
                    f"{suite_markdown(recipe_rows(scored), args.seeds)}")
 
@@ -342,6 +389,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="comma-separated task names: built-in tasks or suite recipes")
     parser.add_argument("--suite", choices=HALVES, default=None,
                         help="run every recipe of this half of the suite (instead of --tasks)")
+    parser.add_argument("--score-estimates", action="store_true",
+                        help="also score each study's estimated LR as if it were the answer")
     parser.add_argument("--publish", action="store_true",
                         help="write the result into its section of RESULTS.md")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
@@ -379,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(1)  # as reference.py: numbers depend on the thread count
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per failed trial otherwise
     scored = sweep(args.methods, args.tasks, args.seeds, args.budgets, args.recompute)
+    if args.score_estimates:
+        scored += estimate_rows(scored)
     rows = summary_rows(scored, args.tasks)
     save_json(RESULTS, {"rows": [{**asdict(rec), "regret": regret} for rec, regret in scored],
                         "summary": rows})

@@ -13,7 +13,7 @@ from lrtune.cli._app import app, console
 from lrtune.cli._strategy_option import StrategyOption, register_strategy
 from lrtune.progress import VERDICT_STYLE
 from lrtune.report import FORMATS, report_data, write_report
-from lrtune.report._data import config_text, length_label, wall_label
+from lrtune.report._data import config_text, estimate_sentences, length_label, wall_label
 from lrtune.study import load_study
 
 STORAGE_HELP = "Storage URL of the study, e.g. sqlite:///lrtune.db."
@@ -93,4 +93,6 @@ def show(
     console.print(table)
     if data.config is not None:
         console.print(f"\nrecommended configuration: {_shown(config_text(data.config))}")
+    if estimate_sentences(data.basin):
+        console.print(f"\n{_shown(estimate_sentences(data.basin))}")
     console.print(f"\n[bold]{_shown(data.recommendation)}[/]")

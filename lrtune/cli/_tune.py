@@ -95,6 +95,26 @@ def tune_command(
     console.print(f"\n[bold green]best lr {best.lr:.4g}[/] (value {best.value:.5g}, trial "
                   f"{best.number}, {best.steps} steps); spent {result.spent:.2f} of {budget:g} "
                   "runs")
+    for line in summary_lines(result):
+        console.print(line)
+
+
+def summary_lines(study: Study) -> list[str]:
+    """What the study says beyond its best trial: the estimated full-length best LR with its
+    interval, a warning when the answer sits at an edge of the range, and why budget is left."""
+    lines = []
+    estimate = study.estimate
+    if estimate is not None and estimate.low is not None:
+        lines.append(f"estimated full-length best lr {estimate.describe()}")
+    warning = estimate.edge_warning() if estimate is not None else None
+    if warning is not None:
+        lines.append(f"[bold yellow]warning:[/] {warning}")
+    left = study.budget - study.spent
+    if left >= 0.05:
+        lines.append(f"{left:.2f} runs left unspent: less than the next trial the "
+                     f"{study.strategy.name!r} strategy would run (runs that diverged stopped "
+                     "early and gave back their steps)")
+    return lines
 
 
 def _lr_range(low: float | None, high: float | None,

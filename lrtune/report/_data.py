@@ -19,6 +19,7 @@ from lrtune.diagnostics import standing
 from lrtune.exceptions import InvalidParameterError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.report._schedules import trial_schedule
+from lrtune.strategies import LrEstimate
 from lrtune.study import Study
 
 SCHEDULE_POINTS = 300  # LR values drawn per trial: enough for step drops, cheap for long runs
@@ -48,12 +49,14 @@ def report_data(study: Study) -> ReportData:
             f"The study {study.name!r} has trials without an 'lr' parameter: it was not written "
             "by lrtune, or names its learning rate differently.")
     best = study.best
+    estimate = study.estimate
     varying = varying_params(trials)
     return ReportData(
         study=_summary(study, trials),
         recommendation=recommendation(study, trials, best, varying),
         config=recommended_config(best),
-        basin=basin_data(trials, best, study.steps, varying),
+        basin={**basin_data(trials, best, study.steps, varying),
+               "estimate": estimate.to_dict() if estimate is not None else None},
         curves=curve_data(trials),
         schedules=schedule_data(study, trials),
         range_test=study.range_test,
@@ -132,6 +135,23 @@ def recommendation(study: Study, trials: Sequence[TrialRecord], best: TrialRecor
     settings = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in _settings(best, varying).items())
     return (f"Train with lr = {best.lr:.3g}{f' ({settings})' if settings else ''}: trial "
             f"{best.number} reached {best.value:.4g} after {length}; {cliff}; {spent}.")
+
+
+def estimate_sentences(basin: dict[str, Any]) -> str:
+    """Where the trials place the full-length best LR (``basin["estimate"]``, from
+    :attr:`Study.estimate`), and the warning when the answer sits at an edge of the range."""
+    data = basin.get("estimate")
+    if data is None:
+        return ""
+    estimate = LrEstimate(**{**data, "wider_range": tuple(data["wider_range"])
+                             if data["wider_range"] else None})
+    text = []
+    if estimate.low is not None:
+        text.append(f"The trials place the full-length best LR at {estimate.describe()}.")
+    warning = estimate.edge_warning()
+    if warning is not None:
+        text.append(f"Warning: {warning}.")
+    return " ".join(text)
 
 
 def _short(value: Any) -> str:

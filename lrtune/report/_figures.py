@@ -140,6 +140,11 @@ def plot_basin(basin: dict[str, Any], ax: Any = None) -> Any:
             ax.scatter([s["lr"] for s in basin["stopped"]], [0.96] * len(basin["stopped"]),
                        marker="v", s=30, color=STOPPED, transform=_at_top(ax),
                        label="stopped early (pruned, failed, lost)", zorder=3)
+        estimate = basin.get("estimate")
+        if estimate is not None and estimate["low"] is not None:
+            ax.axvspan(estimate["low"], estimate["high"], color=BEST, alpha=0.15, lw=0,
+                       label=f"full-length best lr, 68% interval ({estimate['low']:.3g}-"
+                             f"{estimate['high']:.3g})")
         best = basin["best"]
         if best is not None:
             ax.axvline(best["lr"], color=INK, lw=1, ls="--", alpha=0.6)

@@ -14,7 +14,9 @@ import math
 from html import escape
 from typing import Any
 
-from lrtune.report._data import ReportData, config_text, length_label, wall_label
+from lrtune.report._data import (
+    ReportData, config_text, estimate_sentences, length_label, wall_label,
+)
 from lrtune.report._figures import figures, is_wide, style
 
 CAPTIONS = {
@@ -71,6 +73,7 @@ def render_html(data: ReportData, version: str = "") -> str:
 <section class="answer" id="recommendation">
   <h2>Recommendation</h2>
   <p>{escape(data.recommendation)}</p>
+  <p id="estimate">{escape(estimate_sentences(data.basin))}</p>
   {_config(data.config)}
   <div class="stats">{_stats(data)}</div>
 </section>

@@ -13,6 +13,7 @@ from lrtune.strategies._base import (
     FINISHED, WAIT, Answer, Context, Proposal, RunningTrial, Signal, Strategy,
 )
 from lrtune.strategies._bayes import BayesStrategy
+from lrtune.strategies._estimate import LrEstimate, best_estimate, estimate_lr
 from lrtune.strategies._grid import GridStrategy
 from lrtune.strategies._hyperband import HyperbandStrategy
 from lrtune.strategies._random import QuasiRandomStrategy, RandomStrategy
@@ -21,6 +22,8 @@ from lrtune.strategies._registry import (
 )
 
 __all__ = ["ENTRY_POINT_GROUP", "FINISHED", "STRATEGIES", "WAIT", "Answer", "AutoStrategy",
-           "BayesStrategy", "Context", "GridStrategy", "HyperbandStrategy", "Proposal",
+           "BayesStrategy", "Context", "GridStrategy", "HyperbandStrategy", "LrEstimate",
+           "Proposal",
            "QuasiRandomStrategy", "RandomStrategy", "RunningTrial", "Signal", "Strategy",
-           "make_strategy", "register", "stored_strategy", "strategy_class"]
+           "best_estimate", "estimate_lr", "make_strategy", "register", "stored_strategy",
+           "strategy_class"]

@@ -31,11 +31,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from lrtune.optimizers import get_optimizer_spec
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import LogRange
 from lrtune.strategies._base import FINISHED, WAIT, Answer, Context, Proposal, Strategy
+from lrtune.strategies._estimate import NOISE_PRIOR, estimate_lr, schedule_decays
 
 SPACING = 10 ** (1 / 3)  # scan grid: three LRs per decade
 SCAN_LENGTH = 1 / 16  # scan runs, as a fraction of a full run (1/24 measured: too noisy)
@@ -45,6 +47,8 @@ REFINE_MAX_LENGTH = 1 / 3
 PRIOR_HORIZON_EXPONENT = 0.5  # measured shifts run from 0 (mnist1d) to 1 (diabetes) per length
 CLIFF_MARGIN = SPACING  # stay at least this factor below the lowest diverged LR
 FINAL_SPACING = SPACING ** 0.5  # between full-length trials: the estimate is good to ~1.5x
+WD_PROBE = 0.25  # weight-decay probes: this far from the midpoint, in units of its log range
+DECAY_BY_PRODUCT = (torch.optim.SGD, torch.optim.AdamW)  # they decay weights by lr * wd a step
 
 
 class AutoStrategy(Strategy):
@@ -58,45 +62,133 @@ class AutoStrategy(Strategy):
         scan_steps = max(8, round(full * SCAN_LENGTH))
         combos = context.space.choices()
         scans = [scan_trials(context, i) for i in range(len(combos))]
+        share = scan_share(explore, scan_steps, len(combos))
         # 1. scan every choice of the space
         for i, combo in enumerate(combos):
-            lr = next_scan_lr(context, scans[i], scan_steps, explore / len(combos))
+            lr = next_scan_lr(context, scans[i], scan_steps, share * explore / len(combos))
             if lr is not None:
-                return Proposal(context.space.config(lr, **combo), scan_steps, f"scan:{i}")
+                return Proposal(self._config(context, lr, combo), scan_steps, f"scan:{i}")
         if any(t.state is TrialState.RUNNING for t in context.live):
             return WAIT  # the next phases need every scan result
-        best_combo = min(range(len(combos)), key=lambda i: _best_score(scans[i]))
-        scan = scans[best_combo]
-        combo = combos[best_combo]
-        cliff = _cliff(context.live)
+        # the choices by promise: the refine rung goes to the best one
+        ranked = sorted(range(len(combos)), key=lambda i: _best_score(scans[i]))
+        leader = ranked[0]
+        scan, combo = scans[leader], combos[leader]
+        cliff = _cliff(context.live, combo)
         scan_best = basin_vertex(scan)
         if scan_best is None:  # everything diverged, or nothing was scanned
             scan_best = _unscanned_lr(context, scan, combo)
         # 2. refine at a longer length around where the basin is expected to move
         refine = context.tagged("refine")
-        refine_steps = _refine_steps(context, scan_steps, finals)
-        if refine_steps is not None and len(refine) < REFINE_POINTS:
+        refine_steps, points = refine_plan(context, scan_steps, finals)
+        if refine_steps is not None and len(refine) < points:
             if len(refine) >= 3 and any(t.state is TrialState.RUNNING for t in refine):
                 return WAIT  # the fourth point needs the others' results
             centre = scan_best * (refine_steps / scan_steps) ** -PRIOR_HORIZON_EXPONENT
             lr = _capped(next_refine_lr(centre, refine), cliff, context.space.lr_range)
             if all(t.lr != lr for t in refine):
-                return Proposal(context.space.config(lr, **combo), refine_steps, "refine")
+                return Proposal(self._config(context, lr, combo), refine_steps, "refine")
+        # 3. weight decay, when the space searches it: both sides of the midpoint at the refine
+        # rung's best LR
+        probe = weight_decay_probe(context, combo, refine)
+        if probe is not None:
+            return probe
         if any(t.state is TrialState.RUNNING and t.tag != "final" for t in context.live):
             return WAIT  # the estimate needs every rung's result
-        # 3. the full-length runs: the estimate first, then around it
+        # 4. the full-length runs: the estimate first, then around it; a runner-up choice that
+        # the short runs cannot tell from the leader gets the second one
         estimate = final_lr(scan, refine, scan_steps, full, _decays(context, combo),
                             fallback=min((t.lr for t in scan), default=scan_best))
-        done = {t.lr for t in context.tagged("final")}
-        for lr in final_candidates(estimate, finals):
-            lr = _capped(lr, cliff, context.space.lr_range)
-            if lr not in done:
-                return Proposal(context.space.config(lr, **combo), full, "final")
+        plan = [(combo, lr, cliff) for lr in final_candidates(estimate, finals)]
+        rival = _rival(context, combos, scans, ranked)
+        if rival is not None and finals >= 2:
+            plan.insert(1, rival)
+            plan.pop()
+        done = [t.params for t in context.tagged("final")]
+        for choice, lr, choice_cliff in plan:
+            lr = _capped(lr, choice_cliff, context.space.lr_range)
+            wd = chosen_weight_decay(context, lr) if choice is combo else None
+            params = self._config(context, lr, choice, wd)
+            if params not in done:
+                return Proposal(params, full, "final")
         return FINISHED
+
+    @staticmethod
+    def _config(context: Context, lr: float, combo: dict,
+                weight_decay: float | None = None) -> dict:
+        params = context.space.config(lr, **combo)
+        if weight_decay is not None:
+            params["weight_decay"] = weight_decay
+        return params
 
     def recommend(self, context: Context) -> TrialRecord | None:
         final = [t for t in context.tagged("final") if t.state is TrialState.COMPLETED]
         return min(final, key=lambda t: t.score) if final else super().recommend(context)
+
+
+def scan_share(explore_steps: float, scan_steps: int, choices: int) -> float:
+    """The most of the exploration budget the scans may take: :data:`SCAN_SHARE`, or all of it
+    when the rest would not pay for two refine runs of twice the scan's length (a budget not
+    spent on a refine rung is spent on the scan, not left over)."""
+    rest = (1 - SCAN_SHARE) * explore_steps
+    return SCAN_SHARE if rest >= 2 * 2 * scan_steps else 1.0
+
+
+def _rival(context: Context, combos: list[dict], scans: list[list[TrialRecord]],
+           ranked: list[int]) -> tuple[dict, float, float] | None:
+    """The runner-up choice, its LR and cliff, when its scan is within the noise of the
+    leader's: short runs cannot tell them apart, so a full run compares them."""
+    if len(ranked) < 2:
+        return None
+    lead, second = scans[ranked[0]], scans[ranked[1]]
+    best, other = _best_score(lead), _best_score(second)
+    if not (math.isfinite(best) and math.isfinite(other)):
+        return None
+    estimate = estimate_lr(lead, context.full_steps, context.space.lr_range, decays=False)
+    noise = estimate.noise if estimate and estimate.noise else NOISE_PRIOR * abs(best)
+    if other - best > 2 * noise:
+        return None
+    combo = combos[ranked[1]]
+    lr = basin_vertex(second) or min(t.lr for t in second)
+    return combo, lr, _cliff(context.live, combo)
+
+
+def weight_decay_probe(context: Context, combo: dict,
+                       refine: Sequence[TrialRecord]) -> Proposal | None:
+    """The next weight-decay probe: at the refine rung's best LR and length, the weight decay a
+    quarter of its log range below and above the midpoint the other runs use. None when the
+    space fixes the weight decay, no refine rung ran, or both probes are proposed."""
+    wd = context.space.weight_decay
+    if not isinstance(wd, LogRange):
+        return None
+    done = [t for t in refine if t.state is TrialState.COMPLETED]
+    if not done or any(t.state is TrialState.RUNNING for t in refine):
+        return None
+    anchor = min(done, key=lambda t: t.score)
+    tried = [t.params for t in context.tagged("wd")]
+    for unit in (0.5 - WD_PROBE, 0.5 + WD_PROBE):
+        params = {**anchor.params, "weight_decay": wd.value(unit)}
+        if params not in tried:
+            return Proposal(params, anchor.steps, "wd")
+    return None
+
+
+def chosen_weight_decay(context: Context, lr: float) -> float | None:
+    """The weight decay for a full run at ``lr``: the best of the probes and the refine run they
+    surround; for optimizers that decay by ``lr * weight_decay`` each step (SGD, AdamW) the
+    product is what was measured, so it is kept at the new LR. None without probes."""
+    probes = [t for t in context.tagged("wd") if t.state is TrialState.COMPLETED]
+    wd = context.space.weight_decay
+    if not probes or not isinstance(wd, LogRange):
+        return None
+    anchor_lr = probes[0].lr
+    anchors = [t for t in context.tagged("refine") if t.lr == anchor_lr
+               and t.state is TrialState.COMPLETED]
+    best = min([*probes, *anchors], key=lambda t: t.score)
+    value = best.params["weight_decay"]
+    if get_optimizer_spec(best.params["optimizer"]).cls in DECAY_BY_PRODUCT:
+        value *= anchor_lr / lr
+    return min(max(value, wd.low), wd.high)
 
 
 def final_count(budget: float) -> int:
@@ -116,8 +208,9 @@ def scan_trials(context: Context, index: int) -> list[TrialRecord]:
 
 
 def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
-                 explore_steps: float) -> float | None:
-    """The next LR of the scan over the lattice ``high / SPACING**k``, or None when it is done.
+                 scan_budget: float) -> float | None:
+    """The next LR of the scan over the lattice ``high / SPACING**k``, or None when it is done
+    (or the next run would take it past ``scan_budget`` steps).
 
     Walk down a decade at a time from the top of the range (one lattice step at a time just
     after a divergence, to find the cliff) until the loss gets worse than the best seen; then
@@ -127,7 +220,7 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
     if not context.space.searches_lr:
         return None if scan else lr_range.low
     spent = sum(t.steps if t.state is TrialState.RUNNING else t.steps_done for t in scan)
-    if spent + steps > SCAN_SHARE * explore_steps:
+    if spent + steps > scan_budget:
         return None
     last = int(math.log(lr_range.high / lr_range.low) / math.log(SPACING) + 1e-9)
     tried = {_lattice_index(lr_range.high, t.lr): t for t in scan}
@@ -233,20 +326,29 @@ def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_st
 
 
 def _decays(context: Context, combo: dict) -> bool:
-    """Whether the space's schedule anneals the LR to half or less by the end of the run."""
-    params = context.space.config(context.space.lr_range.low, **combo)
-    schedule = context.space.schedule_for(params, context.full_steps)
-    return schedule.factor(context.full_steps) <= 0.5
+    return schedule_decays(context.space, context.space.config(context.space.lr_range.low,
+                                                               **combo), context.full_steps)
 
 
-def _refine_steps(context: Context, scan_steps: int, finals: int) -> int | None:
-    """The refine rung's length: what is left after the scan and the full runs, split evenly."""
+def refine_plan(context: Context, scan_steps: int, finals: int) -> tuple[int | None, int]:
+    """The refine rung's length and number of points: what the scans and the full runs leave
+    (the weight-decay probes included), split evenly over :data:`REFINE_POINTS`, or over fewer
+    (down to two) when that many runs would not be twice the scan's length.
+
+    Read from the budget and the finished scans, not the steps remaining, so every call (and
+    every worker) plans the same rung while it runs. ``(None, 0)`` when not even two fit.
+    """
+    probes = 2 if isinstance(context.space.weight_decay, LogRange) else 0
+    scanned = sum(t.steps_done for t in context.live if t.tag.startswith("scan:"))
+    left = round(context.budget * context.full_steps) - scanned - finals * context.full_steps
     tried = context.tagged("refine")
-    if tried:
-        return tried[0].steps
-    left = context.remaining_steps - finals * context.full_steps
-    steps = min(round(context.full_steps * REFINE_MAX_LENGTH), left // REFINE_POINTS)
-    return steps if steps >= 2 * scan_steps else None
+    for points in range(REFINE_POINTS, 1, -1):
+        steps = min(round(context.full_steps * REFINE_MAX_LENGTH), left // (points + probes))
+        if tried:
+            steps = tried[0].steps
+        if steps >= 2 * scan_steps and steps * (points + probes) <= left:
+            return steps, points
+    return None, 0
 
 
 def _unscanned_lr(context: Context, scan: Sequence[TrialRecord], combo: dict) -> float:
@@ -258,8 +360,11 @@ def _unscanned_lr(context: Context, scan: Sequence[TrialRecord], combo: dict) ->
     return get_optimizer_spec(params["optimizer"]).default_lr
 
 
-def _cliff(trials: Sequence[TrialRecord]) -> float:
-    diverged = [t.lr for t in trials if t.diverged]
+def _cliff(trials: Sequence[TrialRecord], combo: dict) -> float:
+    """The lowest LR that diverged with this choice: each optimizer, schedule and warm-up has its
+    own cliff (AdamW diverging at 0.3 says nothing of SGD there)."""
+    diverged = [t.lr for t in trials if t.diverged
+                and all(t.params.get(k) == v for k, v in combo.items())]
     return min(diverged) if diverged else math.inf
 
 

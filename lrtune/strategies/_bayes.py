@@ -30,8 +30,8 @@ class BayesStrategy(Strategy):
     def ask(self, context: Context) -> Answer:
         total = full_run_count(context)
         done = [t for t in context.live if t.tag == "bayes"]
-        if len(done) >= total:
-            return FINISHED
+        if context.remaining_steps < context.full_steps:
+            return FINISHED  # a diverged run stops early: what it gave back buys more runs
         initial = min(total, max(2, total // 3))  # two spread points before the first fit
         if len(done) < initial:
             return Proposal(sample_configs(context, initial, quasi=True)[len(done)],

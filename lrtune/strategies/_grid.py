@@ -1,10 +1,22 @@
-"""Grid search: log-spaced LRs (crossed with every choice of the space), full-length runs."""
+"""Grid search: log-spaced LRs (crossed with every choice of the space), full-length runs.
+
+A weight-decay range is searched with the LR: each LR cell gets its own weight-decay cell, in a
+seeded random order (a Latin hypercube), so ``n`` runs try ``n`` LRs and ``n`` weight decays.
+Compute the grid leaves (a diverged run stops early and costs little) buys more full runs,
+halfway in log-LR between the best finite point and its better neighbour, below the cliff.
+"""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
-from lrtune.strategies._base import Answer, Context, Strategy, full_run_count, next_untried
+from lrtune.records import TrialRecord, TrialState
+from lrtune.strategies._base import (
+    FINISHED, WAIT, Answer, Context, Proposal, Strategy, full_run_count, next_untried,
+)
 
 
 class GridStrategy(Strategy):
@@ -17,5 +29,47 @@ class GridStrategy(Strategy):
         lr = space.lr_range
         # points at the centres of equal log-width cells: never the extremes of the range
         units = (np.arange(per_combo) + 0.5) / per_combo
-        candidates = [space.config(lr.value(u), **combo) for combo in combos for u in units]
-        return next_untried(context, candidates, context.full_steps, "grid")
+        wd_units = units[np.random.default_rng(context.seed).permutation(per_combo)]
+        candidates = [space.config(lr.value(u), unit_weight_decay=w, **combo)
+                      for combo in combos for u, w in zip(units, wd_units, strict=True)]
+        answer = next_untried(context, candidates, context.full_steps, "grid")
+        if answer is not FINISHED or context.remaining_steps < context.full_steps:
+            return answer
+        if context.running:
+            return WAIT  # where the next point goes depends on every grid result
+        return fill_in(context)
+
+
+def fill_in(context: Context) -> Proposal | Answer:
+    """A full run halfway (in log-LR) between the best finished run and its better neighbour
+    of the same choice, not at or above that choice's lowest diverged LR; FINISHED when every
+    such gap is already filled."""
+    done = [t for t in context.live if t.state.finished and t.steps >= context.full_steps]
+    finite = sorted((t for t in done if math.isfinite(t.score)), key=lambda t: t.score)
+    tried = [t.params for t in context.live]
+    for best in finite:
+        same = _same_choice(done, best.params)
+        cliff = min((t.lr for t in same if t.diverged), default=math.inf)
+        for lr in _gaps(best, same):
+            params = {**best.params, "lr": lr}
+            if lr < cliff and params not in tried:
+                return Proposal(params, context.full_steps, "grid")
+    return FINISHED
+
+
+def _same_choice(trials: list[TrialRecord], params: dict[str, Any]) -> list[TrialRecord]:
+    return [t for t in trials if all(t.params.get(k) == v for k, v in params.items()
+                                     if k not in ("lr", "weight_decay"))]
+
+
+def _gaps(best: TrialRecord, same: list[TrialRecord]) -> list[float]:
+    """The log-midpoints between ``best`` and its neighbours in LR, the better neighbour's first
+    (a diverged neighbour counts as the worst)."""
+    lrs = sorted({t.lr for t in same})
+    i = lrs.index(best.lr)
+    neighbours = [lrs[j] for j in (i - 1, i + 1) if 0 <= j < len(lrs)]
+    score = {t.lr: t.score if t.state is TrialState.COMPLETED else math.inf for t in same}
+    neighbours.sort(key=lambda lr: score[lr])
+    return [math.sqrt(best.lr * lr) for lr in neighbours]
+
+

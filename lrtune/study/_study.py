@@ -19,7 +19,7 @@ from lrtune._validation import fail
 from lrtune.exceptions import StudyExtendedWarning
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import Space
-from lrtune.strategies import Context, Strategy, stored_strategy
+from lrtune.strategies import Context, LrEstimate, Strategy, best_estimate, stored_strategy
 from lrtune.study._heartbeat import HEARTBEAT_SECONDS, RunningTrial
 from lrtune.study._schema import (
     BEAT_ATTR, BUDGET_ATTR, CONFIG_ATTR, HEARTBEAT_ATTR, RANGE_TEST_ATTR, RETIRED_ATTR, attrs_of,
@@ -221,6 +221,15 @@ class Study:
     def best(self) -> TrialRecord | None:
         """The strategy's answer: the trial whose LR (and params) to use."""
         return self.strategy.recommend(self.context())
+
+    @property
+    def estimate(self) -> LrEstimate | None:
+        """Where the full-length best LR lies, as every trial of the best's choice places it:
+        an estimate with a 68% interval, and a flag when the answer sits at an end of the LR
+        range (None while no trial completed)."""
+        context = self.context()
+        best = self.strategy.recommend(context)
+        return None if best is None else best_estimate(context, best)
 
     @property
     def range_test(self) -> dict[str, Any] | None:

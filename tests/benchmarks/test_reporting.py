@@ -67,6 +67,20 @@ def test_per_recipe_rows_give_each_seed_and_the_worst_one():
     assert "| a | lrtune-auto | 2 | 0.010 | 0.300 | 0.020 | 0.020 | 1 |" in text
 
 
+def test_the_share_of_intervals_holding_the_grid_best_lr_is_reported(monkeypatch):
+    # the grid's best LR is 0.1 (of 1e-3, 1e-2, 0.1, 1): two of three intervals hold it
+    monkeypatch.setattr(tune_benchmark, "grid_reference",
+                        lambda task: grid([[1.0, 1.0], [0.6, 0.6], [0.5, 0.5], [0.9, 0.9]]))
+    intervals = [(0.05, 0.2), (0.01, 0.05), (0.1, 0.3)]
+    scored = [(Record(Choice("lrtune-auto", "a", s, 0.1, 0.5, 2.0, 0.1, interval), 2.0, 1.0, "v",
+                      None, "m"), 0.0) for s, interval in enumerate(intervals)]
+    scored.append((record("lrtune-grid", "a", 0), 0.0))  # states no interval
+    text = suite_markdown(recipe_rows(scored), (0, 1, 2))
+    assert "| lrtune-auto | 2 | 0.000 | 0.000 (a) | 0.000 (a, seed 0) | 2.00 | 2/3 |" in text
+    assert "| a | lrtune-auto | 2 | 0.000 | 0.000 | 0.000 | 0.000 | 0 | 2/3 |" in text
+    assert "| lrtune-grid | 2 | 0.000 | 0.000 (a) | 0.000 (a, seed 0) | 2.00 | - |" in text
+
+
 def test_a_cached_choice_from_other_method_code_is_dropped(tmp_path, monkeypatch):
     monkeypatch.setattr(tune_benchmark, "CACHE", tmp_path / "cache.json")
     current = Record(Choice("lrtune-auto", "digits", 0, 0.05, 0.1, 2.0), 2.0, 1.0,

@@ -133,3 +133,17 @@ def test_tune_runs_an_objective_file_that_imports_a_sibling_module(project, tmp_
     assert result.exit_code == 0, result.output
     best = float(re.search(r"best lr ([\d.e+-]+) \(value", result.output).group(1))
     assert 0.005 < best < 0.5
+
+
+def test_tune_states_its_interval_and_warns_when_the_answer_sits_at_the_edge():
+    # the own-loop MLP on digits trains best with SGD around 0.1: a range up to 1e-3 is too low
+    result = runner.invoke(app, ["tune", str(ROOT / "examples/own_loop.py") + ":objective",
+                                 "--steps", "300", "--budget", "2", "--optimizer", "sgd",
+                                 "--lr-min", "1e-5", "--lr-max", "1e-3"])
+    assert result.exit_code == 0, result.output
+    low, lr, high = (float(x) for x in re.search(
+        r"estimated full-length best lr ([\d.e+-]+) \(68% interval ([\d.e+-]+)-([\d.e+-]+)\)",
+        result.output).group(2, 1, 3))
+    assert low <= lr <= high <= 1e-3
+    assert re.search(r"warning: the best LR sits at the high end of the searched range.*"
+                     r"1e-05 - 0\.01", result.output.replace("\n", " "))

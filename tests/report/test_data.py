@@ -9,7 +9,7 @@ import pytest
 
 import lrtune
 from lrtune.report import report_data
-from lrtune.report._data import config_text, wall_label
+from lrtune.report._data import config_text, estimate_sentences, wall_label
 from lrtune.report._figures import plot_curves, plot_schedules
 from lrtune.report._schedules import trial_schedule
 from lrtune.schedules import Cosine, MultiStep, with_warmup
@@ -165,3 +165,13 @@ def test_the_curves_and_schedules_lie_over_the_fraction_of_each_run_by_default(d
                        match=r"The 'x' parameter of plot_curves\(\) must be one of 'fraction', "
                              r"'step'\. Got 'epoch' instead\."):
         plot_curves(data.curves, x="epoch")
+
+
+def test_the_estimate_and_its_interval_are_in_the_report(data, digits_study):
+    study = digits_study[0]
+    estimate = data.basin["estimate"]
+    assert estimate == study.estimate.to_dict()
+    assert estimate["low"] <= estimate["lr"] <= estimate["high"]
+    sentence = estimate_sentences(data.basin)
+    assert sentence == (f"The trials place the full-length best LR at {estimate['lr']:.3g} "
+                        f"(68% interval {estimate['low']:.3g}-{estimate['high']:.3g}).")

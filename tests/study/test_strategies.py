@@ -114,14 +114,28 @@ def test_a_nan_and_an_exception_become_verdicts_not_crashes(digits):
     assert study.best.state is TrialState.COMPLETED and 1e-2 <= study.best.lr <= 0.3
 
 
-def test_auto_with_runs_too_short_to_scan_trains_at_the_optimizers_default_lr(digits):
-    # 16-step runs at budget 2: a scan run (8 steps) is more than the scan's share of the budget
+def test_auto_with_runs_too_short_to_refine_gives_the_scan_its_whole_budget(digits):
+    # 16-step runs at budget 2: no refine rung fits (two runs of twice the scan's 8 steps), so
+    # the scan takes the exploration budget instead of leaving it unspent
     study = lrtune.tune(objective(digits), steps=16, budget=2.0, strategy="auto",
                         space=task_space(digits), seed=0)
-    (final,) = study.trials  # no scan or refine rung fits: one informed guess, at full length
-    assert final.tag == "final" and final.steps == 16 and study.spent == 1.0
-    assert final.lr == get_optimizer_spec(task_space(digits).optimizer[0]).default_lr
+    *scan, final = study.trials
+    assert len(scan) >= 2 and {t.tag for t in scan} == {"scan:0"} and not any(
+        t.tag == "refine" for t in study.trials)
+    assert final.tag == "final" and final.steps == 16 and study.spent > 1.9
     assert study.best == final and final.value < 1.5  # 16 steps from an untrained net's 2.3
+
+
+def test_auto_with_more_choices_than_it_can_scan_trains_at_the_first_ones_default_lr(digits):
+    # 16-step runs of nine choices at budget 1.25: not one scan run (8 steps) of each fits
+    space = lrtune.Space(optimizer=["sgd", "adam", "adamw"],
+                         schedule=["constant", "cosine", "step"])
+    study = lrtune.tune(objective(digits), steps=16, budget=1.25, strategy="auto", space=space,
+                        seed=0)
+    (final,) = study.trials  # one informed guess, at full length
+    assert final.tag == "final" and final.steps == 16 and study.spent == 1.0
+    assert final.lr == get_optimizer_spec("sgd").default_lr
+    assert study.best == final and final.value < 1.5
 
 
 @pytest.mark.parametrize("budget", [2.0, 4.0])
