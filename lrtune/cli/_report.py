@@ -42,7 +42,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML report of STUDY (figures, trial table, recommendation)."""
     register_strategy(strategy)
-    opened = load_study(study, storage)
+    opened = load_study(study, storage, read_only=True)
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in study)[:STEM_CHARS] or "study"
     if output is None:
         output = Path(f"{stem}.html" if format == "html" else f"{stem}-figures")
@@ -61,7 +61,7 @@ def show(
 ) -> None:
     """Summarise STUDY in the terminal: the recommendation and every trial."""
     register_strategy(strategy)
-    data = report_data(load_study(study, storage))
+    data = report_data(load_study(study, storage, read_only=True))
 
     info = data.study
     console.print(f"[bold]{_shown(info['name'])}[/]: strategy {_shown(info['strategy'])}, "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from lrtune.strategies._base import Answer, Context, Strategy, full_run_count, next_untried
 
 
@@ -15,7 +13,8 @@ class GridStrategy(Strategy):
         combos = space.choices()
         per_combo = max(1, full_run_count(context) // len(combos))
         lr = space.lr_range
-        # points at the centres of equal log-width cells: never the extremes of the range
-        units = (np.arange(per_combo) + 0.5) / per_combo
-        candidates = [space.config(lr.value(u), **combo) for combo in combos for u in units]
+        # points at the centres of equal log-width cells: never the extremes of the range;
+        # built one by one, as far as the first untried (a large budget allocates nothing)
+        candidates = (space.config(lr.value((i + 0.5) / per_combo), **combo)
+                      for combo in combos for i in range(per_combo))
         return next_untried(context, candidates, context.full_steps, "grid")

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,14 +54,16 @@ def safe_url(url: str) -> str:
         return url.split("://", 1)[0] + "://..." if "://" in url else "<storage>"
 
 
-def open_storage(url: str | None) -> optuna.storages.BaseStorage:
-    """The Optuna storage behind ``url`` (None: in memory), set up for several workers."""
+def open_storage(url: str | None, read_only: bool = False) -> optuna.storages.BaseStorage:
+    """The Optuna storage behind ``url`` (None: in memory), set up for several workers;
+    ``read_only``: a SQLite file opened for reading only (a report), never written."""
     outage_limit()  # a bad $LRTUNE_STORAGE_OUTAGE is refused before anything is written
     if url is None:
         return optuna.storages.InMemoryStorage()
     for attempt in range(3):  # workers opening a fresh database at once race to create tables
         try:
-            return _open_sqlite(url) if url.startswith("sqlite") else _open_server(url)
+            return _open_sqlite(url, read_only) if url.startswith("sqlite") \
+                else _open_server(url)
         except Exception as err:  # noqa: BLE001 - SQLAlchemy / driver errors vary; the message names the URL
             failure = err
             time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
@@ -82,7 +85,7 @@ def check_existing(url: str) -> None:
                 f"No storage at {safe_url(url)}: the file {database} does not exist.")
 
 
-def _open_sqlite(url: str) -> optuna.storages.RDBStorage:
+def _open_sqlite(url: str, read_only: bool = False) -> optuna.storages.RDBStorage:
     """SQLite for several local worker processes, without "database is locked".
 
     Every transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first, so a
@@ -94,7 +97,16 @@ def _open_sqlite(url: str) -> optuna.storages.RDBStorage:
     file (a small write took 0.7 ms instead of 2.5 ms on the development machine). WAL needs a
     local disk: for workers on several machines use PostgreSQL, not SQLite on a network file
     system. benchmarks/RESULTS.md ("Workers and storage") has the measurements.
+
+    ``read_only`` opens the file as SQLite's ``mode=ro`` (a file without write permission, a
+    copy on a read-only mount): it takes no lock and changes nothing.
     """
+    if read_only:
+        database = sqlalchemy.engine.make_url(url).database or ""
+        storage = optuna.storages.RDBStorage(url, engine_kwargs={
+            "creator": lambda: _connect_read_only(Path(database))})
+        sqlalchemy.event.listen(storage.engine, "connect", _sqlite_autocommit)
+        return storage
     storage = optuna.storages.RDBStorage(
         url, engine_kwargs={"connect_args": {"timeout": SQLITE_LOCK_WAIT}})
     sqlalchemy.event.listen(storage.engine, "connect", _sqlite_connect)
@@ -103,8 +115,29 @@ def _open_sqlite(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _connect_read_only(database: Path) -> sqlite3.Connection:
+    """A connection that only reads ``database``. A WAL database needs its shared-memory file
+    beside it; in a folder that cannot hold one (read-only) the file is read as immutable:
+    nothing can be writing to it there."""
+    uri = database.resolve().as_uri()
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA schema_version")  # opens the file (and its WAL index)
+    except sqlite3.OperationalError as err:
+        if "unable to open" not in str(err):
+            raise
+        connection.close()
+        connection = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True,
+                                     check_same_thread=False)
+    return connection
+
+
+def _sqlite_autocommit(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # the driver must not BEGIN on its own
+
+
+def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_autocommit(dbapi_connection, record)
     dbapi_connection.execute("PRAGMA journal_mode=WAL")
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")  # in WAL: durable but on power loss
 

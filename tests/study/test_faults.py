@@ -11,6 +11,7 @@ import re
 import sqlite3
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,10 @@ import lrtune
 from lrtune.exceptions import (InvalidParameterError, LrtuneError, ObjectiveError,
                                ObjectiveFailedError)
 from lrtune.records import TrialState
+from lrtune.strategies import Context, make_strategy
 from lrtune.study import _storage
 from lrtune.study import StorageError, StudyLostError
+from lrtune.study._tune import MAX_BUDGET
 
 SPACE = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
 
@@ -274,7 +277,9 @@ _LOCK = threading.Lock()  # what a closure may hold that no pickler can send to 
     (lambda db: dict(objective=lambda trial: _LOCK.locked() or _trains(trial), workers=2),
      "The 'objective' parameter of tune() must be picklable (by cloudpickle) to run in 2 worker "
      "processes; pickling failed with TypeError"),
-], ids=["callbacks=print", "storage=Path", "sqlite-memory", "unpicklable"])
+    (lambda db: dict(budget=1e9, strategy="grid"),  # a grid of 1e9 points took 7.45 GiB
+     "The 'budget' parameter of tune() must be a float in (0, 100000]. Got 1000000000.0"),
+], ids=["callbacks=print", "storage=Path", "sqlite-memory", "unpicklable", "budget=1e9"])
 def test_case_8_bad_input_is_refused_before_the_study_is_created(tmp_path, change, message):
     db = tmp_path / "s.db"
     settings = dict(objective=_trains, steps=20, budget=2.0, strategy="random", space=SPACE,
@@ -283,6 +288,18 @@ def test_case_8_bad_input_is_refused_before_the_study_is_created(tmp_path, chang
         lrtune.tune(**{**settings, **change(db)})
     assert str(caught.value).startswith(message)
     assert not db.exists()  # refused before anything was created
+
+
+def test_case_8_a_grid_of_the_largest_budget_builds_its_points_one_by_one():
+    context = Context(SPACE, 20, MAX_BUDGET, 0)
+    tracemalloc.start()
+    try:
+        proposal = make_strategy("grid").ask(context)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert proposal.params["lr"] == SPACE.lr_range.value(0.5 / MAX_BUDGET)
+    assert peak < 100_000  # bytes: not 100,000 configurations (tens of MB)
 
 
 def test_case_9_a_choice_listed_twice_is_one_choice():
