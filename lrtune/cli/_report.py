@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape as markup_escape  # a study named '[red]x' is not markup
 from rich.table import Table
 
+from lrtune._visible import visible
 from lrtune.cli._app import app, console
 from lrtune.cli._strategy_option import StrategyOption, register_strategy
 from lrtune.progress import VERDICT_STYLE
@@ -18,15 +19,11 @@ from lrtune.study import load_study
 
 STORAGE_HELP = "Storage URL of the study, e.g. sqlite:///lrtune.db."
 STEM_CHARS = 100  # a file name from a study name stays well below the file systems' 255 bytes
-# what a terminal would obey rather than show: control characters (ANSI escapes start with
-# ESC) and the bidirectional overrides that reorder a line (U+202A-U+202E, U+2066-U+2069)
-_VISIBLE = {c: ascii(chr(c))[1:-1]
-            for c in (*range(0x20), 0x7F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
 
 def _shown(text: str) -> str:
     """User text as it is: never obeyed by the terminal, never read as rich markup."""
-    return markup_escape(text.translate(_VISIBLE))
+    return markup_escape(visible(text))
 
 
 @app.command()
