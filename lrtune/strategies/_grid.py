@@ -15,6 +15,7 @@ class GridStrategy(Strategy):
         lr = space.lr_range
         # points at the centres of equal log-width cells: never the extremes of the range;
         # built one by one, as far as the first untried (a large budget allocates nothing)
-        candidates = (space.config(lr.value((i + 0.5) / per_combo), **combo)
-                      for combo in combos for i in range(per_combo))
+        candidates = ({**base, "lr": float(lr.value((i + 0.5) / per_combo))}
+                      for base in (space.config(lr.low, **combo) for combo in combos)
+                      for i in range(per_combo))
         return next_untried(context, candidates, context.full_steps, "grid")

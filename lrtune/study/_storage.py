@@ -33,7 +33,7 @@ DEFAULT_OUTAGE = 120.0
 FIRST_PAUSE, MAX_PAUSE = 0.5, 8.0
 # What an outage raises (SQLAlchemy's errors, Optuna's wrapper of a failed commit) ...
 _STORAGE_ERRORS = (StorageInternalError, sqlalchemy.exc.SQLAlchemyError)
-# ... and, among the driver's errors behind it, those that a later try may not meet: a lost
+# ... and, among the driver's errors behind it, those that may pass if tried again: a lost
 # connection, a lock, a full disk. Others (a malformed file, a missing table, bad data) stay.
 _PASSING = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 _LASTING_MESSAGES = ("readonly database", "no such table")
@@ -99,7 +99,7 @@ def _open_sqlite(url: str, read_only: bool = False) -> optuna.storages.RDBStorag
     system. benchmarks/RESULTS.md ("Workers and storage") has the measurements.
 
     ``read_only`` opens the file as SQLite's ``mode=ro`` (a file without write permission, a
-    copy on a read-only mount): it takes no lock and changes nothing.
+    copy on a read-only mount): it never writes, not even the journal mode.
     """
     if read_only:
         database = sqlalchemy.engine.make_url(url).database or ""
