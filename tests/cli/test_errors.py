@@ -60,7 +60,7 @@ def one_line_error(proc):
      "error: --lr-min must be below --lr-max (a bound not given is the family's default, "
      "0.0001 - 3). Got 0.0001 - 1e-09 instead."),
     (["tune", "examples/own_loop.py:objective", "--steps", "3", "--budget", "-1"],
-     "error: --budget must be a float > 0. Got -1.0 instead."),
+     "error: --budget must be a float in (0, 100000]. Got -1.0 instead."),
 ])
 def test_parse_errors_and_bad_values_name_the_option_in_one_line(lrtune_cli, args, expected):
     assert one_line_error(lrtune_cli(*args)) == expected
