@@ -23,7 +23,8 @@ Two parts:
 
 3. **Throughput as a study grows** (``--throughput``, its own section): one worker's loop
    (reap, read the study, ask, claim, train, record) with a trivial objective and a strategy
-   that costs nothing, so what is timed is the study's storage and bookkeeping. The study is
+   that costs nothing, so what is timed is the study's storage and bookkeeping, then with
+   ``grid``, whose every ask looks for its first untried point among all it tried. The study is
    filled with finished trials up to 50 short of each size, then the worker loop runs the last
    50, in turns that alternate between the sizes; trials/s is measured over those. The rate at
    5,000 trials should be at least half the rate at 100: a worker reads what changed, not the
@@ -43,9 +44,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections import Counter
 from collections.abc import Iterator
+import contextlib
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,6 @@ import optuna
 from benchmarks.results_md import publish
 import lrtune
 from lrtune.cli._loading import load_object
-from lrtune.exceptions import StudyExtendedWarning
 from lrtune.strategies import Answer, Context, Proposal, Strategy, make_strategy
 from lrtune.study import Study
 from lrtune.study._schema import attrs_of, distributions, is_retired, prefixed, to_storable
@@ -223,6 +223,7 @@ THROUGHPUT_SECTION = "## Study loop throughput as a study grows"
 SIZES = "100,1000,5000"  # default --sizes
 MEASURED = 50  # trials run through the worker loop at each size ...
 ROUNDS = 5  # ... in this many turns
+STRATEGIES = "again,grid"  # default --strategies
 
 
 class Again(Strategy):
@@ -235,15 +236,30 @@ class Again(Strategy):
         # ends the study when the budget left cannot pay for it
 
 
-def _fill(study: Study, path: Path, until: int) -> None:
-    """Finished trials, as the worker loop leaves them, until the study holds ``until``: one
-    written through Optuna, then copied row by row in one SQLite transaction (Optuna's storage
-    takes a transaction per trial, which would make filling slower than the measurement)."""
-    params = study.space.config(1e-3)
+class _TurnDone(Exception):
+    """Raised by the callback after a turn's trials: the worker loop stops there."""
+
+
+def _throughput_setup(strategy: str, size: int) -> tuple[Strategy, lrtune.Space, list[dict]]:
+    """The strategy, its space, and the params of the first trials it would run in a study of
+    ``size`` trials (what the study is filled with)."""
+    if strategy == "again":
+        space = lrtune.Space(lr=1e-3, optimizer="sgd")
+        return Again(), space, [space.config(1e-3)] * (size - MEASURED)
+    space = lrtune.Space(lr=(1e-4, 1.0), optimizer="sgd")  # grid: one point per full run
+    points = [space.config(space.lr_range.value((i + 0.5) / size)) for i in range(size)]
+    return make_strategy(strategy), space, points[:size - MEASURED]
+
+
+def _fill(study: Study, path: Path, params: list[dict], tag: str) -> None:
+    """Finished trials with ``params``, as the worker loop leaves them: one written through
+    Optuna, then copied row by row in one SQLite transaction (Optuna's storage takes a
+    transaction per trial, which would make filling slower than the measurement), its LR
+    replaced by each one's."""
     study.optuna.add_trial(optuna.trial.create_trial(
-        state=optuna.trial.TrialState.COMPLETE, value=1.0, params=to_storable(params),
-        distributions=distributions(study.space, params),
-        user_attrs=prefixed({"state": "completed", "steps": 1, "tag": "again", "beat": 0,
+        state=optuna.trial.TrialState.COMPLETE, value=1.0, params=to_storable(params[0]),
+        distributions=distributions(study.space, params[0]),
+        user_attrs=prefixed({"state": "completed", "steps": 1, "tag": tag, "beat": 0,
                              "worker": {"host": "fill", "pid": 0}, "steps_done": 1,
                              "history": [[0, 1.0]], "wall_time": 0.0})))
     with sqlite3.connect(path) as db:
@@ -251,7 +267,7 @@ def _fill(study: Study, path: Path, until: int) -> None:
         children = {table: [c[1] for c in db.execute(f"PRAGMA table_info({table})")
                             if not c[5] and c[1] != "trial_id"]
                     for table in ("trial_params", "trial_values", "trial_user_attributes")}
-        for number in range(count, until):
+        for number in range(count, len(params)):
             new = db.execute("INSERT INTO trials (number, study_id, state, datetime_start, "
                              "datetime_complete) SELECT ?, study_id, state, datetime_start, "
                              "datetime_complete FROM trials WHERE trial_id = ?",
@@ -260,34 +276,42 @@ def _fill(study: Study, path: Path, until: int) -> None:
                 names = ", ".join(cols)
                 db.execute(f"INSERT INTO {table} (trial_id, {names}) SELECT ?, {names} FROM "
                            f"{table} WHERE trial_id = ?", (new, template))
+            db.execute("UPDATE trial_params SET param_value = ? WHERE trial_id = ? AND "
+                       "param_name = 'lr'", (params[number]["lr"], new))
 
 
-def throughput(folder: Path, sizes: list[int]) -> list[dict]:
+def throughput(folder: Path, sizes: list[int], strategy: str) -> list[dict]:
     """Trials per second of the worker loop at each study size in ``sizes``, on SQLite.
 
-    One study per size; the sizes take turns, ``ROUNDS`` times, so that a change in the load of
-    a shared machine slows every size alike instead of the one measured at that moment.
+    One study per size, its budget that size in full runs; the sizes take turns, ``ROUNDS``
+    times, so that a change in the load of a shared machine slows every size alike instead of
+    the one measured at that moment.
     """
-    space = lrtune.Space(lr=1e-3, optimizer="sgd")
-    urls = {size: f"sqlite:///{folder / f'grow-{size}.db'}" for size in sizes}
+    urls = {size: f"sqlite:///{folder / f'grow-{strategy}-{size}.db'}" for size in sizes}
     elapsed, intervals = dict.fromkeys(sizes, 0.0), dict.fromkeys(sizes, 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StudyExtendedWarning)  # each turn extends its study
+    setups = {size: _throughput_setup(strategy, size) for size in sizes}
+    for size, url in urls.items():
+        chosen, space, params = setups[size]
+        _fill(Study.open(storage=url, study_name="grow", space=space, steps=1,
+                         budget=float(size), strategy=chosen, seed=0),
+              folder / f"grow-{strategy}-{size}.db", params, chosen.name)
+    for _turn in range(ROUNDS):
         for size, url in urls.items():
-            _fill(Study.open(storage=url, study_name="grow", space=space, steps=1,
-                             budget=float(size - MEASURED), strategy=Again(), seed=0),
-                  folder / f"grow-{size}.db", size - MEASURED)
-        for turn in range(1, ROUNDS + 1):
-            for size, url in urls.items():
-                ends: list[float] = []
+            chosen, space, _ = setups[size]
+            ends: list[float] = []
+
+            def timed(study: Study, record: Any, ends: list[float] = ends) -> None:
+                ends.append(time.perf_counter())
+                if len(ends) == MEASURED // ROUNDS:
+                    raise _TurnDone
+
+            with contextlib.suppress(_TurnDone):
                 lrtune.tune(lambda trial: 1.0, steps=1, space=space, storage=url,
-                            budget=float(size - MEASURED + turn * MEASURED // ROUNDS),
-                            strategy=Again(), study_name="grow",
-                            callbacks=[lambda study, record, ends=ends:
-                                       ends.append(time.perf_counter())])
-                elapsed[size] += ends[-1] - ends[0]
-                intervals[size] += len(ends) - 1
-    rows = [{"trials": size, "trials_per_s": intervals[size] / elapsed[size],
+                            budget=float(size), strategy=chosen, study_name="grow",
+                            callbacks=[timed])
+            elapsed[size] += ends[-1] - ends[0]
+            intervals[size] += len(ends) - 1
+    rows = [{"strategy": strategy, "trials": size, "trials_per_s": intervals[size] / elapsed[size],
              "measured": intervals[size] + ROUNDS} for size in sizes]
     for row in rows:
         print(f"  {row}", flush=True)
@@ -295,17 +319,19 @@ def throughput(folder: Path, sizes: list[int]) -> list[dict]:
 
 
 def throughput_markdown(rows: list[dict], command: str) -> str:
-    first = rows[0]["trials_per_s"]
     lines = [THROUGHPUT_SECTION, "", f"Command: `{command}` (2 shared CPU cores; other jobs were "
-             "running).", "", f"One worker on SQLite, a trivial objective and a strategy that "
-             f"costs nothing; the study is filled with finished trials up to {MEASURED} short of "
-             f"each size, then the worker loop runs the last {MEASURED}, in {ROUNDS} turns "
-             "that alternate between the sizes (a shared machine's load then weighs on each "
-             "alike).", "",
-             f"| trials in the study | trials/s | relative to {rows[0]['trials']:,} trials |",
-             "|---|---|---|"]
-    lines += [f"| {r['trials']:,} | {r['trials_per_s']:.1f} | {r['trials_per_s'] / first:.2f} |"
-              for r in rows]
+             "running).", "", "One worker on SQLite and a trivial objective, with a strategy "
+             "that costs nothing (`again`: the same configuration while budget remains) and "
+             "with `grid` (one LR per full run: each ask looks for its first untried point); "
+             f"the study is filled with finished trials up to {MEASURED} short of each size, "
+             f"then the worker loop runs the next {MEASURED}, in {ROUNDS} turns that alternate "
+             "between the sizes (a shared machine's load then weighs on each alike).", "",
+             "| strategy | trials in the study | trials/s | relative to the smallest study |",
+             "|---|---|---|---|"]
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        mine = [r for r in rows if r["strategy"] == strategy]
+        lines += [f"| {strategy} | {r['trials']:,} | {r['trials_per_s']:.1f} | "
+                  f"{r['trials_per_s'] / mine[0]['trials_per_s']:.2f} |" for r in mine]
     return "\n".join(lines) + "\n"
 
 
@@ -392,11 +418,14 @@ def main() -> None:
     parser.add_argument("--throughput", action="store_true",
                         help="only the throughput of the worker loop as a study grows")
     parser.add_argument("--sizes", default=SIZES, help="study sizes for --throughput")
+    parser.add_argument("--strategies", default=STRATEGIES,
+                        help="strategies for --throughput: again (costs nothing), grid")
     args = parser.parse_args()
     if args.throughput:
         with tempfile.TemporaryDirectory() as tmp:
-            rows = throughput(Path(tmp),
-                              [int(size) for size in args.sizes.split(",")])
+            rows = [row for strategy in args.strategies.split(",")
+                    for row in throughput(Path(tmp), [int(size) for size in args.sizes.split(",")],
+                                          strategy)]
         command = "nice -n 10 .venv/bin/python -m benchmarks.load_test --throughput"
         publish(THROUGHPUT_SECTION, throughput_markdown(rows, command), "throughput.json", rows,
                 write=not args.no_write)

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape as markup_escape  # a study named '[red]x' is not markup
 from rich.table import Table
 
+from lrtune._visible import visible
 from lrtune.cli._app import app, console
 from lrtune.cli._strategy_option import StrategyOption, register_strategy
 from lrtune.progress import VERDICT_STYLE
@@ -18,15 +19,11 @@ from lrtune.study import load_study
 
 STORAGE_HELP = "Storage URL of the study, e.g. sqlite:///lrtune.db."
 STEM_CHARS = 100  # a file name from a study name stays well below the file systems' 255 bytes
-# what a terminal would obey rather than show: control characters (ANSI escapes start with
-# ESC) and the bidirectional overrides that reorder a line (U+202A-U+202E, U+2066-U+2069)
-_VISIBLE = {c: ascii(chr(c))[1:-1]
-            for c in (*range(0x20), 0x7F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
 
 def _shown(text: str) -> str:
     """User text as it is: never obeyed by the terminal, never read as rich markup."""
-    return markup_escape(text.translate(_VISIBLE))
+    return markup_escape(visible(text))
 
 
 @app.command()
@@ -42,7 +39,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML report of STUDY (figures, trial table, recommendation)."""
     register_strategy(strategy)
-    opened = load_study(study, storage)
+    opened = load_study(study, storage, read_only=True)
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in study)[:STEM_CHARS] or "study"
     if output is None:
         output = Path(f"{stem}.html" if format == "html" else f"{stem}-figures")
@@ -61,7 +58,7 @@ def show(
 ) -> None:
     """Summarise STUDY in the terminal: the recommendation and every trial."""
     register_strategy(strategy)
-    data = report_data(load_study(study, storage))
+    data = report_data(load_study(study, storage, read_only=True))
 
     info = data.study
     console.print(f"[bold]{_shown(info['name'])}[/]: strategy {_shown(info['strategy'])}, "

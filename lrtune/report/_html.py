@@ -1,23 +1,31 @@
 """The HTML report: one self-contained file (figures inlined as SVG data, no script, no network).
 
 Every string that comes from the user or the run (study name, phase tags, parameter values,
-evidence, hints, error messages) goes through :func:`html.escape`; a Content-Security-Policy
-that allows no script and no remote load is a second line of defence.
+evidence, hints, error messages) goes through :func:`escape`: HTML's escapes, and control and
+bidirectional-override characters written visibly (as ``lrtune show`` does); a
+Content-Security-Policy that allows no script and no remote load is a second line of defence.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import html
 import io
 import math
-from html import escape
 from typing import Any
 
+from lrtune._visible import visible
 from lrtune.report._data import (
     ReportData, config_text, estimate_sentences, length_label, wall_label,
 )
 from lrtune.report._figures import figures, is_wide, style
+
+
+def escape(text: str) -> str:
+    """User text for the page: shown as it is, never read as markup."""
+    return html.escape(visible(text))
+
 
 CAPTIONS = {
     "basin": ("Final loss of each completed trial against its LR, one line per run length "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal, Union
 
@@ -155,12 +155,24 @@ def full_run_count(context: Context) -> int:
     return max(1, math.floor(context.budget + 1e-9))
 
 
-def next_untried(context: Context, candidates: Sequence[dict[str, Any]], steps: int,
+def next_untried(context: Context, candidates: Iterable[dict[str, Any]], steps: int,
                  tag: str) -> Proposal | Literal[Signal.FINISHED]:
     """The first candidate with no live trial of this tag yet (so workers never duplicate one,
-    and a lost trial's candidate is proposed again); FINISHED when every one has one."""
+    and a lost trial's candidate is proposed again); FINISHED when every one has one.
+
+    ``candidates`` may be a generator: it is read only up to the first untried one. Each ask
+    costs one pass over the study's trials (a set of what was tried), not one per candidate."""
     tried = [t.params for t in context.tagged(tag)]
-    return next((Proposal(c, steps, tag) for c in candidates if c not in tried), FINISHED)
+    try:
+        keys = {_key(params) for params in tried}
+        untried = (c for c in candidates if _key(c) not in keys)
+    except TypeError:  # a value that does not hash (a user's schedule object): compare dicts
+        untried = (c for c in candidates if c not in tried)
+    return next((Proposal(c, steps, tag) for c in untried), FINISHED)
+
+
+def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
 
 
 def by_value(trials: Sequence[TrialRecord]) -> list[TrialRecord]:

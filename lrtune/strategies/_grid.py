@@ -9,6 +9,7 @@ halfway in log-LR between the best finite point and its better neighbour, below 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,13 @@ class GridStrategy(Strategy):
         combos = space.choices()
         per_combo = max(1, full_run_count(context) // len(combos))
         lr = space.lr_range
-        # points at the centres of equal log-width cells: never the extremes of the range
-        units = (np.arange(per_combo) + 0.5) / per_combo
-        wd_units = units[np.random.default_rng(context.seed).permutation(per_combo)]
-        candidates = [space.config(lr.value(u), unit_weight_decay=w, **combo)
-                      for combo in combos for u, w in zip(units, wd_units, strict=True)]
+        # points at the centres of equal log-width cells: never the extremes of the range; a
+        # weight-decay range pairs each LR cell with one weight-decay cell (a Latin hypercube).
+        # Built one by one, as far as the first untried: a large budget allocates nothing.
+        wd_cell = _permutation(per_combo, context.seed)
+        candidates = (space.config(lr.value((i + 0.5) / per_combo),
+                                   unit_weight_decay=(wd_cell(i) + 0.5) / per_combo, **combo)
+                      for combo in combos for i in range(per_combo))
         answer = next_untried(context, candidates, context.full_steps, "grid")
         if answer is not FINISHED or context.remaining_steps < context.full_steps:
             return answer
@@ -71,5 +74,15 @@ def _gaps(best: TrialRecord, same: list[TrialRecord]) -> list[float]:
     score = {t.lr: t.score if t.state is TrialState.COMPLETED else math.inf for t in same}
     neighbours.sort(key=lambda lr: score[lr])
     return [math.sqrt(best.lr * lr) for lr in neighbours]
+
+
+def _permutation(n: int, seed: int | None) -> Callable[[int], int]:
+    """A seeded permutation of ``range(n)`` as a function, ``i -> (a * i + b) mod n`` with ``a``
+    coprime to ``n``: no array of ``n`` entries."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(1, n, size=64).tolist() if n > 1 else []
+    a = next((a for a in draws if math.gcd(a, n) == 1), 1)
+    b = int(rng.integers(n))
+    return lambda i: (a * i + b) % n
 
 

@@ -6,7 +6,10 @@ in the storage, so its configuration is proposed again) when
 
 - the owner ran on the same kernel and PID namespace and that process is gone (a SIGKILL, an
   OOM kill, a crash on this machine is noticed at the next look, not after a timeout), or
-- the counter has not moved for ``SILENT_BEATS`` heartbeats while the other worker watched.
+- the owner was a worker of this very process that has ended (it gave up on a failing
+  storage, or an error stopped it): a later ``tune`` in the same session takes its trial at once,
+- the counter has not moved for ``SILENT_BEATS`` heartbeats while the other worker watched (and
+  could read the storage: an outage it sat through itself is no one's silence).
 
 The second rule measures silence with the watcher's own monotonic clock, never by comparing
 timestamps written on different hosts, so clock skew between machines cannot make a live trial
@@ -27,7 +30,10 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
+from lrtune.study._storage import last_recovery
+
 _log = logging.getLogger("lrtune.study")
+_ENDED: set[str] = set()  # tokens of this process's workers that have stopped working
 HEARTBEAT_SECONDS = 5.0  # default interval between two beats of a running trial
 SILENT_BEATS = 6  # a trial whose counter stood still this many intervals is lost
 
@@ -76,6 +82,10 @@ class WorkerId:
 
     def as_attr(self) -> dict[str, Any]:
         return asdict(self)
+
+    def end(self) -> None:
+        """This worker stopped: what it left running is an orphan for any later worker here."""
+        _ENDED.add(self.token)
 
 
 def _kernel_id() -> str:
@@ -175,11 +185,11 @@ class Reaper:
 
     def _dead(self, trial_id: int, attrs: dict[str, Any], now: float) -> bool:
         owner = attrs.get("worker") or {}
-        if owner.get("token") == self._me.token or owner_is_dead(owner, self._me):
+        if owner.get("token") in (self._me.token, *_ENDED) or owner_is_dead(owner, self._me):
             return True
         beat = attrs.get("beat")
         seen, since = self._watch.get(trial_id, (None, None))
         if since is None or seen != beat:
             self._watch[trial_id] = (beat, now)
             return False
-        return now - since > self.grace
+        return now - max(since, last_recovery()) > self.grace

@@ -7,7 +7,10 @@ what lrtune writes into them is in ``_schema.py``.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,11 +25,18 @@ from lrtune.exceptions import LrtuneError
 _log = logging.getLogger("lrtune.study")
 SQLITE_LOCK_WAIT = 60  # seconds a SQLite transaction waits for the write lock before failing
 SERVER_RECYCLE = 300  # seconds before a pooled server connection is replaced (idle firewalls)
-# Transient failures (a dropped connection, a server restart) are retried after these pauses;
-# together they bridge about a quarter of a minute.
-RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)
-_TRANSIENT = (StorageInternalError, sqlalchemy.exc.OperationalError,
-              sqlalchemy.exc.InterfaceError)
+# A storage outage (a server restart, a dropped network, a full disk) is ridden out for this
+# many seconds by default, retrying with pauses that double from FIRST_PAUSE up to MAX_PAUSE;
+# $LRTUNE_STORAGE_OUTAGE sets another limit where the workers run.
+OUTAGE_VARIABLE = "LRTUNE_STORAGE_OUTAGE"
+DEFAULT_OUTAGE = 120.0
+FIRST_PAUSE, MAX_PAUSE = 0.5, 8.0
+# What an outage raises (SQLAlchemy's errors, Optuna's wrapper of a failed commit) ...
+_STORAGE_ERRORS = (StorageInternalError, sqlalchemy.exc.SQLAlchemyError)
+# ... and, among the driver's errors behind it, those that may pass if tried again: a lost
+# connection, a lock, a full disk. Others (a malformed file, a missing table, bad data) stay.
+_PASSING = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+_LASTING_MESSAGES = ("readonly database", "no such table")
 T = TypeVar("T")
 
 
@@ -44,19 +54,21 @@ def safe_url(url: str) -> str:
         return url.split("://", 1)[0] + "://..." if "://" in url else "<storage>"
 
 
-def open_storage(url: str | None) -> optuna.storages.BaseStorage:
-    """The Optuna storage behind ``url`` (None: in memory), set up for several workers."""
+def open_storage(url: str | None, read_only: bool = False) -> optuna.storages.BaseStorage:
+    """The Optuna storage behind ``url`` (None: in memory), set up for several workers;
+    ``read_only``: a SQLite file opened for reading only (a report), never written."""
+    outage_limit()  # a bad $LRTUNE_STORAGE_OUTAGE is refused before anything is written
     if url is None:
         return optuna.storages.InMemoryStorage()
     for attempt in range(3):  # workers opening a fresh database at once race to create tables
         try:
-            return _open_sqlite(url) if url.startswith("sqlite") else _open_server(url)
+            return _open_sqlite(url, read_only) if url.startswith("sqlite") \
+                else _open_server(url)
         except Exception as err:  # noqa: BLE001 - SQLAlchemy / driver errors vary; the message names the URL
             failure = err
             time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
-    first_line = str(failure).splitlines()[0] if str(failure) else ""
-    raise StorageError(f"Cannot open the storage {safe_url(url)}: {type(failure).__name__}: "
-                       f"{first_line}".rstrip(": ")) from None
+    raise StorageError(f"Cannot open the storage {safe_url(url)}: "
+                       f"{_describe(_driver_error(failure))}") from None
 
 
 def check_existing(url: str) -> None:
@@ -73,7 +85,7 @@ def check_existing(url: str) -> None:
                 f"No storage at {safe_url(url)}: the file {database} does not exist.")
 
 
-def _open_sqlite(url: str) -> optuna.storages.RDBStorage:
+def _open_sqlite(url: str, read_only: bool = False) -> optuna.storages.RDBStorage:
     """SQLite for several local worker processes, without "database is locked".
 
     Every transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first, so a
@@ -85,7 +97,16 @@ def _open_sqlite(url: str) -> optuna.storages.RDBStorage:
     file (a small write took 0.7 ms instead of 2.5 ms on the development machine). WAL needs a
     local disk: for workers on several machines use PostgreSQL, not SQLite on a network file
     system. benchmarks/RESULTS.md ("Workers and storage") has the measurements.
+
+    ``read_only`` opens the file as SQLite's ``mode=ro`` (a file without write permission, a
+    copy on a read-only mount): it never writes, not even the journal mode.
     """
+    if read_only:
+        database = sqlalchemy.engine.make_url(url).database or ""
+        storage = optuna.storages.RDBStorage(url, engine_kwargs={
+            "creator": lambda: _connect_read_only(Path(database))})
+        sqlalchemy.event.listen(storage.engine, "connect", _sqlite_autocommit)
+        return storage
     storage = optuna.storages.RDBStorage(
         url, engine_kwargs={"connect_args": {"timeout": SQLITE_LOCK_WAIT}})
     sqlalchemy.event.listen(storage.engine, "connect", _sqlite_connect)
@@ -94,8 +115,29 @@ def _open_sqlite(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _connect_read_only(database: Path) -> sqlite3.Connection:
+    """A connection that only reads ``database``. A WAL database needs its shared-memory file
+    beside it; in a folder that cannot hold one (read-only) the file is read as immutable:
+    nothing can be writing to it there."""
+    uri = database.resolve().as_uri()
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA schema_version")  # opens the file (and its WAL index)
+    except sqlite3.OperationalError as err:
+        if "unable to open" not in str(err):
+            raise
+        connection.close()
+        connection = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True,
+                                     check_same_thread=False)
+    return connection
+
+
+def _sqlite_autocommit(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # the driver must not BEGIN on its own
+
+
+def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_autocommit(dbapi_connection, record)
     dbapi_connection.execute("PRAGMA journal_mode=WAL")
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")  # in WAL: durable but on power loss
 
@@ -124,35 +166,91 @@ class StudyLostError(StorageError):
     replaced): a worker stops with this error rather than report a study it no longer has."""
 
 
-def retrying(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``call(*args, **kwargs)``, tried again after a transient storage failure.
+def outage_limit() -> float:
+    """Seconds a worker rides out a failing storage: ``$LRTUNE_STORAGE_OUTAGE``, else
+    ``DEFAULT_OUTAGE``; a value that is not a number of seconds >= 0 is refused."""
+    text = os.environ.get(OUTAGE_VARIABLE)
+    if text is None:
+        return DEFAULT_OUTAGE
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = math.nan
+    if not limit >= 0 or math.isinf(limit):
+        raise StorageError(f"${OUTAGE_VARIABLE} must be the number of seconds a worker rides "
+                           f"out a storage outage (a finite number >= 0, e.g. 300); it is "
+                           f"{text!r}.")
+    return limit
 
-    Each retry is logged (a load test counts them). After ``RETRY_PAUSES`` (about 15 s) the
-    failure is raised as a :class:`StorageError` that names its real cause (a refused
-    connection, a full disk, a malformed file), not Optuna's generic commit message; a study
-    whose tables are gone raises :class:`StudyLostError` at once (retrying cannot bring it back).
+
+_last_recovery = -math.inf  # time.monotonic() when a storage call last succeeded after failing
+
+
+def last_recovery() -> float:
+    """When this process last saw the storage come back after an outage (``time.monotonic()``;
+    -inf: never). A worker measuring another's heartbeat does not count an outage that it sat
+    through itself as the other's silence."""
+    return _last_recovery
+
+
+def retrying(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call(*args, **kwargs)``, tried again while the storage is out.
+
+    A failure that may pass (a refused or dropped connection, a lock, a full disk) is logged
+    and retried (a load test counts the retries) until :func:`outage_limit` seconds have passed
+    since the first one; then a :class:`StorageError` names the driver's own error, not Optuna's
+    generic commit message, and chains it. One that retrying cannot mend raises at once: a
+    malformed or truncated file, a read-only one, bad data; :class:`StudyLostError` when the
+    study's tables are gone.
     """
+    global _last_recovery
     name = getattr(call, "__name__", "?")
-    pauses = iter(RETRY_PAUSES)
+    first_failure, pause = None, FIRST_PAUSE
     while True:
         try:
-            return call(*args, **kwargs)
-        except _TRANSIENT as err:
-            cause, pause = _cause_of(err), next(pauses, None)
+            result = call(*args, **kwargs)
+        except _STORAGE_ERRORS as err:
+            driver = _driver_error(err)
+            cause = _describe(driver)
             if "no such table" in cause:
                 raise StudyLostError(
                     f"The study's tables are gone from its storage ({cause}): the database was "
                     "deleted or replaced while the study ran, and what was recorded in it is "
-                    "lost. Restore the file, or start the study again.") from err
-            if pause is None:
-                raise StorageError(f"The storage call {name} still failed after "
-                                   f"{sum(RETRY_PAUSES):g} s of retries: {cause}") from err
+                    "lost. Restore the file, or start the study again.") from driver
+            if not _passes(driver, cause):
+                raise StorageError(f"The storage call {name} failed with an error that "
+                                   f"retrying cannot mend: {cause}") from driver
+            now = time.monotonic()
+            first_failure = now if first_failure is None else first_failure
+            left = outage_limit() - (now - first_failure)
+            if left <= 0:
+                raise StorageError(
+                    f"The storage call {name} still failed after {now - first_failure:.1f} s of "
+                    f"retries: {cause} (workers ride out an outage for ${OUTAGE_VARIABLE} = "
+                    f"{outage_limit():g} s)") from driver
+            pause = min(pause, left)
             _log.warning("storage call %s failed (%s); retrying in %.1f s", name, cause, pause)
             time.sleep(pause)
+            pause = min(2 * pause, MAX_PAUSE)
+        else:
+            if first_failure is not None:
+                _last_recovery = time.monotonic()
+                _log.warning("storage call %s succeeded again after %.1f s", name,
+                             _last_recovery - first_failure)
+            return result
 
 
-def _cause_of(err: BaseException) -> str:
-    """The driver's own error behind a storage failure, on one line."""
-    cause = err.__cause__ or err
-    text = str(cause).splitlines()[0][:200] if str(cause) else ""
-    return f"{type(cause).__name__}: {text}".rstrip(": ")
+def _driver_error(err: BaseException) -> BaseException:
+    """The error the storage raised, behind Optuna's wrapper of a failed commit."""
+    return err.__cause__ if isinstance(err, StorageInternalError) and err.__cause__ else err
+
+
+def _passes(driver: BaseException, cause: str) -> bool:
+    return isinstance(driver, _PASSING) and not any(m in cause for m in _LASTING_MESSAGES)
+
+
+def _describe(err: BaseException) -> str:
+    """The driver's own error (the DB-API one SQLAlchemy wraps), on one line."""
+    own = getattr(err, "orig", None) or err
+    text = str(own).splitlines()[0][:200] if str(own) else ""
+    return f"{type(own).__name__}: {text}".rstrip(": ")

@@ -59,10 +59,11 @@ class StoredStudy:
         return self.optuna.user_attrs
 
 
-def load_optuna_study(study_name: str, storage: str) -> StoredStudy:
-    """The stored Optuna study ``study_name``; a clear error when there is none."""
+def load_optuna_study(study_name: str, storage: str, read_only: bool = False) -> StoredStudy:
+    """The stored Optuna study ``study_name``; a clear error when there is none.
+    ``read_only``: for reading only (a SQLite file is opened read-only)."""
     check_existing(storage)
-    backend = open_storage(storage)
+    backend = open_storage(storage, read_only)
     try:
         return StoredStudy(retrying(optuna.load_study, study_name=study_name, storage=backend),
                            backend)

@@ -15,6 +15,7 @@ from lrtune.study._worker import run_worker
 from lrtune.trial import Trial
 
 EXECUTORS = ("local", "ray")  # where the workers run: this machine's processes, a Ray cluster
+MAX_BUDGET = 100_000.0  # full runs: no study trains more, and a strategy plans a trial per run
 
 
 def tune(
@@ -37,12 +38,12 @@ def tune(
     """Search the learning rate (and what ``space`` lets vary) of ``objective``.
 
     ``steps`` is the length of one full training run; ``budget`` is the total compute the search
-    may spend, in full runs (every trial counted by the steps it trained). The objective trains
-    for ``trial.steps`` steps and returns the validation loss to minimise. The study is stored in
-    ``storage`` (any SQLAlchemy URL, e.g. ``sqlite:///lrtune.db``; None keeps it in memory) and
-    is continued when it exists: calling ``tune`` with the same arguments on other processes or
-    hosts (or running ``lrtune worker``) adds workers to it. ``callbacks`` are called after each
-    trial.
+    may spend, in full runs (every trial counted by the steps it trained; at most 100,000). The
+    objective trains for ``trial.steps`` steps and returns the validation loss to minimise. The
+    study is stored in ``storage`` (any SQLAlchemy URL, e.g. ``sqlite:///lrtune.db``; None keeps
+    it in memory) and is continued when it exists: calling ``tune`` with the same arguments on
+    other processes or hosts (or running ``lrtune worker``) adds workers to it. ``callbacks`` are
+    called after each trial.
 
     ``workers`` > 1 trains in that many local processes (they need a ``storage``; the objective
     is sent to them with cloudpickle); None means one. ``executor="ray"`` runs the workers as
@@ -65,7 +66,7 @@ def tune(
     if not callable(objective):
         raise fail("objective", owner, "a callable taking a Trial and returning a float", objective)
     steps = check_int(steps, "steps", owner)
-    budget = check_float(budget, "budget", owner, low=0.0)
+    budget = check_float(budget, "budget", owner, low=0.0, high=MAX_BUDGET)
     check_int(seed, "seed", owner, minimum=0)
     if space is not None and not isinstance(space, Space):
         raise fail("space", owner, "an lrtune.Space", space)
@@ -147,11 +148,13 @@ def _check_storage(storage: object, owner: str) -> None:
 
 
 def load_study(study_name: str, storage: str, *, space: Space | None = None,
-               strategy: str | Strategy | None = None) -> Study:
-    """Reopen a stored study for reading (reports) without running anything.
+               strategy: str | Strategy | None = None, read_only: bool = False) -> Study:
+    """Reopen a stored study without running anything (to read it, or to store a range test
+    with it). ``read_only`` opens a SQLite file for reading only, as ``lrtune report`` does: a
+    file without write permission, or on a read-only mount, opens, and nothing in it changes.
 
     The strategy is rebuilt from the name stored with the study: a custom one must be
     registered (:func:`lrtune.strategies.register`) or given as ``strategy``. ``space`` and
     ``strategy`` stand in where the storage does not say (a study Optuna created).
     """
-    return Study.from_stored(load_optuna_study(study_name, storage), space, strategy)
+    return Study.from_stored(load_optuna_study(study_name, storage, read_only), space, strategy)

@@ -40,6 +40,8 @@ def run_worker(study: Study, objective: Callable[[Trial], float],
     except (KeyboardInterrupt, SystemExit):  # maybe between two storage calls of a claim:
         reaper.reap()  # this process's running trials are orphans now: lost, to run again
         raise
+    finally:  # a trial it could not finish (the storage failed) goes to the next worker here
+        me.end()
 
 
 def _work(study: Study, objective: Callable[[Trial], float], callbacks: Sequence[Callback],

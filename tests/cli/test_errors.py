@@ -3,6 +3,9 @@
 The entry point runs in-process (``main()`` with ``sys.argv`` set), as the ``lrtune`` script
 runs it."""
 
+import contextlib
+import os
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +60,7 @@ def one_line_error(proc):
      "error: --lr-min must be below --lr-max (a bound not given is the family's default, "
      "0.0001 - 3). Got 0.0001 - 1e-09 instead."),
     (["tune", "examples/own_loop.py:objective", "--steps", "3", "--budget", "-1"],
-     "error: --budget must be a float > 0. Got -1.0 instead."),
+     "error: --budget must be a float in (0, 100000]. Got -1.0 instead."),
 ])
 def test_parse_errors_and_bad_values_name_the_option_in_one_line(lrtune_cli, args, expected):
     assert one_line_error(lrtune_cli(*args)) == expected
@@ -129,3 +132,19 @@ def test_find_on_a_setup_function_that_needs_an_argument_is_one_line(lrtune_cli,
     assert one_line_error(lrtune_cli("find", "needs:make_setup", cwd=tmp_path)) == (
         "error: The 'setup' parameter of lrtune find must be a function of no arguments "
         "(missing a required argument: 'width'). Got 'needs:make_setup' instead.")
+
+
+def test_a_worker_on_a_damaged_database_says_why_in_one_line(lrtune_cli, tmp_path):
+    (tmp_path / "objectives.py").write_text(OBJECTIVES)
+    db = tmp_path / "s.db"
+    proc = lrtune_cli("tune", "objectives.py:lr_is_loss", "--steps", "10", "--budget", "4",
+                      "--strategy", "grid", "--storage", f"sqlite:///{db}", "--study", "s",
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file
+    os.truncate(db, db.stat().st_size // 2)  # a copy cut short: the file is damaged for good
+    line = one_line_error(lrtune_cli("worker", "objectives.py:lr_is_loss", "--storage",
+                                     f"sqlite:///{db}", "--study", "s", cwd=tmp_path))
+    assert line.endswith("DatabaseError: database disk image is malformed")
+    assert "max length" not in line  # Optuna's generic message for a failed commit

@@ -81,3 +81,30 @@ def test_a_study_without_trials_or_written_by_plain_optuna_code(tmp_path):
     plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     with pytest.raises(lrtune.InvalidParameterError, match="without an 'lr' parameter"):
         report_data(lrtune.load_study("plain", url))
+
+
+def test_control_and_bidi_characters_in_user_strings_are_shown_not_obeyed(tmp_path):
+    url = f"sqlite:///{tmp_path}/odd.db"
+    name = "nul\x00esc\x1b[31mrlo\u202eend"
+
+    def objective(trial):
+        if trial.lr > 0.1:
+            raise RuntimeError("bad\x00\u202eevil\u2066")
+        for step in range(trial.steps):
+            trial.report(1.0 / (step + 1), step)
+        return abs(trial.lr - 0.01)
+
+    lrtune.tune(objective, steps=10, budget=4.0, strategy="grid", storage=url, study_name=name,
+                space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"))
+    optuna.load_study(study_name=name, storage=url).add_trial(optuna.trial.create_trial(
+        params={"lr": 0.01, "choice\u202e": 1.0},  # a parameter name from other code
+        distributions={"lr": optuna.distributions.FloatDistribution(1e-4, 3.0, log=True),
+                       "choice\u202e": optuna.distributions.FloatDistribution(0.0, 2.0)},
+        value=0.5, user_attrs={"lrtune:steps": 10, "lrtune:state": "completed",
+                               "lrtune:tag": "tag\x00", "lrtune:steps_done": 10}))
+    html = render_html(report_data(lrtune.load_study(name, url)))
+    for char in "\x00\x1b\u202e\u2066":
+        assert char not in html
+    assert html.count(r"nul\x00esc\x1b[31mrlo\u202eend") >= 2  # title and heading
+    assert r"RuntimeError: bad\x00\u202eevil\u2066" in html
+    assert r"choice\u202e" in html and r"tag\x00" in html

@@ -3,25 +3,30 @@ keeps what really happened (nothing RUNNING, every trained step counted)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import random
 import re
 import sqlite3
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 import torch
-from optuna.exceptions import StorageInternalError
 from torch import nn
 
 import lrtune
 from lrtune.exceptions import (InvalidParameterError, LrtuneError, ObjectiveError,
                                ObjectiveFailedError)
 from lrtune.records import TrialState
+from lrtune.strategies import Context, make_strategy
 from lrtune.study import _storage
 from lrtune.study import StorageError, StudyLostError
+from lrtune.study._tune import MAX_BUDGET
 
 SPACE = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
 
@@ -146,23 +151,110 @@ def test_case_1_a_worker_whose_study_vanished_stops_with_that_error(tmp_path):
     assert issubclass(StudyLostError, StorageError)
 
 
-def test_case_6_a_storage_failure_that_lasts_says_its_real_cause(monkeypatch):
-    monkeypatch.setattr(_storage, "RETRY_PAUSES", (0.0, 0.0))
-    calls = []
+def _fill_the_disk(engine, db: Path) -> None:
+    """Let the SQLite file ``db`` grow no more, as on a full disk: a ballast table takes every
+    free page up to the file's size, and each connection of ``engine`` caps the file there
+    (``PRAGMA max_page_count`` holds per connection); SQLite then raises "database or disk is
+    full" for any write that needs a page."""
+    ballast = sqlite3.connect(db, isolation_level=None)
+    ballast.execute("CREATE TABLE ballast (b BLOB)")
+    pages = ballast.execute("PRAGMA page_count").fetchone()[0]
+    ballast.execute(f"PRAGMA max_page_count = {pages}")
+    for size in (4096, 512, 16):  # whole pages, then what is left in them
+        with contextlib.suppress(sqlite3.OperationalError):
+            while True:
+                ballast.execute("INSERT INTO ballast VALUES (zeroblob(?))", (size,))
+    ballast.close()
 
-    def full_disk():
-        calls.append(1)
-        try:
-            raise sqlite3.OperationalError("database or disk is full")
-        except sqlite3.OperationalError as err:  # how Optuna wraps a failed commit
-            raise StorageInternalError("An exception is raised during the commit. This "
-                                       "typically happens ... e.g. exceeding max length.") from err
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def cap(dbapi_connection, _record):
+        size = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_connection.execute(f"PRAGMA max_page_count = {size}")
+
+    engine.dispose()  # the pooled connections reconnect, capped
+
+
+def _free_the_disk(db: Path) -> None:
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        conn.execute("DROP TABLE ballast")
+
+
+def _trains_noisily(trial):
+    """A loss curve of full-precision floats: its stored history needs new pages."""
+    rng = random.Random(trial.lr)
+    for step in range(trial.steps):
+        trial.report(1.0 + rng.random(), step)
+    return abs(math.log10(trial.lr) + 2)
+
+
+FULL_DISK_STUDY = dict(steps=200, budget=4.0, strategy="random", space=SPACE, seed=0)
+
+
+def test_case_6_a_full_disk_stops_the_worker_with_its_cause_and_the_next_one_reruns_its_trial(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("LRTUNE_STORAGE_OUTAGE", "0.2")
+    monkeypatch.setattr(_storage, "FIRST_PAUSE", 0.01)
+    db, seen = tmp_path / "s.db", {}
+    url = f"sqlite:///{db}"
+
+    def objective(trial):
+        if trial.number == 1:  # while trial 1 trains the disk fills up
+            _fill_the_disk(seen["study"].optuna._storage._backend.engine, db)
+        return _trains_noisily(trial)
 
     with pytest.raises(StorageError) as caught:
-        _storage.retrying(full_disk)
-    assert str(caught.value) == ("The storage call full_disk still failed after 0 s of "
-                                 "retries: OperationalError: database or disk is full")
-    assert len(calls) == 3  # the first try and one per pause
+        lrtune.tune(objective, storage=url, study_name="s", **FULL_DISK_STUDY,
+                    callbacks=[lambda study, record: seen.setdefault("study", study)])
+    assert re.fullmatch(r"The storage call set_trial_user_attr still failed after [\d.]+ s of "
+                        r"retries: OperationalError: database or disk is full \(workers ride "
+                        r"out an outage for \$LRTUNE_STORAGE_OUTAGE = 0.2 s\)",
+                        str(caught.value))
+    cause = caught.value.__cause__  # the storage's own error, chained
+    assert isinstance(cause, sqlalchemy.exc.OperationalError)
+    assert isinstance(cause.orig, sqlite3.OperationalError)
+    stuck = [t.state for t in lrtune.load_study("s", url).trials]
+    assert stuck == [TrialState.COMPLETED, TrialState.RUNNING]  # what it could not record
+
+    _free_the_disk(db)  # the same call again takes over the trial the stopped worker left
+    study = lrtune.tune(_trains_noisily, storage=url, study_name="s", **FULL_DISK_STUDY)
+    states = [t.state for t in study.trials]
+    assert states[:2] == [TrialState.COMPLETED, TrialState.LOST]
+    assert TrialState.RUNNING not in states and states.count(TrialState.LOST) == 1
+    expected = lrtune.tune(_trains_noisily, **FULL_DISK_STUDY)  # never interrupted
+    done = [(t.params, t.value) for t in study.trials if t.state is TrialState.COMPLETED]
+    assert done == [(t.params, t.value) for t in expected.trials]
+    assert study.spent == expected.spent  # a lost trial is not counted: it runs again
+
+
+def test_case_6_a_truncated_database_stops_the_worker_at_once_with_its_cause(tmp_path, caplog):
+    db = tmp_path / "s.db"
+
+    def truncate(study, record):  # as a copy cut short or a crashed disk leaves the file
+        if record.number == 1:
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file
+            os.truncate(db, db.stat().st_size // 2)
+
+    with pytest.raises(StorageError) as caught:
+        lrtune.tune(_trains, steps=20, budget=8.0, strategy="random", space=SPACE,
+                    storage=f"sqlite:///{db}", study_name="s", callbacks=[truncate])
+    assert re.fullmatch(r"The storage call \w+ failed with an error that retrying cannot "
+                        r"mend: DatabaseError: database disk image is malformed",
+                        str(caught.value))
+    assert isinstance(caught.value.__cause__, sqlalchemy.exc.DatabaseError)
+    assert "retrying" not in caplog.text  # not taken for an outage
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "inf"])
+def test_case_6_the_outage_limit_must_be_seconds(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("LRTUNE_STORAGE_OUTAGE", value)
+    db = tmp_path / "s.db"
+    with pytest.raises(StorageError, match=re.escape(
+            "$LRTUNE_STORAGE_OUTAGE must be the number of seconds a worker rides out a storage "
+            f"outage (a finite number >= 0, e.g. 300); it is {value!r}.")):
+        lrtune.tune(_trains, steps=20, budget=2.0, strategy="random", space=SPACE,
+                    storage=f"sqlite:///{db}", study_name="s")
+    assert not db.exists()
 
 
 def _trains(trial):
@@ -185,7 +277,9 @@ _LOCK = threading.Lock()  # what a closure may hold that no pickler can send to 
     (lambda db: dict(objective=lambda trial: _LOCK.locked() or _trains(trial), workers=2),
      "The 'objective' parameter of tune() must be picklable (by cloudpickle) to run in 2 worker "
      "processes; pickling failed with TypeError"),
-], ids=["callbacks=print", "storage=Path", "sqlite-memory", "unpicklable"])
+    (lambda db: dict(budget=1e9, strategy="grid"),  # a grid of 1e9 points took 7.45 GiB
+     "The 'budget' parameter of tune() must be a float in (0, 100000]. Got 1000000000.0"),
+], ids=["callbacks=print", "storage=Path", "sqlite-memory", "unpicklable", "budget=1e9"])
 def test_case_8_bad_input_is_refused_before_the_study_is_created(tmp_path, change, message):
     db = tmp_path / "s.db"
     settings = dict(objective=_trains, steps=20, budget=2.0, strategy="random", space=SPACE,
@@ -194,6 +288,18 @@ def test_case_8_bad_input_is_refused_before_the_study_is_created(tmp_path, chang
         lrtune.tune(**{**settings, **change(db)})
     assert str(caught.value).startswith(message)
     assert not db.exists()  # refused before anything was created
+
+
+def test_case_8_a_grid_of_the_largest_budget_builds_its_points_one_by_one():
+    context = Context(SPACE, 20, MAX_BUDGET, 0)
+    tracemalloc.start()
+    try:
+        proposal = make_strategy("grid").ask(context)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert proposal.params["lr"] == SPACE.lr_range.value(0.5 / MAX_BUDGET)
+    assert peak < 100_000  # bytes: not 100,000 configurations (tens of MB)
 
 
 def test_case_9_a_choice_listed_twice_is_one_choice():

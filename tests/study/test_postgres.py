@@ -1,13 +1,19 @@
 """Studies on a real PostgreSQL server (started by scripts/postgres.sh): worker processes share
-one, pooled connections survive the server dropping them, errors never show the password."""
+one, pooled connections survive the server dropping them, a worker rides out an outage up to
+its limit, errors never show the password."""
 
+import logging
 import uuid
 
+import optuna
 import pytest
 import sqlalchemy
+from proxy import Proxy
 from sharing import SharedWork
 
 import lrtune
+from lrtune.records import TrialState
+from lrtune.study import _storage
 
 pytestmark = pytest.mark.postgres
 
@@ -69,3 +75,86 @@ def test_a_wrong_password_is_reported_without_any_password(postgres_url):
     assert "password authentication failed" in message
     assert "not-the-password" not in message and url.password not in message
     assert f"lrtune:***@{url.host}:{url.port}/lrtune" in message
+
+
+OUTAGE_STUDY = dict(steps=60, budget=2.0, strategy="grid",
+                    space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"), seed=0)
+
+
+class _Refusals(logging.Handler):
+    """Counts the retries of storage calls the server refused; calls ``then`` at the n-th."""
+
+    def __init__(self, n, then):
+        super().__init__()
+        self.count, self._n, self._then = 0, n, then
+
+    def emit(self, record):
+        message = record.getMessage()
+        if "retrying in" in message and "Connection refused" in message:
+            self.count += 1
+            if self.count == self._n:
+                self._then()
+
+
+@pytest.fixture
+def proxied(postgres_url, monkeypatch):
+    """The server behind a proxy the test takes down and up; short retry pauses."""
+    monkeypatch.setattr(_storage, "FIRST_PAUSE", 0.01)
+    monkeypatch.setattr(_storage, "MAX_PAUSE", 0.05)
+    url = sqlalchemy.engine.make_url(postgres_url)
+    proxy = Proxy(url.host, url.port)
+    yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy.down()
+
+
+def _outage_in_trial_1(objective, proxy):
+    def objective_with_outage(trial):
+        value = objective(trial)
+        if trial.number == 1:  # the server goes away while trial 1 ends
+            proxy.down()
+        return value
+    return objective_with_outage
+
+
+def _watch(handler):
+    log = logging.getLogger("lrtune.study")
+    log.addHandler(handler)
+    return handler
+
+
+def test_case_6_a_worker_rides_out_a_server_outage(proxied, own_loop, audit, fault_free):
+    proxy, url = proxied
+    name = _name()
+    refusals = _watch(_Refusals(12, then=proxy.up))  # more retries than the old 15 s allowed
+    try:
+        lrtune.tune(_outage_in_trial_1(own_loop, proxy), storage=url, study_name=name,
+                    **OUTAGE_STUDY)
+    finally:
+        logging.getLogger("lrtune.study").removeHandler(refusals)
+    assert refusals.count == 12
+    result, expected = audit(url, name), fault_free(own_loop, **OUTAGE_STUDY)
+    assert result.finished == expected.finished and result.lost == []
+    assert result.best == expected.best
+
+
+def test_case_6_an_outage_past_the_limit_stops_the_worker_and_the_next_one_reruns_its_trial(
+        proxied, own_loop, audit, fault_free, monkeypatch):
+    proxy, url = proxied
+    name = _name()
+    monkeypatch.setenv("LRTUNE_STORAGE_OUTAGE", "0.5")
+    with pytest.raises(lrtune.StorageError) as caught:
+        lrtune.tune(_outage_in_trial_1(own_loop, proxy), storage=url, study_name=name,
+                    **OUTAGE_STUDY)
+    message = str(caught.value)
+    assert "still failed after" in message and "Connection refused" in message
+    assert message.endswith("(workers ride out an outage for $LRTUNE_STORAGE_OUTAGE = 0.5 s)")
+    assert isinstance(caught.value.__cause__, sqlalchemy.exc.OperationalError)
+
+    proxy.up()  # the server is back: the trial the stopped worker left is run again
+    states = [t.state for t in optuna.load_study(study_name=name, storage=url).trials]
+    assert states[1] is optuna.trial.TrialState.RUNNING
+    lrtune.tune(own_loop, storage=url, study_name=name, **OUTAGE_STUDY)
+    result, expected = audit(url, name), fault_free(own_loop, **OUTAGE_STUDY)
+    assert [t.number for t in result.lost] == [1]
+    assert result.finished == expected.finished and result.best == expected.best
+    assert TrialState.RUNNING not in [t.state for t in lrtune.load_study(name, url).trials]

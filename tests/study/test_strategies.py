@@ -4,8 +4,9 @@ import pytest
 
 import lrtune
 from lrtune.optimizers import get_optimizer_spec
-from lrtune.records import TrialState
-from lrtune.strategies import STRATEGIES
+from lrtune.records import TrialRecord, TrialState
+from lrtune.strategies import FINISHED, STRATEGIES, Context, Proposal
+from lrtune.strategies._base import next_untried
 from lrtune.tasks import objective, task_space
 
 
@@ -153,3 +154,24 @@ def test_auto_with_more_choices_than_it_can_scan_refines_the_first(digits, budge
     finals = [t for t in study.trials if t.tag == "final"]
     assert len(finals) == int(budget) - 1 and all(t.steps == 120 for t in finals)
     assert study.best in finals and study.best.value < 0.15  # 120 steps train digits well
+
+
+def test_next_untried_reads_candidates_up_to_the_first_untried_and_proposes_a_lost_one_again():
+    space = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
+    configs = [space.config(lr) for lr in (0.001, 0.01, 0.1, 1.0)]
+    trials = (TrialRecord(0, configs[0], 10, TrialState.COMPLETED, 1.0, 10, "grid"),
+              TrialRecord(1, configs[1], 10, TrialState.LOST, None, 4, "grid"),
+              TrialRecord(2, configs[2], 10, TrialState.RUNNING, None, 0, "grid"),
+              TrialRecord(3, configs[3], 10, TrialState.COMPLETED, 1.0, 10, "other"))
+    read = []
+
+    def candidates():
+        for config in configs:
+            read.append(config)
+            yield config
+
+    context = Context(space, 10, 4.0, 0, trials)
+    assert next_untried(context, candidates(), 10, "grid") == Proposal(configs[1], 10, "grid")
+    assert read == configs[:2]  # the generator was not read past the answer
+    assert next_untried(context, configs[2:3], 10, "grid") is FINISHED  # running: taken
+    assert next_untried(context, configs[3:], 10, "grid").params == configs[3]  # by tag

@@ -126,7 +126,8 @@ def test_storage_url_errors_hide_the_password():
 @pytest.mark.parametrize("kwargs, message", [
     ({"objective": 3}, r"The 'objective' parameter of tune\(\) must be a callable"),
     ({"steps": 0}, r"The 'steps' parameter of tune\(\) must be an int >= 1\. Got 0"),
-    ({"budget": -1.0}, r"The 'budget' parameter of tune\(\) must be a float > 0\. Got -1"),
+    ({"budget": -1.0},
+     r"The 'budget' parameter of tune\(\) must be a float in \(0, 100000\]\. Got -1"),
     ({"strategy": "tpe"}, r"The 'strategy' parameter of tune\(\) must be a Strategy or one of "
                           r"'auto', 'bayes', (.*, )?'grid', 'hyperband', 'quasirandom', 'random'"
                           r"(, '[^;]*)?; a "  # strategies other tests registered may be listed
