@@ -29,19 +29,31 @@ per decade, 3 seeds each, ``benchmarks/reference.py``); sweeps of 0.1 and 0.2 fu
 4. **The uncertainty is a bootstrap over the noise**: the residuals around the smoothed curve
    get random signs in blocks (a block wild bootstrap), the curve is re-smoothed and the rule
    re-applied; the suggestion is the median of those answers (bagging steadies the argmin) and
-   the band their 10th-90th percentiles. Each copy's minimum is the vertex of the parabola
-   through its lowest point and the two beside it: a 50-step sweep samples a decade at only six
-   LRs, and a grid-bound minimum would jump by a sixth of a decade. "Clear" is only given when
-   the band spans at most :data:`CLEAR_BAND` (3x); a clear descent with a wider band is
-   ``wide band``.
-5. **The suggestion still moves with the sweep's length, and no simple correction holds across
-   tasks** (``python -m benchmarks.finder_spread``: 1e-7 -> 10, ``num_iter`` 50-1000, seeds
-   0-4). Medians per ``num_iter`` 50/100/200/500/1000: digits (SGD) 0.43/0.18/0.12/0.12/0.13 (a
-   short sweep overshoots, as if the loss answered the LR about 3.5 steps late), the 1-D CNN
-   (Adam) 0.007/0.013/0.011/0.014/0.011 (the shortest undershoots), diabetes
-   0.006/0.013/0.005/0.003/0.003. Moving the suggestion back by a 3-step lag brings digits'
-   medians within 1.5x of each other but spreads the CNN's to 5.6x, so it is not applied; the
-   ``wide band`` verdict is what flags the unreliable short readings.
+   the band their 10th-90th percentiles, widened to at least rule 5's floor. Each copy's minimum
+   is the vertex of the parabola through its lowest point and the two beside it: a 50-step sweep
+   samples a decade at only six LRs, and a grid-bound minimum would jump by a sixth of a decade.
+   "Clear" is only given when the band spans at most :data:`CLEAR_BAND` (3x); a clear descent
+   with a wider band is ``wide band``.
+5. **The loss answers the LR a few steps late or early, so the band spans** :data:`LAG_STEPS`
+   **(3) steps of the sweep either side of the suggestion.** A sweep that spends more steps per
+   decade trains longer below each LR, and momentum, Adam's averages and a growing instability
+   delay the loss's answer by a few steps; how far that moves the minimum depends on the task
+   and on the steps per decade (``python -m benchmarks.finder_spread``, 1e-7 -> 10, ``num_iter``
+   50-1000, seeds 0-4): 50-step sweeps overshoot the 1000-step median about 3-4x on digits (SGD)
+   and the BatchNorm CNN (SGD, Nesterov) and ~6x on the noisy-label MLP (Adam), and undershoot it
+   ~2x on the 1-D CNN (Adam). Moving the suggestion back by a fixed lag halves the first and
+   doubles the last, so no correction is applied; the band says instead how far a reading can be
+   trusted: 3 steps each way is 3.1x at 50 steps over 8 decades and 1.3x at 200, so a sweep needs
+   about 13 steps per decade before its reading can be "clear". The tests called "clear" are the
+   ones whose suggestion does not move (RESULTS.md, "LR range test: spread over num_iter and
+   seeds").
+6. **The curve is read up to the first point where its smoothed loss is back above its start**
+   (after a descent of more than :data:`NOISE_RATIO` noise standard deviations), even when the
+   divergence rule of :func:`divergence_onset` has not fired yet. A network that blew up can
+   settle again at a still higher LR (a BatchNorm CNN under Adam came back to a minimum at 8.3
+   after blowing up past 0.1; a noisy-label MLP dipped again at 0.2), and such a second minimum
+   is no LR a training run can use: before this cut they gave suggestions 500x and 20x above the
+   others of their task.
 
 What no training-loss curve can see: a run that overfits. The noisy regression (40 epochs of a
 small data set at a constant LR) is best at 1.6e-4, 90-950x below its curve minimum, because
@@ -74,6 +86,7 @@ BAND = (10.0, 90.0)
 MIN_POINTS = 10  # usable (pre-divergence) points needed to read a curve
 CLEAR_BAND = 3.0  # "clear" needs the band's high / low within this
 NOISE_RATIO = 3.0  # the descent must exceed this many noise standard deviations to be "clear"
+LAG_STEPS = 3.0  # the loss answers the LR this many steps late or early: the band's floor (rule 5)
 
 
 class Verdict(str, enum.Enum):
@@ -161,6 +174,10 @@ def analyse(
     """Apply the rule of the module docstring to one sweep."""
     onset = divergence_onset(losses)
     usable = len(losses) if onset is None else onset
+    rebound = None if usable < MIN_POINTS else _rebound(
+        np.log10(lrs[:usable]), np.asarray(losses[:usable], float), bandwidth)
+    if rebound is not None:
+        onset = usable = rebound
     diverged_lr = None if onset is None else float(lrs[min(onset, len(lrs) - 1)])
     factor = schedule_factor(schedule)
     if usable < MIN_POINTS:
@@ -175,11 +192,34 @@ def analyse(
     minima = _bootstrap_minima(x, y, smoothed, values, bandwidth, seed)
     to_suggestion = factor / MARGIN
     low, mid, high = (10.0 ** np.percentile(minima, (BAND[0], 50.0, BAND[1]))) * to_suggestion
+    lag = (float(lrs[1]) / float(lrs[0])) ** LAG_STEPS
+    low, high = min(low, mid / lag), max(high, mid * lag)
     verdict = _verdict(smoothed, y, i_min, x, bandwidth, diverged=onset is not None)
     if verdict is Verdict.CLEAR and high / low > CLEAR_BAND:
         verdict = Verdict.WIDE_BAND
     return Analysis(usable, diverged_lr, smoothed, slope, float(lrs[i_min]), float(mid),
                     (float(low), float(high)), factor, verdict)
+
+
+def _rebound(x: np.ndarray, y: np.ndarray, bandwidth: float) -> int | None:
+    """Where the smoothed loss first climbs back above its start after a clear descent (rule 6).
+
+    What follows is not read: a network that blew up there can settle again at a still higher LR
+    (BatchNorm, Adam's bounded steps), and a minimum found after the rebound is not the one a
+    training run could use.
+    """
+    values, _ = smoother(x, bandwidth)
+    smoothed = values @ y
+    drop = smoothed[0] - np.minimum.accumulate(smoothed)
+    clear = drop > NOISE_RATIO * _noise(y, smoothed, float(smoothed[0]))
+    above = np.flatnonzero(clear & (smoothed > smoothed[0]))
+    return int(above[0]) + 1 if len(above) else None
+
+
+def _noise(y: np.ndarray, smoothed: np.ndarray, start: float) -> float:
+    """The standard deviation of the residuals around the smoothed curve (robust, floored)."""
+    residuals = y - smoothed
+    return max(mad_sigma(residuals - np.median(residuals)), 1e-12 * max(abs(start), 1.0))
 
 
 def _bootstrap_minima(
@@ -218,11 +258,9 @@ def _verdict(
     smoothed: np.ndarray, y: np.ndarray, i_min: int, x: np.ndarray, bandwidth: float,
     diverged: bool,
 ) -> Verdict:
-    residuals = y - smoothed
-    noise = mad_sigma(residuals - np.median(residuals))
     start = float(smoothed[0])
     drop = start - float(smoothed[i_min])
-    if drop <= NOISE_RATIO * max(noise, 1e-12 * max(abs(start), 1.0)):
+    if drop <= NOISE_RATIO * _noise(y, smoothed, start):
         return Verdict.NO_CLEAR_DESCENT
     still_falling = i_min >= len(smoothed) - 1 - _points(x, bandwidth) and not diverged
     falling_at_start = smoothed[0] - smoothed[min(_points(x, bandwidth), i_min)] > 0.5 * drop
