@@ -108,6 +108,7 @@ def summarise(task: str, rows: list[dict]) -> dict:
     regret = regrets(task, rows) if task in RECIPES else {}
     return {
         "task": task, "tests": len(rows), "medians": median_suggestions(rows),
+        "per_num_iter": dict(Counter(r["num_iter"] for r in rows)),
         "spread": spread([r["suggestion"] for r in rows]),
         "clear_spread": spread(clear), "clear": len(clear),
         "band": float(np.median([r["band"][1] / r["band"][0] for r in rows])),
@@ -116,14 +117,22 @@ def summarise(task: str, rows: list[dict]) -> dict:
     }
 
 
+def _median_cell(summary: dict, num_iter: int) -> str:
+    if num_iter not in summary["medians"]:
+        return "-"
+    seeds = summary["per_num_iter"][num_iter]
+    return f"{summary['medians'][num_iter]:.3g}" + ("" if seeds == len(SEEDS) else f" ({seeds})")
+
+
 def markdown(summaries: list[dict], title: str, command: str) -> str:
     with_regret = any(s["regret"] for s in summaries)
     lines = [
         title, "",
         f"Command: `{command}` (one torch thread; curves saved in `benchmarks/out/`).", "",
         f"Range tests from 1e-07 to 10 with num_iter in {', '.join(map(str, NUM_ITERS))} and "
-        f"seeds {SEEDS[0]}-{SEEDS[-1]} per task unless *tests* says fewer were run (then seeds "
-        "0-2 and num_iter up to 500). Median suggestion per num_iter; *spread* = max / min "
+        f"seeds {SEEDS[0]}-{SEEDS[-1]} per task; *tests* = how many were swept (a slow task "
+        "may have fewer: the seeds per num_iter are then in brackets, `-` = none). Median "
+        "suggestion per num_iter; *spread* = max / min "
         "suggestion over all the task's tests (target <= 2), *clear* = the same over the tests "
         "whose verdict is \"clear\" (how many, then their spread); *band* = median width (high / "
         "low) of the 10-90% band."
@@ -136,7 +145,7 @@ def markdown(summaries: list[dict], title: str, command: str) -> str:
         "|---|---|" + "---|" * (len(NUM_ITERS) + 4) + ("---|" if with_regret else ""),
     ]
     for s in summaries:
-        medians = [f"{s['medians'][n]:.3g}" if n in s["medians"] else "-" for n in NUM_ITERS]
+        medians = [_median_cell(s, n) for n in NUM_ITERS]
         verdicts = ", ".join(f"{v} {c}" for v, c in s["verdicts"].items())
         row = (f"| {s['task']} | {s['tests']} | " + " | ".join(medians)
                + f" | {s['spread']:.2f} | {s['clear']}: {s['clear_spread']:.2f} "
