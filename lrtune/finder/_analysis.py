@@ -39,22 +39,23 @@ per decade, 3 seeds each, ``benchmarks/reference.py``); sweeps of 0.1 and 0.2 fu
    :data:`LAG_STEPS` **(3) steps of the sweep either side of it.** Momentum, Adam's averages and
    a growing instability delay the loss's answer, and a sweep that spends more steps per decade
    trains longer below each LR (``python -m benchmarks.finder_spread``, ``--suite dev`` and the
-   built-in tasks: 1e-7 -> 10, ``num_iter`` 50-1000, seeds 0-4). Read as is, 50-step sweeps
-   overshoot the 1000-step median 3-11x on the SGD recipes and the noisy-label MLP (Adam) and
-   undershoot it on the GRU and the 1-D CNN; the medians per ``num_iter`` of a task spread 3.6x
-   (median over the 12 tasks; 10.7x at worst). Read 1.5 steps back they spread 2.7x (6.4x and
-   9.2x at worst: the noisy-label MLP, the LSTM); a larger shift helps the SGD recipes further and
-   the adaptive ones less, so 1.5 is kept. The rest is the band's job: 3 steps each way is 3.1x
+   built-in tasks: 1e-7 -> 10, ``num_iter`` 50-1000, seeds 0-4). Read as is, the median of
+   50-step sweeps sits 2.3-5.5x above that of the longest on the four SGD tasks and 10.6x on the
+   noisy-label MLP (Adam), 0.8-0.9x of it on the GRU and the 1-D CNN, 0.35x on the LSTM; the
+   medians per ``num_iter`` of a task spread 3.6x (median over the 12 tasks; 10.7x at worst).
+   Read 1.5 steps back they spread 2.7x (6.4x and 9.2x at worst: the noisy-label MLP, the
+   LSTM); a larger shift brings the SGD tasks closer together and moves the adaptive ones apart.
+   The rest is the band's job: 3 steps each way is 3.1x
    at 50 steps over 8 decades and 1.3x at 200, so a sweep needs about 13 steps per decade before
    its reading can be "clear" (RESULTS.md, "LR range test: spread over num_iter and seeds": the
    spread of the "clear" readings beside that of all).
 6. **The curve is read up to the first point where its smoothed loss is back above its start**
    (after a descent of more than :data:`NOISE_RATIO` noise standard deviations), even when the
    divergence rule of :func:`divergence_onset` has not fired yet. A network that blew up can
-   settle again at a still higher LR (a BatchNorm CNN under Adam came back to a minimum at 8.3
-   after blowing up past 0.1; a noisy-label MLP dipped again at 0.2), and such a second minimum
-   is no LR a training run can use: before this cut they gave suggestions 500x and 20x above the
-   others of their task.
+   settle again at a still higher LR (the 1-D CNN of ``mnist1d`` under Adam came back to a
+   minimum at 8.3 after blowing up past 0.1; the noisy-label MLP dipped again at 0.2), and such
+   a second minimum is no LR a training run can use: before this cut they gave suggestions 500x
+   and 20x above the others of their task.
 
 What no training-loss curve can see: a run that overfits. The noisy regression (40 epochs of a
 small data set at a constant LR) is best at 1.6e-4, 90-950x below its curve minimum, because
@@ -113,8 +114,9 @@ HINTS = {
         "or lower start_lr (it was already falling at the start)."
     ),
     Verdict.WIDE_BAND: (
-        "The loss fell clearly, but the curve's noise leaves the suggestion uncertain (its band "
-        "spans more than 3x): run more iterations, or accumulate gradients for less noisy steps."
+        "The loss fell clearly, but the suggestion is uncertain (its band spans more than 3x: the "
+        "curve's noise, or too few steps per decade of LR): run more iterations (about 13 per "
+        "decade swept), or accumulate gradients for less noisy steps."
     ),
     Verdict.DIVERGED_IMMEDIATELY: (
         "The loss blew up within the first iterations: lower start_lr by a few decades, and "
