@@ -39,6 +39,7 @@ from benchmarks.results_md import publish
 from benchmarks.reference import SEEDS, grid_reference, normalised_regret, per_seed_losses
 from lrtune.finder import FinderResult, find
 from lrtune.optimizers import build_optimizer
+from benchmarks.tasks import benchmark_task
 from lrtune.tasks import TASKS, get_task
 
 SECTION = "## LR range test"
@@ -49,8 +50,9 @@ TLF_SMOOTH = 0.05  # torch-lr-finder's default smooth_f
 
 
 def lrtune_range_test(task_name: str, seed: int, num_iter: int) -> FinderResult:
-    """``lrtune.find`` on the task's fresh model, with its optimizer, clipping and schedule."""
-    task = get_task(task_name)
+    """``lrtune.find`` on the task's (or recipe's) fresh model, with its optimizer, clipping and
+    schedule."""
+    task = benchmark_task(task_name)
     model = task.make_model(seed)
     optimizer = build_optimizer(task.optimizer, model.parameters(), START_LR, task.weight_decay)
     return find(model, optimizer, task.train_loader(seed), step_fn=task.step_fn(model),

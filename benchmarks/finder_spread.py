@@ -1,14 +1,19 @@
 """Does the range test's suggestion move with its length? Its spread over num_iter and seeds.
 
-    nice -n 10 .venv/bin/python -m benchmarks.finder_spread                 # sweep, read, publish
+    nice -n 10 .venv/bin/python -m benchmarks.finder_spread                 # built-in tasks
+    nice -n 10 .venv/bin/python -m benchmarks.finder_spread --suite dev     # a half of the suite
     nice -n 10 .venv/bin/python -m benchmarks.finder_spread --reread        # re-read saved curves
 
-For every built-in task, seeds 0-4 and ``num_iter`` in 50, 100, 200, 500, 1000: one range test
-(1e-7 -> 10, the task's optimizer, schedule and clipping, from its fresh model), as
-``benchmarks/finder_benchmark.py`` runs it. The curves are saved under ``benchmarks/out/``, so
-``--reread`` applies the current analysis to them without sweeping again (the sweep itself does
-not depend on the analysis). Per task: the median suggestion per ``num_iter``, and the spread
-= max / min suggestion over all 25 range tests (target: at most 2), with the verdicts given.
+For every task (the built-in ones, or the recipes of one half of ``benchmarks/recipes``), seeds
+0-4 and ``num_iter`` in 50, 100, 200, 500, 1000: one range test (1e-7 -> 10, the task's
+optimizer, schedule and clipping, from its fresh model), as ``benchmarks/finder_benchmark.py``
+runs it. The curves are saved under ``benchmarks/out/`` after each test (a sweep that was stopped
+resumes where it was), so ``--reread`` applies the current analysis to them without sweeping
+again (the sweep itself does not depend on the analysis). Per task: the median suggestion per
+``num_iter``; the spread = max / min suggestion over all its range tests (target: at most 2), and
+over those whose verdict is "clear"; the verdicts given. On a recipe, the median suggestion of
+each ``num_iter`` is scored by full runs (seeds 0-2) against the recipe's grid
+(``benchmarks/reference.py``): normalised regret, median and worst over ``num_iter``.
 """
 
 from __future__ import annotations
@@ -16,23 +21,52 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from benchmarks.finder_benchmark import lrtune_range_test
+from benchmarks.recipes import HALVES, RECIPES, recipe_names
+from benchmarks.reference import SEEDS as REFERENCE_SEEDS
+from benchmarks.reference import grid_reference, normalised_regret, per_seed_losses
 from benchmarks.results_md import OUT, publish
+from benchmarks.tasks import benchmark_task
 from lrtune.finder._analysis import analyse
-from lrtune.tasks import TASKS, get_task
+from lrtune.tasks import TASKS
 
 SECTION = "## LR range test: spread over num_iter and seeds"
 NUM_ITERS = (50, 100, 200, 500, 1000)
 SEEDS = (0, 1, 2, 3, 4)
 
 
+def section(suite: str | None) -> str:
+    return SECTION if suite is None else f"{SECTION}, {suite} half of the suite"
+
+
 def curves_path(task_name: str) -> Path:
     return OUT / f"finder_spread_{task_name}_curves.json"
+
+
+def saved_curves(task_name: str) -> list[dict]:
+    path = curves_path(task_name)
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def sweep_task(task_name: str, seeds: Sequence[int], num_iters: Sequence[int]) -> list[dict]:
+    """Every (num_iter, seed) range test of the task, resuming from the curves already saved."""
+    curves = saved_curves(task_name)
+    done = {(c["num_iter"], c["seed"]) for c in curves}
+    for num_iter in num_iters:
+        for seed in seeds:
+            if (num_iter, seed) in done:
+                continue
+            curves.append(sweep(task_name, seed, num_iter))
+            OUT.mkdir(parents=True, exist_ok=True)
+            curves_path(task_name).write_text(json.dumps(curves))
+            print(task_name, num_iter, seed, read(curves[-1])["suggestion"], flush=True)
+    return curves
 
 
 def sweep(task_name: str, seed: int, num_iter: int) -> dict:
@@ -42,7 +76,7 @@ def sweep(task_name: str, seed: int, num_iter: int) -> dict:
 
 
 def read(curve: dict) -> dict:
-    task = get_task(curve["task"])
+    task = benchmark_task(curve["task"])
     reading = analyse(np.asarray(curve["lrs"]), np.asarray(curve["losses"]),
                       task.schedule(task.steps), seed=0)
     return {**{k: curve[k] for k in ("task", "seed", "num_iter")},
@@ -50,56 +84,110 @@ def read(curve: dict) -> dict:
             "verdict": reading.verdict.value}
 
 
-def markdown(rows: list[dict], command: str) -> str:
+def median_suggestions(rows: list[dict]) -> dict[int, float]:
+    """The median suggestion per num_iter of one task's range tests."""
+    iters = sorted({r["num_iter"] for r in rows})
+    return {n: float(np.median([r["suggestion"] for r in rows if r["num_iter"] == n]))
+            for n in iters}
+
+
+def regrets(task_name: str, rows: list[dict]) -> dict[int, float]:
+    """Normalised regret of full runs at the median suggestion of each num_iter (recipes only:
+    their grids are the suite's reference)."""
+    reference = grid_reference(task_name)
+    return {n: normalised_regret(per_seed_losses(task_name, lr, REFERENCE_SEEDS), reference)
+            for n, lr in median_suggestions(rows).items()}
+
+
+def spread(values: list[float]) -> float:
+    return max(values) / min(values) if values else float("nan")
+
+
+def summarise(task: str, rows: list[dict]) -> dict:
+    clear = [r["suggestion"] for r in rows if r["verdict"] == "clear"]
+    regret = regrets(task, rows) if task in RECIPES else {}
+    return {
+        "task": task, "tests": len(rows), "medians": median_suggestions(rows),
+        "per_num_iter": dict(Counter(r["num_iter"] for r in rows)),
+        "spread": spread([r["suggestion"] for r in rows]),
+        "clear_spread": spread(clear), "clear": len(clear),
+        "band": float(np.median([r["band"][1] / r["band"][0] for r in rows])),
+        "verdicts": dict(Counter(r["verdict"] for r in rows)),
+        "regret": regret,
+    }
+
+
+def _median_cell(summary: dict, num_iter: int) -> str:
+    if num_iter not in summary["medians"]:
+        return "-"
+    seeds = summary["per_num_iter"][num_iter]
+    return f"{summary['medians'][num_iter]:.3g}" + ("" if seeds == len(SEEDS) else f" ({seeds})")
+
+
+def markdown(summaries: list[dict], title: str, command: str) -> str:
+    with_regret = any(s["regret"] for s in summaries)
     lines = [
-        SECTION, "",
+        title, "",
         f"Command: `{command}` (one torch thread; curves saved in `benchmarks/out/`).", "",
         f"Range tests from 1e-07 to 10 with num_iter in {', '.join(map(str, NUM_ITERS))} and "
-        f"seeds {SEEDS[0]}-{SEEDS[-1]} per task. Median suggestion per num_iter; *spread* = max / "
-        "min suggestion over all of them (target <= 2); *band* = median width (high / low) of "
-        "the 10-90% band.", "",
-        "| task | " + " | ".join(f"n={n}" for n in NUM_ITERS)
-        + " | spread | band | verdicts |",
-        "|---|" + "---|" * (len(NUM_ITERS) + 3),
+        f"seeds {SEEDS[0]}-{SEEDS[-1]} per task; *tests* = how many were swept (a slow task "
+        "may have fewer: the seeds per num_iter are then in brackets, `-` = none). Median "
+        "suggestion per num_iter; *spread* = max / min "
+        "suggestion over all the task's tests (target <= 2), *clear* = the same over the tests "
+        "whose verdict is \"clear\" (how many, then their spread); *band* = median width (high / "
+        "low) of the 10-90% band."
+        + (" *regret*: full runs (seeds 0-2) at the median suggestion of each num_iter against "
+           "the recipe's grid, normalised (0 = the grid's best, 1 = a random log-uniform LR), "
+           "median and worst over num_iter." if with_regret else ""), "",
+        "| task | tests | " + " | ".join(f"n={n}" for n in NUM_ITERS)
+        + " | spread | clear | band | verdicts |" + (" regret (median, worst) |" if with_regret
+                                                      else ""),
+        "|---|---|" + "---|" * (len(NUM_ITERS) + 4) + ("---|" if with_regret else ""),
     ]
-    for task in dict.fromkeys(r["task"] for r in rows):
-        mine = [r for r in rows if r["task"] == task]
-        medians = [np.median([r["suggestion"] for r in mine if r["num_iter"] == n] or [np.nan])
-                   for n in NUM_ITERS]
-        values = [r["suggestion"] for r in mine]
-        bands = np.median([r["band"][1] / r["band"][0] for r in mine])
-        verdicts = ", ".join(f"{v} {c}" for v, c in Counter(r["verdict"] for r in mine).items())
-        lines.append(f"| {task} | " + " | ".join(f"{m:.3g}" for m in medians)
-                     + f" | {max(values) / min(values):.2f} | {bands:.2f} | {verdicts} |")
+    for s in summaries:
+        medians = [_median_cell(s, n) for n in NUM_ITERS]
+        verdicts = ", ".join(f"{v} {c}" for v, c in s["verdicts"].items())
+        row = (f"| {s['task']} | {s['tests']} | " + " | ".join(medians)
+               + f" | {s['spread']:.2f} | {s['clear']}: {s['clear_spread']:.2f} "
+               f"| {s['band']:.2f} | {verdicts} |")
+        if with_regret:
+            values = list(s["regret"].values())
+            row += f" {np.median(values):.3f}, {max(values):.3f} |"
+        lines.append(row)
+    worst = max(summaries, key=lambda s: s["spread"])
+    lines += ["", f"Worst spread: {worst['task']} ({worst['spread']:.2f})."]
+    if with_regret:
+        all_regrets = [v for s in summaries for v in s["regret"].values()]
+        lines[-1] += (f" Regret over all recipes and num_iter: median "
+                      f"{np.median(all_regrets):.3f}, worst {max(all_regrets):.3f}.")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--suite", choices=HALVES, default=None,
+                        help="every recipe of this half of the suite (instead of --tasks)")
     parser.add_argument("--reread", action="store_true", help="re-read the saved curves")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    tasks = args.tasks.split(",")
-    curves = []
+    tasks = recipe_names(args.suite) if args.suite else args.tasks.split(",")
+    summaries = []
     for task in tasks:
-        if args.reread:
-            curves += json.loads(curves_path(task).read_text())
-            continue
-        mine = []
-        for num_iter in NUM_ITERS:
-            for seed in SEEDS:
-                mine.append(sweep(task, seed, num_iter))
-                print(task, num_iter, seed, read(mine[-1])["suggestion"], flush=True)
-        OUT.mkdir(parents=True, exist_ok=True)
-        curves_path(task).write_text(json.dumps(mine))
-        curves += mine
-    rows = [read(c) for c in curves]
+        curves = saved_curves(task) if args.reread else sweep_task(task, SEEDS, NUM_ITERS)
+        if curves:
+            summaries.append(summarise(task, [read(c) for c in curves]))
     command = "nice -n 10 .venv/bin/python -m benchmarks.finder_spread"
-    if args.tasks != ",".join(TASKS):
+    if args.suite:
+        command += f" --suite {args.suite}"
+    elif args.tasks != ",".join(TASKS):
         command += f" --tasks {args.tasks}"
-    publish(SECTION, markdown(rows, command), "finder_spread.json", rows, write=not args.no_write)
+    if args.reread:
+        command += " --reread"
+    name = f"finder_spread{'_' + args.suite if args.suite else ''}.json"
+    publish(section(args.suite), markdown(summaries, section(args.suite), command), name,
+            summaries, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -29,19 +29,33 @@ per decade, 3 seeds each, ``benchmarks/reference.py``); sweeps of 0.1 and 0.2 fu
 4. **The uncertainty is a bootstrap over the noise**: the residuals around the smoothed curve
    get random signs in blocks (a block wild bootstrap), the curve is re-smoothed and the rule
    re-applied; the suggestion is the median of those answers (bagging steadies the argmin) and
-   the band their 10th-90th percentiles. Each copy's minimum is the vertex of the parabola
-   through its lowest point and the two beside it: a 50-step sweep samples a decade at only six
-   LRs, and a grid-bound minimum would jump by a sixth of a decade. "Clear" is only given when
-   the band spans at most :data:`CLEAR_BAND` (3x); a clear descent with a wider band is
-   ``wide band``.
-5. **The suggestion still moves with the sweep's length, and no simple correction holds across
-   tasks** (``python -m benchmarks.finder_spread``: 1e-7 -> 10, ``num_iter`` 50-1000, seeds
-   0-4). Medians per ``num_iter`` 50/100/200/500/1000: digits (SGD) 0.43/0.18/0.12/0.12/0.13 (a
-   short sweep overshoots, as if the loss answered the LR about 3.5 steps late), the 1-D CNN
-   (Adam) 0.007/0.013/0.011/0.014/0.011 (the shortest undershoots), diabetes
-   0.006/0.013/0.005/0.003/0.003. Moving the suggestion back by a 3-step lag brings digits'
-   medians within 1.5x of each other but spreads the CNN's to 5.6x, so it is not applied; the
-   ``wide band`` verdict is what flags the unreliable short readings.
+   the band their 10th-90th percentiles, widened to at least rule 5's floor. Each copy's minimum
+   is the vertex of the parabola through its lowest point and the two beside it: a 50-step sweep
+   samples a decade at only six LRs, and a grid-bound minimum would jump by a sixth of a decade.
+   "Clear" is only given when the band spans at most :data:`CLEAR_BAND` (3x); a clear descent
+   with a wider band is ``wide band``.
+5. **The loss answers the LR a few steps late, by how many depends on the task, so the
+   suggestion is read** :data:`SHIFT_STEPS` **(1.5) steps back and the band spans**
+   :data:`LAG_STEPS` **(3) steps of the sweep either side of it.** Momentum, Adam's averages and
+   a growing instability delay the loss's answer, and a sweep that spends more steps per decade
+   trains longer below each LR (``python -m benchmarks.finder_spread``, ``--suite dev`` and the
+   built-in tasks: 1e-7 -> 10, ``num_iter`` 50-1000, seeds 0-4). Read as is, the median of
+   50-step sweeps sits 2.3-5.5x above that of the longest on the four SGD tasks and 10.6x on the
+   noisy-label MLP (Adam), 0.8-0.9x of it on the GRU and the 1-D CNN, 0.35x on the LSTM; the
+   medians per ``num_iter`` of a task spread 3.6x (median over the 12 tasks; 10.7x at worst).
+   Read 1.5 steps back they spread 2.7x (6.4x and 9.2x at worst: the noisy-label MLP, the
+   LSTM); a larger shift brings the SGD tasks closer together and moves the adaptive ones apart.
+   The rest is the band's job: 3 steps each way is 3.1x
+   at 50 steps over 8 decades and 1.3x at 200, so a sweep needs about 13 steps per decade before
+   its reading can be "clear" (RESULTS.md, "LR range test: spread over num_iter and seeds": the
+   spread of the "clear" readings beside that of all).
+6. **The curve is read up to the first point where its smoothed loss is back above its start**
+   (after a descent of more than :data:`NOISE_RATIO` noise standard deviations), even when the
+   divergence rule of :func:`divergence_onset` has not fired yet. A network that blew up can
+   settle again at a still higher LR (the 1-D CNN of ``mnist1d`` under Adam came back to a
+   minimum at 8.3 after blowing up past 0.1; the noisy-label MLP dipped again at 0.2), and such
+   a second minimum is no LR a training run can use: before this cut they gave suggestions 500x
+   and 20x above the others of their task.
 
 What no training-loss curve can see: a run that overfits. The noisy regression (40 epochs of a
 small data set at a constant LR) is best at 1.6e-4, 90-950x below its curve minimum, because
@@ -71,9 +85,12 @@ MARGIN = 2.5  # curve minimum / best constant LR (see the module docstring)
 DIVERGE_FACTOR = 1.0  # a sweep has diverged once the loss is above best + 1 loss scale (its start)
 BOOTSTRAP = 200
 BAND = (10.0, 90.0)
+START_POINTS = 5  # the sweep's starting loss is the median of this many
 MIN_POINTS = 10  # usable (pre-divergence) points needed to read a curve
 CLEAR_BAND = 3.0  # "clear" needs the band's high / low within this
 NOISE_RATIO = 3.0  # the descent must exceed this many noise standard deviations to be "clear"
+SHIFT_STEPS = 1.5  # the suggestion is read this many sweep steps back (rule 5)
+LAG_STEPS = 3.0  # the band spans at least this many sweep steps either side (rule 5)
 
 
 class Verdict(str, enum.Enum):
@@ -97,8 +114,9 @@ HINTS = {
         "or lower start_lr (it was already falling at the start)."
     ),
     Verdict.WIDE_BAND: (
-        "The loss fell clearly, but the curve's noise leaves the suggestion uncertain (its band "
-        "spans more than 3x): run more iterations, or accumulate gradients for less noisy steps."
+        "The loss fell clearly, but the suggestion is uncertain (its band spans more than 3x: the "
+        "curve's noise, or too few steps per decade of LR): run more iterations (about 13 per "
+        "decade swept), or accumulate gradients for less noisy steps."
     ),
     Verdict.DIVERGED_IMMEDIATELY: (
         "The loss blew up within the first iterations: lower start_lr by a few decades, and "
@@ -127,18 +145,30 @@ def divergence_onset(losses: np.ndarray, factor: float = DIVERGE_FACTOR) -> int 
 
     The rule of :mod:`lrtune.diagnostics` (above ``best + factor * scale`` three times in a
     row) with a tighter factor: in a sweep the LR only grows, so a loss back above its start
-    is gone.
+    is gone. The start is the median of the first :data:`START_POINTS` losses: one lucky first
+    batch (0.58 on a noisy regression whose next four were 0.8-2.2) would make the ordinary
+    losses after it look like a blow-up at the sweep's lowest LR. The best is that of the running
+    median of :data:`START_POINTS` losses: the lowest of hundreds of noisy batch losses lies far
+    below what the model reached, and three ordinary batches in a row above it were read as a
+    blow-up at 1e-5 in a 1000-step sweep of a linear regression.
     """
     finite = np.isfinite(losses)
     end = len(losses) if finite.all() else int(np.argmin(finite))
     if end == 0:
         return 0
     head = losses[:end]
-    best = np.minimum.accumulate(head)
-    exploded, _ = sustained(head > divergence_threshold(float(head[0]), best, factor))
+    best = np.minimum.accumulate(_running_median(head, START_POINTS))
+    start = float(np.median(head[:START_POINTS]))
+    exploded, _ = sustained(head > divergence_threshold(start, best, factor))
     if exploded is not None:
         return exploded - (SUSTAINED - 1)  # where the run above the limit began
     return None if end == len(losses) else end
+
+
+def _running_median(values: np.ndarray, window: int) -> np.ndarray:
+    """The median of each value and the ``window - 1`` before it (fewer at the start)."""
+    padded = np.concatenate([np.full(window - 1, np.nan), values])
+    return np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
 
 
 def schedule_factor(schedule: Schedule | None) -> float:
@@ -161,6 +191,10 @@ def analyse(
     """Apply the rule of the module docstring to one sweep."""
     onset = divergence_onset(losses)
     usable = len(losses) if onset is None else onset
+    rebound = None if usable < MIN_POINTS else _rebound(
+        np.log10(lrs[:usable]), np.asarray(losses[:usable], float), bandwidth)
+    if rebound is not None:
+        onset = usable = rebound
     diverged_lr = None if onset is None else float(lrs[min(onset, len(lrs) - 1)])
     factor = schedule_factor(schedule)
     if usable < MIN_POINTS:
@@ -173,13 +207,41 @@ def analyse(
     smoothed, slope = values @ y, slopes @ y
     i_min = int(np.argmin(smoothed))
     minima = _bootstrap_minima(x, y, smoothed, values, bandwidth, seed)
-    to_suggestion = factor / MARGIN
+    growth = float(lrs[1]) / float(lrs[0])  # the sweep's LR factor per step
+    to_suggestion = factor / MARGIN / growth**SHIFT_STEPS
     low, mid, high = (10.0 ** np.percentile(minima, (BAND[0], 50.0, BAND[1]))) * to_suggestion
+    lag = growth**LAG_STEPS
+    low, high = min(low, mid / lag), max(high, mid * lag)
     verdict = _verdict(smoothed, y, i_min, x, bandwidth, diverged=onset is not None)
     if verdict is Verdict.CLEAR and high / low > CLEAR_BAND:
         verdict = Verdict.WIDE_BAND
     return Analysis(usable, diverged_lr, smoothed, slope, float(lrs[i_min]), float(mid),
                     (float(low), float(high)), factor, verdict)
+
+
+def _rebound(x: np.ndarray, y: np.ndarray, bandwidth: float) -> int | None:
+    """Where the smoothed loss first climbs back above its start after a clear descent (rule 6).
+
+    What follows is not read: a network that blew up there can settle again at a still higher LR
+    (BatchNorm, Adam's bounded steps), and a minimum found after the rebound is not the one a
+    training run could use.
+    """
+    values, _ = smoother(x, bandwidth)
+    smoothed = values @ y
+    drop = smoothed[0] - np.minimum.accumulate(smoothed)
+    clear = drop > NOISE_RATIO * _noise(y, float(smoothed[0]))
+    above = np.flatnonzero(clear & (smoothed > smoothed[0]))
+    return int(above[0]) + 1 if len(above) else None
+
+
+def _noise(y: np.ndarray, start: float) -> float:
+    """The standard deviation of one loss, from the differences of neighbours (robust, floored).
+
+    Not from the residuals around the smoothed curve: where a short sweep places about one point
+    per bandwidth, the smoothing follows the points and its residuals all but vanish.
+    """
+    steps = np.diff(y)
+    return max(mad_sigma(steps - np.median(steps)) / math.sqrt(2.0), 1e-12 * max(abs(start), 1.0))
 
 
 def _bootstrap_minima(
@@ -218,11 +280,9 @@ def _verdict(
     smoothed: np.ndarray, y: np.ndarray, i_min: int, x: np.ndarray, bandwidth: float,
     diverged: bool,
 ) -> Verdict:
-    residuals = y - smoothed
-    noise = mad_sigma(residuals - np.median(residuals))
     start = float(smoothed[0])
     drop = start - float(smoothed[i_min])
-    if drop <= NOISE_RATIO * max(noise, 1e-12 * max(abs(start), 1.0)):
+    if drop <= NOISE_RATIO * _noise(y, start):
         return Verdict.NO_CLEAR_DESCENT
     still_falling = i_min >= len(smoothed) - 1 - _points(x, bandwidth) and not diverged
     falling_at_start = smoothed[0] - smoothed[min(_points(x, bandwidth), i_min)] > 0.5 * drop

@@ -16,7 +16,7 @@ from torch import nn
 
 from lrtune.exceptions import InvalidParameterError
 from lrtune.finder import FinderResult, LRTriple, Verdict, find
-from lrtune.finder._analysis import schedule_factor
+from lrtune.finder._analysis import analyse, divergence_onset, schedule_factor
 from lrtune.schedules import Constant, Cosine, ScheduledLR, make_schedule
 from lrtune.tasks import get_task
 
@@ -143,7 +143,7 @@ def test_negative_losses_read_like_positive_ones():
                    step_fn=lambda batch: TASK.forward_loss(model, *batch) - 3.0)
     assert (shifted.losses[:20] < 0).all()
     np.testing.assert_allclose(shifted.losses[:20] + 3.0, plain.losses[:20], rtol=1e-6)
-    assert shifted.verdict is Verdict.CLEAR
+    assert shifted.verdict is plain.verdict
     assert 1 / 1.5 < shifted.suggestion / plain.suggestion < 1.5
 
 
@@ -298,7 +298,8 @@ def test_result_is_plain_data_and_plots(tmp_path):
     assert result.schedule_factor == pytest.approx(math.sqrt(2), rel=1e-2)
     history = json.loads(result.to_json(tmp_path / "history.json"))
     assert json.loads((tmp_path / "history.json").read_text()) == history
-    assert history["suggestion"] == result.suggestion and history["verdict"] == "clear"
+    assert history["suggestion"] == result.suggestion
+    assert history["verdict"] == result.verdict.value and history["band"] == list(result.band)
     assert len(history["lr"]) == len(history["loss"]) == result.steps
     assert len(history["smoothed"]) == result.usable
     result.plot(tmp_path / "curve.png")
@@ -339,7 +340,7 @@ def test_cli_find_prints_the_suggestion_and_writes_the_files(tmp_path):
     from lrtune.cli import app
 
     figure, history = tmp_path / "curve.png", tmp_path / "history.json"
-    outcome = CliRunner().invoke(app, ["find", "--task", "digits", "--iters", "60",
+    outcome = CliRunner().invoke(app, ["find", "--task", "digits", "--iters", "200",
                                        "--out", str(figure), "--json", str(history)])
     assert outcome.exit_code == 0, outcome.output
     assert "Suggested lr:" in outcome.output and "verdict: clear" in outcome.output
@@ -374,3 +375,41 @@ def test_clear_only_when_the_band_is_narrow():
     # 50 steps over 8 decades of the 1-D CNN: the loss fell clearly, the minimum is anyone's guess
     assert verdicts["mnist1d"][0] is Verdict.WIDE_BAND and verdicts["mnist1d"][1] > 10
     assert verdicts["digits"][0] is Verdict.CLEAR and verdicts["digits"][1] <= 3
+
+
+def test_a_sweep_with_few_steps_per_decade_is_never_clear():
+    from lrtune.finder._analysis import LAG_STEPS
+
+    readings = {}
+    for iters in (50, 200):
+        model, optimizer, loader = digits_setup()
+        readings[iters] = find(model, optimizer, loader, step_fn=TASK.step_fn(model),
+                               num_iter=iters, schedule=TASK.schedule(TASK.steps))
+    for result in readings.values():  # the band spans LAG_STEPS steps of the sweep either side
+        low, high = result.band
+        growth = (result.lrs[1] / result.lrs[0]) ** LAG_STEPS
+        assert low <= result.suggestion / growth * (1 + 1e-9)
+        assert high >= result.suggestion * growth * (1 - 1e-9)
+    # 50 steps over 8 decades: 3 steps are 0.5 decades, so the band is over 3x wide
+    assert readings[50].verdict is Verdict.WIDE_BAND
+    assert readings[200].verdict is Verdict.CLEAR
+
+
+def test_a_second_minimum_after_the_loss_climbed_back_above_its_start_is_not_read():
+    model, optimizer, loader = digits_setup()
+    sweep = find(model, optimizer, loader, step_fn=TASK.step_fn(model), start_lr=1e-5,
+                 end_lr=100.0, num_iter=120)
+    n = sweep.usable  # the real curve up to where it diverged
+    alone = analyse(sweep.lrs[:n], sweep.losses[:n])
+    assert alone.verdict is Verdict.CLEAR
+    # past it, the loss climbs back above its start, but less far than the divergence rule's
+    # limit (start + best), then settles lower than ever, as a BatchNorm net under Adam can
+    best = float(sweep.losses[:n].min())
+    losses = np.concatenate([sweep.losses[:n], np.full(12, sweep.losses[0] + 0.75 * best),
+                             np.full(30, 0.1 * best)])
+    lrs = sweep.lrs[0] * (sweep.lrs[1] / sweep.lrs[0]) ** np.arange(len(losses))  # the sweep's
+    assert divergence_onset(losses) is None
+    reading = analyse(lrs, losses)
+    assert n < reading.usable <= n + 12 and reading.diverged_lr is not None
+    assert reading.suggestion < lrs[n]
+    assert 1 / 1.5 < reading.suggestion / alone.suggestion < 1.5
