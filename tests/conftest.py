@@ -20,6 +20,31 @@ def diabetes():
     return get_task("diabetes")
 
 
+@pytest.fixture(scope="session")
+def memorise(digits):
+    """``memorise(report) -> held-out loss``: Adam at 0.003 for 600 steps on digits with shuffled
+    labels, ``report(step, loss)`` after each step. The training loss falls (the labels are
+    memorised) while the held-out loss, on the true labels, ends above the untrained model's."""
+    from lrtune.tasks._base import TensorLoader
+
+    def run(report) -> float:
+        model = digits.make_model(0)
+        opt = torch.optim.Adam(model.parameters(), lr=0.003)
+        labels = digits.data.y_train[torch.randperm(len(digits.data.y_train),
+                                                    generator=torch.Generator().manual_seed(0))]
+        step = 0
+        while step < 600:
+            for x, y in TensorLoader(digits.data.x_train, labels, 64, seed=step):
+                loss = digits.loss(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                report(step, loss)
+                step += 1
+        return digits.evaluate(model)
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _restore_torch_rng():
     """Tests must not leak global RNG state into each other."""
