@@ -10,8 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import lrtune
 from lrtune.records import TrialState
+
+pytestmark = pytest.mark.timeout(300)  # each test starts `lrtune tune` twice, torch and all
 
 OBJECTIVE = '''
 import os
@@ -35,7 +39,8 @@ def _start(tmp_path, *extra, hang):
     (tmp_path / "hangs.py").write_text(OBJECTIVE)
     markers = tmp_path / f"markers-{hang}"
     markers.mkdir(exist_ok=True)
-    env = {**os.environ, "HANG_AT": hang, "MARKERS": str(markers)}
+    env = {**os.environ, "HANG_AT": hang, "MARKERS": str(markers),
+           "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints every thread's stack: see _ended
     command = [sys.executable, "-m", "lrtune.cli", "tune", "hangs.py:objective", "--steps", "40",
                "--budget", "3", "--strategy", "random", "--optimizer", "sgd",
                "--storage", f"sqlite:///{tmp_path / 's.db'}", "--study", "s", *extra]
@@ -58,8 +63,20 @@ def _signal_mid_trial(tmp_path, sig, *extra, hang, trainers=1):
     proc, markers = _start(tmp_path, *extra, hang=hang)
     pids = _wait_for(markers, trainers, proc)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
+    out, err = _ended(proc)
     return proc.returncode, out, err, pids
+
+
+def _ended(proc, timeout=90):
+    """``proc``'s output once it has exited; one that has not within ``timeout`` seconds is
+    aborted, and the error shows where each of its threads stood."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate()
+        raise AssertionError(f"lrtune did not exit within {timeout} s of the signal:\n{out}\n"
+                             f"{err}") from None
 
 
 def _trials(tmp_path):
