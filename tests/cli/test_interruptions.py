@@ -35,13 +35,20 @@ def objective(trial):
 '''
 
 
+# `python -m lrtune.cli` as a terminal starts it. A test run started in the background (`make test
+# &`, some CI runners) has SIGINT ignored, its children inherit that, and a Python started so
+# never turns SIGINT into KeyboardInterrupt: Ctrl-C would be tested on a process deaf to it.
+LAUNCH = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+          "runpy.run_module('lrtune.cli', run_name='__main__', alter_sys=True)")
+
+
 def _start(tmp_path, *extra, hang):
     (tmp_path / "hangs.py").write_text(OBJECTIVE)
     markers = tmp_path / f"markers-{hang}"
     markers.mkdir(exist_ok=True)
     env = {**os.environ, "HANG_AT": hang, "MARKERS": str(markers),
            "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints every thread's stack: see _ended
-    command = [sys.executable, "-m", "lrtune.cli", "tune", "hangs.py:objective", "--steps", "40",
+    command = [sys.executable, "-c", LAUNCH, "tune", "hangs.py:objective", "--steps", "40",
                "--budget", "3", "--strategy", "random", "--optimizer", "sgd",
                "--storage", f"sqlite:///{tmp_path / 's.db'}", "--study", "s", *extra]
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,

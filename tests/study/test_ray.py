@@ -251,7 +251,8 @@ def test_a_node_stopped_mid_study_loses_nothing(cluster, tmp_path, own_loop, aud
 
 
 DRIVER = """
-import sys, ray, lrtune, cloudpickle
+import signal, sys, ray, lrtune, cloudpickle
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see below)
 ray.init(address=sys.argv[1], log_to_driver=False)
 objective, settings = cloudpickle.loads(open(sys.argv[2], "rb").read())
 lrtune.tune(objective, executor="ray", workers=4, **settings)
