@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import qmc
 
 from lrtune.strategies._base import Answer, Context, Strategy, full_run_count, next_untried
 
@@ -13,6 +12,8 @@ from lrtune.strategies._base import Answer, Context, Strategy, full_run_count, n
 def unit_samples(count: int, dims: int, seed: int, quasi: bool) -> np.ndarray:
     """``count`` points in the unit cube; Sobol points cover it more evenly than i.i.d. ones."""
     if quasi:  # draw a power of two (Sobol's balanced sizes), keep the first ``count``
+        from scipy.stats import qmc  # here, not at the top: scipy.stats costs 1.6 s to import
+
         return qmc.Sobol(dims, scramble=True, seed=seed).random_base2(
             max(0, math.ceil(math.log2(count))))[:count]
     return np.random.default_rng(seed).random((count, dims))
