@@ -66,12 +66,12 @@ def _reporting(trainer: Trainer, trial: Trial) -> Iterator[None]:
             trial.report(loss.detach(), trainer.state.global_step)
         return out
 
-    trainer.compute_loss = reported  # type: ignore[method-assign]  # patched for the search only
+    trainer.compute_loss = reported  # patched for the search only
     try:
         yield
     finally:
         if own:
-            trainer.compute_loss = compute_loss  # type: ignore[method-assign]  # put back
+            trainer.compute_loss = compute_loss  # put back
         else:
             del trainer.compute_loss  # back to the class's method
 

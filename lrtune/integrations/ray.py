@@ -73,7 +73,7 @@ class LrtuneSearcher(Searcher):
         return self.study.best
 
     # Ray types suggest() as dict | None, but documents Searcher.FINISHED (a str) as an answer
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         context = self.study.context()
         proposal = answer_of(self.study.strategy, context)  # the budget applied, as in workers
         if not isinstance(proposal, Proposal):  # WAIT, or FINISHED while trials still run (one
