@@ -1,4 +1,5 @@
-"""The docs: every ```python example runs (page by page, in order, in a fresh folder), every
+"""The docs: every ```python example runs (page by page, or section by section, in order, in a
+fresh folder), every
 link resolves, and every command and option the CLI page uses exists."""
 
 import re
@@ -16,16 +17,40 @@ OPTIONAL = ("lightning", "transformers")  # the integrations' frameworks
 
 
 def blocks(page: Path, language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", page.read_text(), flags=re.M | re.S)
+    return _blocks(page.read_text(), language)
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=lambda p: p.name)
-def test_the_examples_run(page, tmp_path, monkeypatch):
+def _blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.M | re.S)
+
+
+# Pages whose ``## `` sections run alone, each in a test of its own (one framework each: a test
+# of the whole page ran for a minute); test_self_contained.py checks that they can.
+BY_SECTION = {"integrations.md"}
+
+
+def _examples() -> list:
+    """(page, its examples in order) per page, or per section of a BY_SECTION page."""
+    units = []
+    for page in PAGES:
+        text = page.read_text()
+        if page.name in BY_SECTION:
+            parts = {f"{page.name}: {part.splitlines()[0]}": part
+                     for part in text.split("\n## ")[1:]}
+        else:
+            parts = {page.name: text}
+        units += [pytest.param(page, _blocks(part, "python"), id=name)
+                  for name, part in parts.items() if _blocks(part, "python")]
+    return units
+
+
+@pytest.mark.parametrize("page, examples", _examples())
+def test_the_examples_run(page, examples, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": f"docs.{page.stem}"}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        for i, code in enumerate(blocks(page, "python")):
+        for i, code in enumerate(examples):
             try:
                 exec(compile(code, f"{page.name}, example {i + 1}", "exec"), namespace)
             except ModuleNotFoundError as err:
