@@ -31,6 +31,7 @@ test: lint
 test-ray: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m ray tests/study/test_ray.py
 	$(BIN)/python -m pytest -q -m ray tests/integrations/test_ray_tune.py
+	$(BIN)/python -m pytest -q -m ray tests/docs/test_docs.py
 
 # Every section of benchmarks/RESULTS.md, each written by its own generator (benchmarks/README.md).
 # Hours on a 2-core machine; every step caches its runs in benchmarks/out/, so a rerun after a

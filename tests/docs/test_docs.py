@@ -25,7 +25,9 @@ def _blocks(text: str, language: str) -> list[str]:
 
 
 # Pages whose ``## `` sections run alone, each in a test of its own (one framework each: a test
-# of the whole page ran for a minute); test_self_contained.py checks that they can.
+# of the whole page ran for a minute); test_self_contained.py checks that they can. The Ray
+# section starts a Ray cluster in this process: it runs with the Ray tests (`make test-ray`; 130 s
+# beside two busy loops, where a time-out inside ray.wait breaks the process's Ray worker).
 BY_SECTION = {"integrations.md"}
 
 
@@ -39,7 +41,8 @@ def _examples() -> list:
                      for part in text.split("\n## ")[1:]}
         else:
             parts = {page.name: text}
-        units += [pytest.param(page, _blocks(part, "python"), id=name)
+        units += [pytest.param(page, _blocks(part, "python"), id=name,
+                               marks=[pytest.mark.ray] if name.endswith("Ray Tune") else [])
                   for name, part in parts.items() if _blocks(part, "python")]
     return units
 
