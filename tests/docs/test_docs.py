@@ -1,6 +1,5 @@
 """The docs: every ```python example runs (page by page, or section by section, in order, in a
-fresh folder), every
-link resolves, and every command and option the CLI page uses exists."""
+fresh folder), every link resolves, and every command and option the CLI page uses exists."""
 
 import re
 import warnings
@@ -8,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from pages import fenced, sections
 
 from lrtune.cli import app
 
@@ -17,11 +17,7 @@ OPTIONAL = ("lightning", "transformers")  # the integrations' frameworks
 
 
 def blocks(page: Path, language: str) -> list[str]:
-    return _blocks(page.read_text(), language)
-
-
-def _blocks(text: str, language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.M | re.S)
+    return fenced(page.read_text(), language)
 
 
 # Pages whose ``## `` sections run alone, each in a test of its own (one framework each: a test
@@ -29,6 +25,8 @@ def _blocks(text: str, language: str) -> list[str]:
 # section starts a Ray cluster in this process: it runs with the Ray tests (`make test-ray`; 130 s
 # beside two busy loops, where a time-out inside ray.wait breaks the process's Ray worker).
 BY_SECTION = {"integrations.md"}
+RAY_SECTION = "integrations.md: Ray Tune"
+RAY_MARKS = [pytest.mark.ray, pytest.mark.timeout(600)]  # as tests/study/test_ray.py's
 
 
 def _examples() -> list:
@@ -37,13 +35,12 @@ def _examples() -> list:
     for page in PAGES:
         text = page.read_text()
         if page.name in BY_SECTION:
-            parts = {f"{page.name}: {part.splitlines()[0]}": part
-                     for part in text.split("\n## ")[1:]}
+            parts = {f"{page.name}: {title}": part for title, part in sections(text).items()}
         else:
             parts = {page.name: text}
-        units += [pytest.param(page, _blocks(part, "python"), id=name,
-                               marks=[pytest.mark.ray] if name.endswith("Ray Tune") else [])
-                  for name, part in parts.items() if _blocks(part, "python")]
+        units += [pytest.param(page, fenced(part, "python"), id=name,
+                               marks=RAY_MARKS if name == RAY_SECTION else [])
+                  for name, part in parts.items() if fenced(part, "python")]
     return units
 
 

@@ -3,23 +3,20 @@ they import every name they use (the page's test runs all examples in order in o
 which would hide a name that only an earlier section defines)."""
 
 import builtins
-import re
 import symtable
 from pathlib import Path
 
 import pytest
+from pages import fenced, sections
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 
 
 def _sections() -> dict[str, str]:
     """The code of each ``## `` section, its ```python examples joined in order."""
-    sections = {}
-    for part in PAGE.read_text().split("\n## ")[1:]:
-        code = re.findall(r"^```python\n(.*?)^```", part, flags=re.M | re.S)
-        if code:
-            sections[part.splitlines()[0]] = "".join(code)
-    return sections
+    parts = sections(PAGE.read_text())
+    return {title: "".join(fenced(part, "python")) for title, part in parts.items()
+            if fenced(part, "python")}
 
 
 def undefined_names(code: str) -> set[str]:
