@@ -22,11 +22,10 @@ def blocks(page: Path, language: str) -> list[str]:
 
 # Pages whose ``## `` sections run alone, each in a test of its own (one framework each: a test
 # of the whole page ran for a minute); test_self_contained.py checks that they can. The Ray
-# section starts a Ray cluster in this process: it runs with the Ray tests (`make test-ray`; 130 s
-# beside two busy loops, where a time-out inside ray.wait breaks the process's Ray worker).
+# section starts a Ray cluster in this process: it runs with the Ray tests, in a process of its
+# own (`make test-ray`), with their environment (conftest.py's RAY_TEST_ENV).
 BY_SECTION = {"integrations.md"}
 RAY_SECTION = "integrations.md: Ray Tune"
-RAY_MARKS = [pytest.mark.ray, pytest.mark.timeout(600)]  # as tests/study/test_ray.py's
 
 
 def _examples() -> list:
@@ -39,14 +38,16 @@ def _examples() -> list:
         else:
             parts = {page.name: text}
         units += [pytest.param(page, fenced(part, "python"), id=name,
-                               marks=RAY_MARKS if name == RAY_SECTION else [])
+                               marks=pytest.mark.ray if name == RAY_SECTION else ())
                   for name, part in parts.items() if fenced(part, "python")]
     return units
 
 
 @pytest.mark.parametrize("page, examples", _examples())
-def test_the_examples_run(page, examples, tmp_path, monkeypatch):
+def test_the_examples_run(page, examples, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)
+    if request.node.get_closest_marker("ray"):
+        request.getfixturevalue("ray_env")
     namespace: dict = {"__name__": f"docs.{page.stem}"}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")

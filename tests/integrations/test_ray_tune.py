@@ -18,25 +18,20 @@ from ray import tune  # noqa: E402
 
 from lrtune.integrations.ray import LrtuneSearcher  # noqa: E402
 
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # a test cluster
-
-pytestmark = pytest.mark.ray  # run by `make test-ray`, not `make test` (see the marker)
+pytestmark = pytest.mark.ray  # in a process of its own (see the marker)
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def local_ray(ray_env):
     """A one-node Ray cluster with two CPUs for this module, stopped at its end."""
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in RAY_ENV.items():
-            env.setenv(key, value)
-        try:
-            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-        except Exception as err:  # noqa: BLE001 - whatever stops Ray here is the skip reason
-            pytest.skip(f"Ray cannot start on this machine: {type(err).__name__}: {err}")
-        try:
-            yield
-        finally:
-            ray.shutdown()
+    try:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as err:  # noqa: BLE001 - whatever stops Ray here is the skip reason
+        pytest.skip(f"Ray cannot start on this machine: {type(err).__name__}: {err}")
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def _key(record):
@@ -44,7 +39,6 @@ def _key(record):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # Tune's per-trial bookkeeping: ~40 s on 2 idle cores
 def test_auto_inside_a_tuner_reaches_the_answer_of_lrtune_tune(local_ray, digits, tmp_path):
     # auto's smallest budget: a scan across the cliff (diverged trials among them) and a final
     # full run, 5 trials in all

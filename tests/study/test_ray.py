@@ -26,34 +26,31 @@ from ray.cluster_utils import Cluster  # noqa: E402
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the Ray workers get this module's
 # objective wrappers by value: they cannot import a test module
 ROOT = Path(__file__).resolve().parents[2]
+OWN_LOOP_DIR = ROOT / "examples"  # the driver process unpickles the own-loop objective from it
 AT_STEP = 20  # the step after which the trial that a test interrupts waits to be killed
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # a test cluster
 
-# run by `make test-ray`, not `make test` (see the marker); every test starts Ray processes,
-# which import torch: minutes on a busy 2-core machine
-pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
+# in a process of their own (see the marker); the module took 100 s beside two busy loops, its
+# slowest test 38 s, with the Ray workers at the normal priority (conftest.py's RAY_TEST_ENV)
+pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(ray_env):
     """A head and one more node with two CPUs each, on this machine (on its own address: Ray
     rewrites a loopback address to it when connecting); the test process is the driver.
     Stopped at the end of the module."""
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in RAY_ENV.items():
-            env.setenv(key, value)
-        try:
-            nodes = Cluster(initialize_head=True,
-                            head_node_args={"num_cpus": 2, "include_dashboard": False})
-            nodes.add_node(num_cpus=2)
-            ray.init(address=nodes.address, include_dashboard=False, log_to_driver=False)
-        except Exception as err:  # noqa: BLE001 - whatever stops Ray here is the skip reason
-            pytest.skip(f"a Ray cluster cannot start on this machine: {type(err).__name__}: {err}")
-        try:
-            yield nodes
-        finally:
-            ray.shutdown()
-            nodes.shutdown()
+    try:
+        nodes = Cluster(initialize_head=True,
+                        head_node_args={"num_cpus": 2, "include_dashboard": False})
+        nodes.add_node(num_cpus=2)
+        ray.init(address=nodes.address, include_dashboard=False, log_to_driver=False)
+    except Exception as err:  # noqa: BLE001 - whatever stops Ray here is the skip reason
+        pytest.skip(f"a Ray cluster cannot start on this machine: {type(err).__name__}: {err}")
+    try:
+        yield nodes
+    finally:
+        ray.shutdown()
+        nodes.shutdown()
 
 
 class WaitsToBeKilled:
@@ -150,7 +147,7 @@ def _readme_commands(**replace):
 
 def test_the_readme_commands_run_a_study_on_a_two_node_cluster(tmp_path, own_loop,
                                                                own_loop_spec, audit,
-                                                               fault_free):
+                                                               fault_free, ray_env):
     """First in this module: ``ray stop`` stops every Ray process on the machine, so it runs
     before the module's own cluster starts."""
     url, port = f"sqlite:///{tmp_path / 'readme.db'}", str(_free_port())
@@ -158,7 +155,7 @@ def test_the_readme_commands_run_a_study_on_a_two_node_cluster(tmp_path, own_loo
         "6379": port, "HEAD": ray.util.get_node_ip_address(), "train.py:objective": own_loop_spec,
         "--steps 2000 --budget 8": "--steps 60 --budget 3",
         "postgresql://lrtune:PASSWORD@dbhost/lrtune": url, "--gpus 1": "--gpus 0"})
-    env = dict(os.environ, **RAY_ENV, OMP_NUM_THREADS="1",  # `ray`, `lrtune` of this venv
+    env = dict(os.environ, **ray_env, OMP_NUM_THREADS="1",  # `ray`, `lrtune` of this venv
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     outputs = []
     try:
@@ -245,8 +242,10 @@ def test_a_node_stopped_mid_study_loses_nothing(cluster, tmp_path, own_loop, aud
     _, number = read_marker(marker)
     assert stopped, "the node was not stopped"
     result = audit(url, name)
-    (lost,) = result.lost
-    assert lost.number == number and (lost.tag, lost.lr, lost.steps) in result.finished
+    # the node's two workers die with it: the waiting trial, and the other's when it was training
+    # one (beside two busy loops it was; on an idle machine it had finished)
+    assert number in {t.number for t in result.lost} and len(result.lost) <= 2
+    assert all((t.tag, t.lr, t.steps) in result.finished for t in result.lost)  # each ran again
     _same_as_one_local_worker(result, fault_free(own_loop, **halving))
 
 
@@ -260,7 +259,6 @@ lrtune.tune(objective, executor="ray", workers=4, **settings)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # a driver process that connects to the cluster, then Ctrl-C: ~60 s idle
 def test_ctrl_c_on_the_driver_stops_the_workers_and_marks_their_trials_lost(
         cluster, tmp_path, own_loop, halving):
     url, name, marker = f"sqlite:///{tmp_path / 'int.db'}", _name(), tmp_path / "int"
@@ -268,7 +266,8 @@ def test_ctrl_c_on_the_driver_stops_the_workers_and_marks_their_trials_lost(
     job.write_bytes(cloudpickle.dumps((WaitsToBeKilled(own_loop, marker),
                                        dict(halving, storage=url, study_name=name))))
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, cluster.address, str(job)],
-                              stderr=subprocess.PIPE, text=True, env=dict(os.environ, **RAY_ENV))
+                              stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(OWN_LOOP_DIR)))
     try:
         pid, number = read_marker(marker, driver)
         driver.send_signal(signal.SIGINT)
