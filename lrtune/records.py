@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -42,6 +43,13 @@ class TrialRecord:
     def lr(self) -> float:
         return self.params["lr"]
 
+    @cached_property
+    def params_key(self) -> tuple[tuple[str, Any], ...]:
+        """The params as a set key, kept: strategies that look up every tried configuration on
+        each ask (grid, random) hash a record once, not once per ask. TypeError when a value
+        does not hash (a user's schedule object)."""
+        return params_key(self.params)
+
     @property
     def diverged(self) -> bool:
         return self.state is TrialState.DIVERGED
@@ -59,3 +67,10 @@ class TrialRecord:
         if self.diagnosis:
             return self.diagnosis["status"]
         return self.state.value
+
+
+def params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """``params`` as a hashable key: equal for equal dicts, whatever their order."""
+    key = tuple(sorted(params.items()))
+    hash(key)  # an unhashable value fails here, where it is made, not at a later lookup
+    return key

@@ -19,14 +19,15 @@ from __future__ import annotations
 import abc
 import enum
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar, Final, Literal, Union
 
 import numpy as np
 
 from lrtune.exceptions import StrategyError
-from lrtune.records import TrialRecord, TrialState
+from lrtune.records import TrialRecord, TrialState, params_key
 from lrtune.space import Space
 
 
@@ -64,16 +65,18 @@ class Context:
     seed: int
     trials: tuple[TrialRecord, ...] = field(default=())
 
-    @property
+    # A context never changes, so what is derived from every trial is derived once: a strategy
+    # and the worker read these several times an ask, and a study may hold thousands of trials.
+    @cached_property
     def live(self) -> tuple[TrialRecord, ...]:
         """Trials that count: finished or running (lost ones are proposed again)."""
         return tuple(t for t in self.trials if t.state is not TrialState.LOST)
 
-    @property
+    @cached_property
     def running(self) -> tuple[TrialRecord, ...]:
         return tuple(t for t in self.trials if t.state is TrialState.RUNNING)
 
-    @property
+    @cached_property
     def spent_steps(self) -> int:
         """Steps consumed, counting running trials at their full budget (they will spend it)."""
         return sum(t.steps if t.state is TrialState.RUNNING else t.steps_done for t in self.live)
@@ -162,17 +165,31 @@ def next_untried(context: Context, candidates: Iterable[dict[str, Any]], steps: 
 
     ``candidates`` may be a generator: it is read only up to the first untried one. Each ask
     costs one pass over the study's trials (a set of what was tried), not one per candidate."""
-    tried = [t.params for t in context.tagged(tag)]
+    return first_untried(context, ((c, key_of(c)) for c in candidates), steps, tag)
+
+
+def first_untried(context: Context, keyed: Iterable[tuple[dict[str, Any], Hashable | None]],
+                  steps: int, tag: str) -> Proposal | Literal[Signal.FINISHED]:
+    """:func:`next_untried` for candidates paired with their :func:`key_of` (a strategy that
+    keeps them between asks saves making them again)."""
+    keys, unhashable = set(), []  # equal dicts hash alike, or are both unhashable
+    for trial in context.tagged(tag):
+        try:
+            keys.add(trial.params_key)
+        except TypeError:  # a value that does not hash (a user's schedule object)
+            unhashable.append(trial.params)
+    for params, key in keyed:
+        if (params not in unhashable) if key is None else (key not in keys):
+            return Proposal(dict(params), steps, tag)  # a copy: the strategy may keep its own
+    return FINISHED
+
+
+def key_of(params: dict[str, Any]) -> Hashable | None:
+    """:func:`params_key`, or None where a value does not hash."""
     try:
-        keys = {_key(params) for params in tried}
-        untried = (c for c in candidates if _key(c) not in keys)
-    except TypeError:  # a value that does not hash (a user's schedule object): compare dicts
-        untried = (c for c in candidates if c not in tried)
-    return next((Proposal(c, steps, tag) for c in untried), FINISHED)
-
-
-def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted(params.items()))
+        return params_key(params)
+    except TypeError:
+        return None
 
 
 def by_value(trials: Sequence[TrialRecord]) -> list[TrialRecord]:

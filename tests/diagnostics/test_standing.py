@@ -1,5 +1,6 @@
 """A trial's standing against the basin its study mapped, on a real grid study of digits."""
 
+import dataclasses
 import math
 
 import pytest
@@ -58,7 +59,7 @@ def test_a_run_that_blew_up_above_the_best_is_too_high(grid_trials):
 def test_no_standing_before_three_peers_or_across_lengths(grid_trials):
     completed = [t for t in grid_trials if t.state is TrialState.COMPLETED]
     assert standing(completed[0], completed[:2]) is None
-    shorter = [t.__class__(**{**t.__dict__, "steps": STEPS // 3}) for t in completed]
+    shorter = [dataclasses.replace(t, steps=STEPS // 3) for t in completed]
     assert standing(completed[0], shorter) is None  # scan runs are not the full runs' peers
 
 

@@ -1,11 +1,14 @@
 """Every strategy runs a real study on the built-in tasks, within its budget."""
 
+import dataclasses
+
 import pytest
 
 import lrtune
 from lrtune.optimizers import get_optimizer_spec
 from lrtune.records import TrialRecord, TrialState
-from lrtune.strategies import FINISHED, STRATEGIES, Context, Proposal
+from lrtune.schedules import Schedule
+from lrtune.strategies import FINISHED, STRATEGIES, Context, Proposal, make_strategy
 from lrtune.strategies._base import next_untried
 from lrtune.tasks import objective, task_space
 
@@ -175,3 +178,30 @@ def test_next_untried_reads_candidates_up_to_the_first_untried_and_proposes_a_lo
     assert read == configs[:2]  # the generator was not read past the answer
     assert next_untried(context, configs[2:3], 10, "grid") is FINISHED  # running: taken
     assert next_untried(context, configs[3:], 10, "grid").params == configs[3]  # by tag
+
+
+@dataclasses.dataclass(frozen=True)
+class _Knots(Schedule):
+    """A user's schedule with a list field: it does not hash."""
+
+    knots: list = dataclasses.field(default_factory=lambda: [1.0])
+
+    def _factor(self, t: int) -> float:
+        return self.knots[0]
+
+
+@pytest.mark.parametrize("schedule", ["constant", _Knots(100)], ids=["hashable", "unhashable"])
+def test_grid_proposes_its_points_in_order_and_a_proposal_is_the_callers_own(schedule):
+    space = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd", schedule=[schedule])
+    grid, trials = make_strategy("grid"), []
+    for number in range(4):
+        proposal = grid.ask(Context(space, 10, 4.0, 0, tuple(trials)))
+        expected = space.config(space.lr_range.value((number + 0.5) / 4))
+        assert proposal.params == expected and proposal.steps == 10
+        proposal.params["lr"] = -1.0  # changed by the caller: the grid's own point stays
+        trials.append(TrialRecord(number, expected, 10, TrialState.COMPLETED, 1.0, 10, "grid"))
+        if number == 1:  # a lost trial's point is proposed again, before the points after it
+            lost = dataclasses.replace(trials[0], state=TrialState.LOST)
+            again = grid.ask(Context(space, 10, 4.0, 0, (lost, trials[1])))
+            assert again.params == trials[0].params
+    assert grid.ask(Context(space, 10, 4.0, 0, tuple(trials))) is FINISHED
