@@ -155,7 +155,7 @@ def test_the_readme_commands_run_a_study_on_a_two_node_cluster(tmp_path, own_loo
         "6379": port, "HEAD": ray.util.get_node_ip_address(), "train.py:objective": own_loop_spec,
         "--steps 2000 --budget 8": "--steps 60 --budget 3",
         "postgresql://lrtune:PASSWORD@dbhost/lrtune": url, "--gpus 1": "--gpus 0"})
-    env = dict(os.environ, **ray_env, OMP_NUM_THREADS="1",  # `ray`, `lrtune` of this venv
+    env = dict(os.environ, OMP_NUM_THREADS="1",  # ray_env set; `ray`, `lrtune` of this venv
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     outputs = []
     try:
