@@ -60,13 +60,20 @@ def test_too_high_constant_adam_lr_is_told_to_lower_it_once_validation_is_seen(d
 
 
 def test_network_broken_by_large_sgd_step_is_told_to_lower_the_lr(digits):
-    result, monitor = _train_watching_validation(digits, 0.3)
+    # SGD on digits goes from healthy (0.2) to diverged (0.4) within a factor of two, and where
+    # in that window a run is ruined but finite depends on the seed and on the CPU's float
+    # kernels (seed 0 at 0.3: ruined where CI ran, healthy on an Intel Xeon). So each run is
+    # judged by its own outcome: every ruined one, finite or not, must be told to lower the LR.
     good, _ = _train_watching_validation(digits, 0.05)
-    assert result.val_loss > 5 * good.val_loss  # the outcome: a ruined network
-    assert result.diagnosis.status in (Status.OVERFITTING, Status.OSCILLATING,
-                                       Status.VANISHING_GRADIENTS, Status.COLLAPSED)
-    assert "lower" in result.diagnosis.hint
     assert good.diagnosis.status is Status.HEALTHY
+    runs = [_train_watching_validation(digits, lr, seed=seed)[0]
+            for lr, seed in ((0.3, 0), (0.3, 1), (0.4, 0))]
+    ruined = [run for run in runs if not run.val_loss < 5 * good.val_loss]
+    assert ruined  # the window holds at least one ruined network (0.4 diverges on both CPUs)
+    for run in ruined:
+        assert run.diagnosis.status in (Status.DIVERGED, Status.OVERFITTING, Status.OSCILLATING,
+                                        Status.VANISHING_GRADIENTS, Status.COLLAPSED), run
+        assert "lower" in run.diagnosis.hint
 
 
 def test_destroyed_network_at_chance_level_is_collapsed_not_stagnant():
