@@ -4,7 +4,8 @@
 
     searcher = LrtuneSearcher(steps=2000, budget=2.0, strategy="auto", space=space, seed=0)
     Tuner(searcher.trainable(objective),
-          tune_config=TuneConfig(search_alg=searcher, num_samples=-1)).fit()
+          tune_config=TuneConfig(search_alg=searcher, num_samples=-1,
+                                 reuse_actors=True)).fit()  # one process for many trials
     searcher.best.lr  # the strategy's answer, as lrtune.tune's study.best
 
 Each suggested config holds the trial's parameters (``lr``, ``optimizer``, ...), its length
