@@ -22,6 +22,8 @@ DIVERGED_HINT = (
 def loss_scale(initial: float, best: float | np.ndarray) -> float | np.ndarray:
     """The unit in which a rise of the loss is measured: the larger of |start| and the progress
     made."""
+    if isinstance(best, float):  # the monitor's per-batch check: no NumPy scalar work
+        return max(abs(initial), initial - best, 1e-12)
     return np.maximum(np.maximum(abs(initial), initial - best), 1e-12)
 
 

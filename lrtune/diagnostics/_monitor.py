@@ -1,8 +1,9 @@
 """The per-step run monitor: collects losses cheaply and calls divergence as soon as it shows.
 
 Values may be given as tensors on any device. They are kept as given and read back to the host
-in one stacked transfer every ``check_every`` updates, so a CUDA run pays one synchronisation
-per ``check_every`` steps instead of one per step, and a CPU run pays a list append per step.
+every ``check_every`` updates, an accelerator's in one stacked transfer, so a CUDA run pays one
+synchronisation per ``check_every`` steps instead of one per step, and a CPU run pays a list
+append per step.
 A bad value (a string, a tensor of several elements) is therefore reported at the read-back,
 naming the step it was given at.
 """
@@ -168,18 +169,25 @@ class RunMonitor:
 
 
 def _to_floats(steps: list[int], values: list[Any], name: str, source: str) -> list[float]:
-    """Host floats of ``values``: tensors in one stacked transfer, with a clear error for a bad
-    one."""
-    if all(isinstance(v, torch.Tensor) for v in values):  # the common case: one stack, one transfer
+    """Host floats of ``values``, with a clear error for a bad one.
+
+    Tensors on an accelerator come back in one stacked transfer (one synchronisation); CPU
+    tensors are read one by one, which costs a third of stacking them.
+    """
+    first = values[0]
+    if isinstance(first, torch.Tensor) and not first.is_cpu:
         try:
             with torch.no_grad():
                 stacked = torch.stack(values)
-        except (RuntimeError, TypeError):  # shapes differ: find the culprit below
+        except (RuntimeError, TypeError):  # shapes or devices differ: find the culprit below
             stacked = None
         if stacked is not None and stacked.numel() == len(values):
             return stacked.reshape(-1).float().cpu().tolist()
-    return [_to_float(step, value, name, source)
-            for step, value in zip(steps, values, strict=False)]
+    try:
+        return [float(v.item()) if isinstance(v, torch.Tensor) else float(v) for v in values]
+    except (RuntimeError, TypeError, ValueError):  # a bad value: name its step below
+        return [_to_float(step, value, name, source)
+                for step, value in zip(steps, values, strict=False)]
 
 
 def _to_float(step: int, value: Any, name: str, source: str) -> float:
