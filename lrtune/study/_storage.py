@@ -36,7 +36,7 @@ _STORAGE_ERRORS = (StorageInternalError, sqlalchemy.exc.SQLAlchemyError)
 # ... and, among the driver's errors behind it, those that may pass if tried again: a lost
 # connection, a lock, a full disk. Others (a malformed file, a missing table, bad data) stay.
 _PASSING = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
-_LASTING_MESSAGES = ("readonly database", "no such table")
+_LASTING_MESSAGES = ("readonly database",)  # a missing table is a lost study: raised before
 T = TypeVar("T")
 
 
