@@ -1,7 +1,7 @@
 """The per-step run monitor: collects losses cheaply and calls divergence as soon as it shows.
 
 Values may be given as tensors on any device. They are kept as given and read back to the host
-every ``check_every`` updates, an accelerator's in one stacked transfer, so a CUDA run pays one
+every ``check_every`` updates (an accelerator's in one stacked transfer), so a CUDA run pays one
 synchronisation per ``check_every`` steps instead of one per step, and a CPU run pays a list
 append per step.
 A bad value (a string, a tensor of several elements) is therefore reported at the read-back,
@@ -105,7 +105,7 @@ class RunMonitor:
             new_best = min(self._best, min(losses))
             kink = min(max(self._initial - abs(self._initial), new_best), self._best)
             factor = self.thresholds.explode_factor
-            lowest = min(float(divergence_threshold(self._initial, b, factor))
+            lowest = min(divergence_threshold(self._initial, b, factor)
                          for b in (new_best, self._best, kink))
             if max(losses) <= lowest:
                 self._best = new_best
