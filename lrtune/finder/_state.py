@@ -68,6 +68,21 @@ class Snapshot:
     cuda_rng: list[torch.Tensor] | None
 
     @torch.no_grad()
+    def rewind(self) -> None:
+        """Put the training state back (weights, buffers, optimizer, scaler) for another pass,
+        leaving the data stream and the RNGs running, so each pass sees other batches.
+
+        The optimizer gets copies: ``load_state_dict`` keeps the tensors it is given where their
+        device and dtype already match, and the next pass's in-place steps would overwrite the
+        snapshot.
+        """
+        for live, saved in self.tensors:
+            live.copy_(saved)
+        self.optimizer.load_state_dict(to_cpu(self.optimizer_state))
+        if self.scaler is not None:
+            self.scaler.load_state_dict(to_cpu(self.scaler_state))
+
+    @torch.no_grad()
     def restore(self) -> None:
         """Put every captured piece of state back exactly as it was."""
         for live, saved in self.tensors:
