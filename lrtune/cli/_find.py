@@ -46,8 +46,9 @@ def find_command(
     task: Annotated[str, typer.Option(
         help="Built-in task to run on when no SETUP is given.")] = "digits",
     iters: Annotated[int | None, typer.Option(
-        "--iters", help="Optimizer steps of the sweep (default: 20% of a full run for a built-in "
-        "task, else 100).")] = None,
+        "--iters", help="Optimizer steps the test may take: a coarse sweep, then as many "
+        "fixed-rate fine passes as they pay for; more steps narrow the band without moving the "
+        "suggestion (default: 20% of a full run for a built-in task, else 150).")] = None,
     start_lr: Annotated[float, typer.Option(help="First LR of the sweep.")] = 1e-7,
     end_lr: Annotated[float, typer.Option(help="Last LR of the sweep (it stops earlier if the "
                                           "loss diverges).")] = 10.0,
@@ -64,7 +65,7 @@ def find_command(
         iters = int(BUDGET * get_task(task).steps) if iters is None else iters
     else:
         setup = _user_setup(setup_target)
-        iters = 100 if iters is None else iters
+        iters = 150 if iters is None else iters
     result = find(setup.pop("model"), setup.pop("optimizer"), setup.pop("data"),
                   start_lr=start_lr, end_lr=end_lr, num_iter=iters, seed=seed, **setup)
     _report(result)
@@ -120,6 +121,7 @@ def _report(result: FinderResult) -> None:
                   f"aggressive {triple.aggressive:.3g}")
     diverged = "never" if result.diverged_lr is None else f"at lr {result.diverged_lr:.3g}"
     console.print(f"  curve minimum at lr {result.min_lr:.3g}; diverged {diverged}; "
-                  f"{result.steps} steps ({result.stop_reason})")
+                  f"{result.steps} steps: a coarse sweep and {len(result.passes) - 1} fine "
+                  f"passes ({result.stop_reason})")
     colour = "green" if result.verdict.value == "clear" else "yellow"
     console.print(f"  verdict: [{colour}]{result.verdict.value}[/] - {result.hint}")

@@ -1,4 +1,4 @@
-"""The LR range test: sweep the LR upward for a short run, read the curve, suggest an LR.
+"""The LR range test: sweep the LR upward in short passes, read their curve, suggest an LR.
 
 >>> from lrtune.finder import find
 >>> result = find(model, optimizer, train_loader, torch.nn.functional.cross_entropy,
@@ -13,6 +13,6 @@ shuffling) is restored exactly, so the training run that follows is the one you 
 from lrtune.finder._analysis import Verdict
 from lrtune.finder._find import find
 from lrtune.finder._plot import plot_result
-from lrtune.finder._result import FinderResult, LRTriple
+from lrtune.finder._result import FinderResult, LRTriple, Pass
 
-__all__ = ["FinderResult", "LRTriple", "Verdict", "find", "plot_result"]
+__all__ = ["FinderResult", "LRTriple", "Pass", "Verdict", "find", "plot_result"]

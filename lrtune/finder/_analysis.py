@@ -1,8 +1,9 @@
 """Read a range-test curve: where it diverged, the suggestion and its uncertainty, the verdict.
 
 The rule, and the evidence behind it. Reference: the best LR of full runs on a log grid (5 points
-per decade, 3 seeds each, ``benchmarks/reference.py``); sweeps of 0.1 and 0.2 full runs from
-1e-7 to 10 from each task's fresh model, seeds 0-4. Ratios are LR / grid-best LR.
+per decade, 3 seeds each, ``benchmarks/reference.py``). Rules 1-3 and 6 were found on single
+sweeps of 0.1 and 0.2 full runs from 1e-7 to 10 from each task's fresh model, seeds 0-4, and kept
+for the passes of :mod:`lrtune.finder._plan`; ratios are LR / grid-best LR.
 
 1. **The minimum of the lag-free curve is the feature to read, not the steepest slope.** At 0.2
    runs the minimum of the centred log-LR smoothing sits at 0.57-1.44x on the tiny transformer
@@ -26,29 +27,25 @@ per decade, 3 seeds each, ``benchmarks/reference.py``); sweeps of 0.1 and 0.2 fu
    cosine's best is 2.5x constant's; transformer: warm-up + cosine 1.6x constant). The square
    root of the inverse mean factor (1.41 for a cosine) is the geometric middle of the two regimes
    and matches the mean of the four measured ratios (1.41).
-4. **The uncertainty is a bootstrap over the noise**: the residuals around the smoothed curve
-   get random signs in blocks (a block wild bootstrap), the curve is re-smoothed and the rule
-   re-applied; the suggestion is the median of those answers (bagging steadies the argmin) and
-   the band their 10th-90th percentiles, widened to at least rule 5's floor. Each copy's minimum
-   is the vertex of the parabola through its lowest point and the two beside it: a 50-step sweep
-   samples a decade at only six LRs, and a grid-bound minimum would jump by a sixth of a decade.
-   "Clear" is only given when the band spans at most :data:`CLEAR_BAND` (3x); a clear descent
-   with a wider band is ``wide band``.
-5. **The loss answers the LR a few steps late, by how many depends on the task, so the
-   suggestion is read** :data:`SHIFT_STEPS` **(1.5) steps back and the band spans**
-   :data:`LAG_STEPS` **(3) steps of the sweep either side of it.** Momentum, Adam's averages and
-   a growing instability delay the loss's answer, and a sweep that spends more steps per decade
-   trains longer below each LR (``python -m benchmarks.finder_spread``, ``--suite dev`` and the
-   built-in tasks: 1e-7 -> 10, ``num_iter`` 50-1000, seeds 0-4). Read as is, the median of
-   50-step sweeps sits 2.3-5.5x above that of the longest on the four SGD tasks and 10.6x on the
-   noisy-label MLP (Adam), 0.8-0.9x of it on the GRU and the 1-D CNN, 0.35x on the LSTM; the
-   medians per ``num_iter`` of a task spread 3.6x (median over the 12 tasks; 10.7x at worst).
-   Read 1.5 steps back they spread 2.7x (6.4x and 9.2x at worst: the noisy-label MLP, the
-   LSTM); a larger shift brings the SGD tasks closer together and moves the adaptive ones apart.
-   The rest is the band's job: 3 steps each way is 3.1x
-   at 50 steps over 8 decades and 1.3x at 200, so a sweep needs about 13 steps per decade before
-   its reading can be "clear" (RESULTS.md, "LR range test: spread over num_iter and seeds": the
-   spread of the "clear" readings beside that of all).
+4. **The curve read is the mean of the fine passes** (:mod:`lrtune.finder._plan`), each
+   counted at the untrained model's loss after it blew up, and **the uncertainty is their
+   spread**: :data:`BOOTSTRAP` resamples of the passes, each mean curve smoothed and its minimum
+   taken as the vertex of the parabola through its lowest point and the two beside it (a pass
+   samples a decade at eight LRs); the suggestion is their median (bagging steadies the
+   argmin), the band their 10th-90th percentiles. With fewer than :data:`MIN_REPLICATES` passes
+   there is no spread to resample, and the residuals around the smoothed curve get random signs
+   in blocks instead (a block wild bootstrap); such a reading is never "clear". "Clear" also
+   needs the band within :data:`CLEAR_BAND` (3x); a clear descent with a wider band is
+   ``wide band``.
+5. **Heavy-ball momentum is read where a long run would feel it** (:func:`momentum_lag`). The
+   passes sweep at a fixed rate, so the loss's lag behind the LR is the same for every budget
+   and :data:`MARGIN` absorbs it, except for momentum: its velocity builds over about
+   ``1 / (1 - b)`` steps, so a sweep sees the blow-up 3.3x too high for SGD's 0.9 at eight steps
+   per decade. Without the correction the suggestion sat 2.7x (Nesterov CNN) to 5.5x (the
+   built-in digits MLP) above the grid's best; with it the Nesterov CNN is at 0.85x and the
+   plain-SGD MLP, which needs no correction, at 0.88x (``python -m benchmarks.finder_spread
+   --suite dev``, RESULTS.md). Adam's and RMSprop's averages do not scale the step, so they
+   count as no momentum.
 6. **The curve is read up to the first point where its smoothed loss is back above its start**
    (after a descent of more than :data:`NOISE_RATIO` noise standard deviations), even when the
    divergence rule of :func:`divergence_onset` has not fired yet. A network that blew up can
@@ -73,6 +70,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,8 +87,7 @@ START_POINTS = 5  # the sweep's starting loss is the median of this many
 MIN_POINTS = 10  # usable (pre-divergence) points needed to read a curve
 CLEAR_BAND = 3.0  # "clear" needs the band's high / low within this
 NOISE_RATIO = 3.0  # the descent must exceed this many noise standard deviations to be "clear"
-SHIFT_STEPS = 1.5  # the suggestion is read this many sweep steps back (rule 5)
-LAG_STEPS = 3.0  # the band spans at least this many sweep steps either side (rule 5)
+MIN_REPLICATES = 3  # fine passes needed before the band is their spread and "clear" can be given
 
 
 class Verdict(str, enum.Enum):
@@ -180,43 +177,94 @@ def schedule_factor(schedule: Schedule | None) -> float:
     return 1.0 / (math.sqrt(float(factors.mean()) / peak) * peak)
 
 
+def momentum_lag(momentum: float, growth: float) -> float:
+    """How much farther a heavy-ball step reaches in a long run than in the sweep at one LR.
+
+    With momentum ``b`` a long run at a fixed LR moves ``lr / (1 - b)`` per unit of gradient, but
+    in a sweep whose LR grows by ``growth`` a step, the velocity has collected only the smaller
+    LRs before it: ``lr / (1 - b / growth)``. So the sweep sees the blow-up at an LR that much too
+    high (3.3x for SGD's 0.9 at 8 steps per decade; 1 without momentum).
+    """
+    return (1.0 - momentum / growth) / (1.0 - momentum)
+
+
+def pad_passes(
+    passes: Sequence[np.ndarray], length: int, floor: float
+) -> tuple[np.ndarray, list[int]]:
+    """Every pass on the whole window, as a ``(passes, length)`` matrix, and where each ended.
+
+    A pass ends at its divergence onset (or where its data ran out); from there on it counts as
+    ``floor``, the untrained model's loss: a pass that blew up at an LR did no better there than
+    not training, and the losses of a blow-up would drown the other passes' in the mean.
+    """
+    rows, ends = np.full((len(passes), length), floor, dtype=float), []
+    for row, losses in zip(rows, passes, strict=True):
+        y = np.asarray(losses, dtype=float)[:length]
+        onset = divergence_onset(y)
+        end = len(y) if onset is None else onset
+        row[:end] = y[:end]
+        ends.append(end)
+    return rows, ends
+
+
 def analyse(
     lrs: np.ndarray,
-    losses: np.ndarray,
+    passes: Sequence[np.ndarray],
     schedule: Schedule | None = None,
     *,
+    floor: float | None = None,
+    momentum: float = 0.0,
     seed: int = 0,
     bandwidth: float = BANDWIDTH,
 ) -> Analysis:
-    """Apply the rule of the module docstring to one sweep."""
-    onset = divergence_onset(losses)
-    usable = len(losses) if onset is None else onset
+    """Apply the rule of the module docstring to the passes of one sweep over ``lrs``.
+
+    Each pass holds the losses of a prefix of ``lrs`` (it stopped where it blew up); ``floor``
+    is what a pass counts as after that (default: the first pass's starting loss);
+    ``momentum`` the optimizer's heavy-ball coefficient (see :func:`momentum_lag`).
+    """
+    first = np.asarray(passes[0], dtype=float)
+    if floor is None:
+        floor = float(np.median(first[:START_POINTS])) if len(first) else math.nan
+    rows, ends = pad_passes(passes, len(lrs), floor)
+    usable = max(ends)
+    onsets = [e for e, p in zip(ends, passes, strict=True) if e < len(p)]  # those that blew up
     rebound = None if usable < MIN_POINTS else _rebound(
-        np.log10(lrs[:usable]), np.asarray(losses[:usable], float), bandwidth)
+        np.log10(lrs[:usable]), rows[:, :usable].mean(axis=0), bandwidth)
     if rebound is not None:
-        onset = usable = rebound
-    diverged_lr = None if onset is None else float(lrs[min(onset, len(lrs) - 1)])
+        usable = rebound
+    diverged = [float(lrs[min(e, len(lrs) - 1)]) for e in onsets]
+    if rebound is not None and not diverged:
+        diverged = [float(lrs[rebound])]
+    diverged_lr = float(np.median(diverged)) if diverged else None
     factor = schedule_factor(schedule)
     if usable < MIN_POINTS:
-        first = float(lrs[0]) / MARGIN * factor
-        verdict = Verdict.NO_CLEAR_DESCENT if onset is None else Verdict.DIVERGED_IMMEDIATELY
-        return Analysis(usable, diverged_lr, np.asarray(losses[:usable], float),
-                        np.zeros(usable), float(lrs[0]), first, (first, first), factor, verdict)
-    x, y = np.log10(lrs[:usable]), np.asarray(losses[:usable], dtype=float)
+        low = float(lrs[0]) / MARGIN * factor
+        verdict = Verdict.NO_CLEAR_DESCENT if diverged_lr is None else Verdict.DIVERGED_IMMEDIATELY
+        return Analysis(usable, diverged_lr, rows[0, :usable].copy(), np.zeros(usable),
+                        float(lrs[0]), low, (low, low), factor, verdict)
+    x, rows = np.log10(lrs[:usable]), rows[:, :usable]
+    y = rows.mean(axis=0)
     values, slopes = smoother(x, bandwidth)
     smoothed, slope = values @ y, slopes @ y
     i_min = int(np.argmin(smoothed))
-    minima = _bootstrap_minima(x, y, smoothed, values, bandwidth, seed)
-    growth = float(lrs[1]) / float(lrs[0])  # the sweep's LR factor per step
-    to_suggestion = factor / MARGIN / growth**SHIFT_STEPS
-    low, mid, high = (10.0 ** np.percentile(minima, (BAND[0], 50.0, BAND[1]))) * to_suggestion
-    lag = growth**LAG_STEPS
-    low, high = min(low, mid / lag), max(high, mid * lag)
-    verdict = _verdict(smoothed, y, i_min, x, bandwidth, diverged=onset is not None)
-    if verdict is Verdict.CLEAR and high / low > CLEAR_BAND:
+    curves = (_replicate_curves(rows, values, seed) if len(rows) >= MIN_REPLICATES
+              else _bootstrap_curves(x, y, smoothed, values, bandwidth, seed))
+    verdict = _verdict(smoothed, y, i_min, x, bandwidth, diverged=diverged_lr is not None)
+    to_suggestion = factor / MARGIN / momentum_lag(momentum, float(lrs[1] / lrs[0]))
+    readings = _vertex(x, curves)
+    low, mid, high = (10.0 ** np.percentile(readings, (BAND[0], 50.0, BAND[1]))) * to_suggestion
+    if verdict is Verdict.CLEAR and (high / low > CLEAR_BAND or len(rows) < MIN_REPLICATES):
         verdict = Verdict.WIDE_BAND
     return Analysis(usable, diverged_lr, smoothed, slope, float(lrs[i_min]), float(mid),
                     (float(low), float(high)), factor, verdict)
+
+
+def _replicate_curves(rows: np.ndarray, values: np.ndarray, seed: int) -> np.ndarray:
+    """The smoothed mean curves of :data:`BOOTSTRAP` resamples of the passes: the passes are
+    replicates of one experiment, so their spread is the measurement's uncertainty."""
+    picks = np.random.default_rng(seed).integers(0, len(rows), size=(BOOTSTRAP, len(rows)))
+    return rows[picks].mean(axis=1) @ values.T
 
 
 def _rebound(x: np.ndarray, y: np.ndarray, bandwidth: float) -> int | None:
@@ -244,11 +292,11 @@ def _noise(y: np.ndarray, start: float) -> float:
     return max(mad_sigma(steps - np.median(steps)) / math.sqrt(2.0), 1e-12 * max(abs(start), 1.0))
 
 
-def _bootstrap_minima(
+def _bootstrap_curves(
     x: np.ndarray, y: np.ndarray, smoothed: np.ndarray, values: np.ndarray, bandwidth: float,
     seed: int,
 ) -> np.ndarray:
-    """log10 of the curve minimum on :data:`BOOTSTRAP` noisy copies of the curve.
+    """:data:`BOOTSTRAP` noisy copies of the curve, smoothed (for a single pass).
 
     A block *wild* bootstrap: each residual stays where it was and is multiplied by a random
     sign shared by its block. Keeping residuals in place keeps the noise level of each region
@@ -259,8 +307,7 @@ def _bootstrap_minima(
     n = len(y)
     block = _points(x, bandwidth)
     signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(BOOTSTRAP, -(-n // block)))
-    curves = (smoothed + residuals * np.repeat(signs, block, axis=1)[:, :n]) @ values.T
-    return _vertex(x, curves)
+    return (smoothed + residuals * np.repeat(signs, block, axis=1)[:, :n]) @ values.T
 
 
 def _vertex(x: np.ndarray, curves: np.ndarray) -> np.ndarray:

@@ -12,15 +12,16 @@ from torch import nn
 
 from lrtune._validation import check_float, check_int, fail
 from lrtune.exceptions import InvalidParameterError
-from lrtune.finder._analysis import analyse, divergence_onset
-from lrtune.finder._result import FinderResult
+from lrtune.finder._analysis import (
+    START_POINTS, Analysis, analyse, divergence_onset, pad_passes,
+)
+from lrtune.finder._plan import coarse_lrs, fine_lrs, least_iterations
+from lrtune.finder._result import FinderResult, Pass
 from lrtune.finder._state import capture
 from lrtune.finder._stepper import Batches, Stepper, base_lrs
 from lrtune.schedules import Schedule
 
 OWNER = "find()"
-MIN_ITER = 20
-MIN_PER_DECADE = 3  # the smoothing needs a few points per bandwidth
 
 
 def find(
@@ -32,7 +33,7 @@ def find(
     step_fn: Callable[[Any], torch.Tensor] | None = None,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
-    num_iter: int = 100,
+    num_iter: int = 150,
     accumulation_steps: int = 1,
     grad_clip: float | None = None,
     scaler: torch.amp.GradScaler | None = None,
@@ -42,8 +43,11 @@ def find(
 ) -> FinderResult:
     """Run an LR range test and suggest the LR to train with; everything is restored afterwards.
 
-    The LR grows exponentially from ``start_lr`` to ``end_lr`` over ``num_iter`` optimizer steps
-    and the sweep stops as soon as the loss diverges. Every param group is scaled by one common
+    ``num_iter`` is the budget of optimizer steps. A coarse sweep from ``start_lr`` to ``end_lr``
+    finds where the loss blows up; then fine passes, each from the state you passed in, sweep at
+    a fixed rate from well below that edge until they blow up, as many as the budget pays for
+    (see :mod:`lrtune.finder._plan`). The suggestion is read from their mean curve, so a larger
+    budget narrows its band but does not move it. Every param group is scaled by one common
     factor, so their ratios are kept; reported LRs are the first group's.
 
     Each step draws ``accumulation_steps`` batches from ``data`` (re-iterated when it runs out;
@@ -64,8 +68,8 @@ def find(
     also when an error is raised. Bad input raises :class:`InvalidParameterError` before anything
     is touched.
     """
-    lrs = _validate(model, optimizer, data, loss_fn, step_fn, start_lr, end_lr, num_iter,
-                    accumulation_steps, grad_clip, scaler, scheduler, schedule, seed)
+    _validate(model, optimizer, data, loss_fn, step_fn, start_lr, end_lr, num_iter,
+              accumulation_steps, grad_clip, scaler, scheduler, schedule, seed)
     if step_fn is not None:
         compute_loss = step_fn
     else:
@@ -76,36 +80,76 @@ def find(
         model.train()
         stepper = Stepper(optimizer, Batches(data), compute_loss,
                           accumulation_steps=accumulation_steps, grad_clip=grad_clip, scaler=scaler)
-        losses, stop_reason = _sweep(stepper, lrs)
+        passes = _passes(stepper, snapshot.rewind, start_lr, end_lr, num_iter)
     finally:
         snapshot.restore()
-    losses_array = np.asarray(losses, dtype=float)
-    swept = lrs[: len(losses)]
-    reading = analyse(swept, losses_array, schedule, seed=seed)
+    lrs, curve, reading = read_passes(passes, schedule, momentum=momentum_of(optimizer), seed=seed)
     return FinderResult(
-        lrs=swept, losses=losses_array, smoothed=reading.smoothed, slope=reading.slope,
-        usable=reading.usable, suggestion=reading.suggestion, band=reading.band,
-        min_lr=reading.min_lr, diverged_lr=reading.diverged_lr,
-        schedule_factor=reading.schedule_factor, verdict=reading.verdict, steps=len(losses),
-        stop_reason=stop_reason,
+        lrs=lrs, losses=curve, passes=tuple(passes), smoothed=reading.smoothed,
+        slope=reading.slope, usable=reading.usable, suggestion=reading.suggestion,
+        band=reading.band, min_lr=reading.min_lr, diverged_lr=reading.diverged_lr,
+        schedule_factor=reading.schedule_factor, verdict=reading.verdict,
+        steps=sum(len(p.losses) for p in passes),
+        stop_reason="data exhausted" if passes[-1].stop_reason == "data exhausted" else "completed",
     )
 
 
-def _sweep(stepper: Stepper, lrs: np.ndarray) -> tuple[list[float], str]:
+def read_passes(
+    passes: Sequence[Pass], schedule: Schedule | None, *, momentum: float = 0.0, seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, Analysis]:
+    """The curve the passes read (its LRs and mean losses) and its analysis: the fine passes',
+    or the coarse sweep's where there is no fine pass."""
+    coarse, fine = passes[0], passes[1:]
+    floor = float(np.median(coarse.losses[:START_POINTS]))  # the untrained model's loss
+    read = fine if fine else (coarse,)
+    lrs = max(read, key=lambda p: len(p.lrs)).lrs  # past the longest pass the mean is the floor
+    losses = [p.losses for p in read]
+    reading = analyse(lrs, losses, schedule, floor=floor, momentum=momentum, seed=seed)
+    return lrs, pad_passes(losses, len(lrs), floor)[0].mean(axis=0), reading
+
+
+def _passes(stepper: Stepper, rewind: Callable[[], None], start_lr: float, end_lr: float,
+            num_iter: int) -> list[Pass]:
+    """The coarse sweep, then as many whole fine passes as ``num_iter`` pays for (see
+    :mod:`lrtune.finder._plan`), each from the snapshot."""
+    coarse = _sweep(stepper, coarse_lrs(start_lr, end_lr))
+    if not coarse.losses.size:
+        raise fail("data", OWNER, "a non-empty iterable of batches", "an empty one")
+    passes, left = [coarse], num_iter - len(coarse.losses)
+    onset = divergence_onset(coarse.losses)
+    if onset is not None and onset < START_POINTS:  # blew up at once: nothing to refine
+        return passes
+    edge = end_lr if onset is None else float(coarse.lrs[min(onset, len(coarse.lrs) - 1)])
+    lrs = fine_lrs(edge, start_lr, end_lr)
+    while left >= len(lrs) and passes[-1].stop_reason != "data exhausted":
+        rewind()
+        passes.append(_sweep(stepper, lrs))
+        left -= len(passes[-1].losses)
+    return passes
+
+
+def _sweep(stepper: Stepper, lrs: np.ndarray) -> Pass:
     """Step through ``lrs`` until the end, the divergence onset, or the end of the data."""
     losses: list[float] = []
+    reason = "completed"
     for lr in lrs:
         stepper.set_lr(float(lr))
         try:
             losses.append(stepper.step())
         except StopIteration:
-            if not losses:
-                raise fail("data", OWNER, "a non-empty iterable of batches",
-                           "an empty one") from None
-            return losses, "data exhausted"
+            reason = "data exhausted"
+            break
         if not math.isfinite(losses[-1]) or divergence_onset(np.asarray(losses)) is not None:
-            return losses, "diverged"
-    return losses, "completed"
+            reason = "diverged"
+            break
+    return Pass(lrs[: len(losses)], np.asarray(losses, dtype=float), reason)
+
+
+def momentum_of(optimizer: torch.optim.Optimizer) -> float:
+    """The heavy-ball coefficient of the first param group (SGD's and RMSprop's ``momentum``;
+    Adam's ``betas`` average the gradient but its step stays about ``lr``, so they count as 0)."""
+    momentum = optimizer.param_groups[0].get("momentum", 0.0)
+    return float(momentum) if isinstance(momentum, (int, float)) and 0 <= momentum < 1 else 0.0
 
 
 def _supervised(
@@ -145,8 +189,8 @@ def _validate(
     model: Any, optimizer: Any, data: Any, loss_fn: Any, step_fn: Any, start_lr: Any, end_lr: Any,
     num_iter: Any, accumulation_steps: Any, grad_clip: Any, scaler: Any, scheduler: Any,
     schedule: Any, seed: Any,
-) -> np.ndarray:
-    """Check every argument before anything is touched; returns the LRs to sweep."""
+) -> None:
+    """Check every argument before anything is touched."""
     if not isinstance(model, nn.Module) or next(model.parameters(), None) is None:
         raise fail("model", OWNER, "a torch.nn.Module with parameters", model)
     if not isinstance(optimizer, torch.optim.Optimizer):
@@ -173,11 +217,11 @@ def _validate(
     end_lr = check_float(end_lr, "end_lr", OWNER, low=0.0)
     if end_lr <= start_lr:
         raise fail("end_lr", OWNER, f"a float > start_lr ({start_lr:g})", end_lr)
-    decades = math.log10(end_lr / start_lr)
-    least = max(MIN_ITER, math.ceil(MIN_PER_DECADE * decades) + 1)
+    least = least_iterations(start_lr, end_lr)
     if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < least:
-        raise fail("num_iter", OWNER, f"an int >= {least} to read a curve over {decades:.1f} "
-                   f"decades of LR (>= {MIN_ITER}, and {MIN_PER_DECADE} per decade)", num_iter)
+        decades = math.log10(end_lr / start_lr)
+        raise fail("num_iter", OWNER, f"an int >= {least} (the coarse sweep over {decades:.1f} "
+                   "decades of LR and one fine pass)", num_iter)
     check_int(accumulation_steps, "accumulation_steps", OWNER)
     if grad_clip is not None:
         check_float(grad_clip, "grad_clip", OWNER, low=0.0)
@@ -192,4 +236,3 @@ def _validate(
         raise fail("schedule", OWNER, "an lrtune Schedule (e.g. make_schedule('cosine', steps)) "
                    "or None", schedule)
     check_int(seed, "seed", OWNER, minimum=0)
-    return np.geomspace(start_lr, end_lr, num_iter)

@@ -11,7 +11,8 @@ from typing import Any
 
 
 def plot_result(data: dict[str, Any], path: str | Path | None = None, ax: Any = None) -> Any:
-    """Loss against LR: raw points, the smoothed curve, the suggestion band, the divergence LR.
+    """Loss against LR: every pass's raw points, their mean, the smoothed curve, the suggestion
+    band, the divergence LR.
 
     Draws on ``ax`` when given, otherwise on a new figure; saves it to ``path`` when given.
     Returns the figure.
@@ -25,11 +26,14 @@ def plot_result(data: dict[str, Any], path: str | Path | None = None, ax: Any = 
         ax = fig.subplots()
     else:
         fig = ax.figure
-    points = [(lr, loss) for lr, loss in zip(data["lr"], data["loss"], strict=False)
-              if loss is not None]
-    if points:
-        xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, ".", color="0.6", markersize=3, label="loss (raw)")
+    for i, sweep in enumerate(data.get("passes", ())):  # absent where an older version stored it
+        points = [(lr, loss) for lr, loss in zip(sweep["lr"], sweep["loss"], strict=True)
+                  if loss is not None]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, ".", color="0.75", markersize=2,
+                    label=("coarse sweep and passes (raw)" if i == 0 else None))
+    ax.plot(data["lr"], data["loss"], ".", color="0.3", markersize=4, label="mean of the passes")
     ax.plot(data["smoothed_lr"], data["smoothed"], color="C0", lw=2, label="smoothed")
     low, high = data["band"]
     ax.axvspan(low, high, color="C2", alpha=0.2, label="suggestion band")

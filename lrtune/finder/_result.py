@@ -21,17 +21,28 @@ class LRTriple(NamedTuple):
     aggressive: float
 
 
+class Pass(NamedTuple):
+    """One sweep of the range test, as it happened: one entry per optimizer step."""
+
+    lrs: np.ndarray
+    losses: np.ndarray  # non-finite values kept
+    stop_reason: str  # "completed", "diverged" or "data exhausted"
+
+
 @dataclass(frozen=True)
 class FinderResult:
     """What :func:`~lrtune.finder.find` measured and suggests.
 
-    ``lrs``/``losses`` are the raw history (one entry per optimizer step, non-finite values
-    kept); ``smoothed``/``slope`` cover the ``usable`` points before the divergence onset.
+    ``passes`` is the raw history: the coarse sweep first, then the fine passes. ``lrs``/
+    ``losses`` are the curve that was read: the fine passes' mean loss at each LR of their
+    window, a pass counting as the untrained model's loss after it blew up (the coarse sweep
+    itself where no fine pass was run); ``smoothed``/``slope`` cover its ``usable`` points.
     LRs are those of the first param group; the others keep their ratio to it.
     """
 
     lrs: np.ndarray = field(repr=False)
     losses: np.ndarray = field(repr=False)
+    passes: tuple[Pass, ...] = field(repr=False)
     smoothed: np.ndarray = field(repr=False)
     slope: np.ndarray = field(repr=False)
     usable: int
@@ -41,8 +52,8 @@ class FinderResult:
     diverged_lr: float | None  # where the loss blew up; None if it never did
     schedule_factor: float  # how much the schedule raised the suggestion over a constant LR
     verdict: Verdict
-    steps: int  # optimizer steps taken (skipped AMP steps not counted)
-    stop_reason: str  # "completed", "diverged" or "data exhausted"
+    steps: int  # optimizer steps taken over all passes (skipped AMP steps not counted)
+    stop_reason: str  # "completed" (the budget is spent) or "data exhausted"
 
     @property
     def hint(self) -> str:
@@ -76,6 +87,8 @@ class FinderResult:
         return {
             "lr": self.lrs.tolist(),
             "loss": [_finite_or_none(v) for v in self.losses],
+            "passes": [{"lr": p.lrs.tolist(), "loss": [_finite_or_none(v) for v in p.losses],
+                        "stop_reason": p.stop_reason} for p in self.passes],
             "smoothed_lr": self.lrs[:n].tolist(),
             "smoothed": self.smoothed.tolist(),
             "slope": self.slope.tolist(),

@@ -101,7 +101,7 @@ class RangeTest(pl.Callback):
     run it alone). ``result`` holds the :class:`~lrtune.finder.FinderResult`.
     """
 
-    def __init__(self, num_iter: int = 100, start_lr: float = 1e-7, end_lr: float = 10.0, *,
+    def __init__(self, num_iter: int = 150, start_lr: float = 1e-7, end_lr: float = 10.0, *,
                  attr_name: str = "", update_attr: bool = True, stop: bool = False,
                  seed: int = 0) -> None:
         self.options: dict[str, Any] = {"num_iter": num_iter, "start_lr": start_lr,
@@ -173,7 +173,7 @@ def tune(
     ``steps`` is one full training run in optimizer steps. Each trial trains a fresh module for
     its own length with a ``Trainer(**trainer_kwargs)`` (logging, checkpoints and progress bars
     off unless you say otherwise), validates once at the end and returns ``monitor`` as logged
-    by ``validation_step``. With ``range_test`` a range test (100 steps) runs first and is kept
+    by ``validation_step``. With ``range_test`` a range test (150 steps) runs first and is kept
     with the study for its report. The other arguments are :func:`lrtune.tune`'s.
     """
     if not callable(module_fn):

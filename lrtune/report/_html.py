@@ -37,7 +37,8 @@ CAPTIONS = {
                   "warm-up and decay included, laid out over that trial's length. Dotted: the "
                   "part of the plan a stopped trial never trained."),
     "range_test": ("The LR range test run before the search: training loss while the LR grows "
-                   "each step, its smoothed curve, the suggestion and its uncertainty band."),
+                   "each step, in a coarse sweep and in fine passes from the same start, the "
+                   "passes' mean and its smoothed curve, the suggestion and its uncertainty band."),
     "progress": ("Where the search looked as it spent its budget: the LR of each trial against "
                  "the compute used so far (bigger marker: longer run), and the best loss so far."),
 }

@@ -1,0 +1,52 @@
+"""What a range test sweeps: one coarse sweep to find the edge, then fine passes at a fixed rate.
+
+A single sweep over ``num_iter`` steps reads a different curve for every ``num_iter``: a sweep
+that spends more steps per decade trains longer below each LR, and its loss answers each LR
+after a lag of a few steps, so the minimum moves with the sweep's rate (the noisy-label MLP's
+suggestion fell 6x from 50 to 1000 steps, the LSTM's rose 9x; benchmarks/RESULTS.md, "LR range
+test: spread over num_iter and seeds"). Here the rate is not the user's choice:
+
+1. **Coarse sweep**: from ``start_lr`` to ``end_lr`` at :data:`COARSE_PER_DECADE` steps per
+   decade, until the loss blows up. Its only job is the *edge*, the LR where it blew up: a
+   blow-up is the strongest signal a curve has (the LSTM's curve is flat noise until 0.02-0.07,
+   where every seed blows up), while the minimum of a flat or noisy curve is anywhere.
+2. **Fine passes**, each from the same snapshot of the user's state, over the window from
+   :data:`FINE_BELOW` decades below the edge to :data:`FINE_ABOVE` above it, at
+   :data:`FINE_PER_DECADE` steps per decade. Every pass is the same experiment; only the batches
+   (and dropout's draws) differ, so the curve they read does not depend on ``num_iter``, and
+   ``num_iter`` buys replicates: their mean is less noisy, and their spread is the uncertainty.
+   Starting the window well below the edge lets each pass train (20 steps) before it reaches
+   the LRs that matter, as a real run has.
+
+Steps left over that cannot pay for a whole pass are not taken.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+COARSE_PER_DECADE = 2.0
+FINE_PER_DECADE = 8.0
+FINE_BELOW = 3.75  # decades below the coarse edge where a fine pass starts
+FINE_ABOVE = 0.25  # and above it where it ends (a pass stops at its own blow-up before that)
+
+
+def coarse_lrs(start_lr: float, end_lr: float) -> np.ndarray:
+    """The coarse sweep's LRs, log-even over the whole range."""
+    decades = math.log10(end_lr / start_lr)
+    return np.geomspace(start_lr, end_lr, math.ceil(COARSE_PER_DECADE * decades) + 1)
+
+
+def fine_lrs(edge: float, start_lr: float, end_lr: float) -> np.ndarray:
+    """One fine pass's LRs around ``edge``, on the fixed rate's grid, inside the user's range."""
+    steps = math.ceil(FINE_PER_DECADE * (FINE_BELOW + FINE_ABOVE)) + 1
+    lrs = edge * 10.0 ** (np.arange(steps) / FINE_PER_DECADE - FINE_BELOW)
+    return lrs[(lrs >= start_lr * (1 - 1e-12)) & (lrs <= end_lr * (1 + 1e-12))]
+
+
+def least_iterations(start_lr: float, end_lr: float) -> int:
+    """The coarse sweep and one whole fine pass: the smallest ``num_iter`` that reads a curve."""
+    full_pass = math.ceil(FINE_PER_DECADE * (FINE_BELOW + FINE_ABOVE)) + 1
+    return len(coarse_lrs(start_lr, end_lr)) + full_pass

@@ -1,0 +1,99 @@
+"""The range test's plan (coarse sweep, fixed-rate fine passes), the momentum correction, and the
+rewind between passes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lrtune.finder._analysis import analyse, momentum_lag
+from lrtune.finder._plan import (
+    COARSE_PER_DECADE, FINE_ABOVE, FINE_BELOW, FINE_PER_DECADE, coarse_lrs, fine_lrs,
+    least_iterations,
+)
+from lrtune.finder._state import capture
+from lrtune.tasks import get_task
+
+
+def test_the_coarse_sweep_covers_the_range_log_evenly():
+    lrs = coarse_lrs(1e-7, 10.0)
+    assert lrs[0] == pytest.approx(1e-7) and lrs[-1] == pytest.approx(10.0)
+    assert len(lrs) == math.ceil(COARSE_PER_DECADE * 8) + 1
+    np.testing.assert_allclose(np.diff(np.log10(lrs)), 8 / (len(lrs) - 1))
+
+
+def test_a_fine_pass_spans_the_fixed_window_around_the_edge_at_the_fixed_rate():
+    lrs = fine_lrs(1.0, 1e-7, 10.0)
+    assert lrs[0] == pytest.approx(10.0**-FINE_BELOW)
+    assert lrs[-1] == pytest.approx(10.0**FINE_ABOVE)
+    np.testing.assert_allclose(np.diff(np.log10(lrs)), 1 / FINE_PER_DECADE)
+    # the same grid wherever the edge is; only the user's range cuts it
+    assert len(fine_lrs(1e-3, 1e-7, 10.0)) == len(lrs)
+    clipped = fine_lrs(1e-5, 1e-7, 10.0)
+    assert clipped[0] >= 1e-7 * (1 - 1e-12) and len(clipped) < len(lrs)
+    assert fine_lrs(10.0, 1e-7, 10.0)[-1] <= 10.0 * (1 + 1e-12)
+
+
+def test_the_least_budget_is_the_coarse_sweep_and_one_whole_pass():
+    assert least_iterations(1e-7, 10.0) == len(coarse_lrs(1e-7, 10.0)) + len(
+        fine_lrs(1.0, 1e-7, 10.0)) == 50
+
+
+def test_momentum_lag_is_the_long_run_over_the_swept_velocity():
+    assert momentum_lag(0.0, 1.33) == 1.0
+    growth = 10 ** (1 / FINE_PER_DECADE)
+    assert momentum_lag(0.9, growth) == pytest.approx((1 - 0.9 / growth) / 0.1)
+    assert 3.0 < momentum_lag(0.9, growth) < 3.5
+    assert momentum_lag(0.9, 1.0 + 1e-9) == pytest.approx(1.0)  # a sweep that barely moves
+
+
+def test_momentum_lowers_the_suggestion_by_its_lag():
+    lrs = 10.0 ** (np.arange(33) / FINE_PER_DECADE - 3.75)
+    x = np.log10(lrs)
+    passes = [2.0 - np.exp(-((x + 1.0) / 0.8) ** 2) + 0.01 * np.sin(7 * x + k) for k in range(4)]
+    plain, heavy = analyse(lrs, passes), analyse(lrs, passes, momentum=0.9)
+    ratio = plain.suggestion / heavy.suggestion
+    assert ratio == pytest.approx(momentum_lag(0.9, float(lrs[1] / lrs[0])), rel=1e-9)
+
+
+def test_the_mean_of_passes_finds_a_known_minimum_and_a_band_from_their_spread():
+    lrs = 10.0 ** (np.arange(33) / FINE_PER_DECADE - 3.75)
+    x = np.log10(lrs)
+    rng = np.random.default_rng(0)
+    best = -1.0  # the synthetic basin's minimum: lr 0.1
+    passes = [1.0 + (x - best) ** 2 + rng.normal(0, 0.05, len(x)) for _ in range(12)]
+    reading = analyse(lrs, passes, floor=10.0)
+    assert reading.min_lr == pytest.approx(0.1, rel=0.34)  # within the grid's step
+    low, high = reading.band
+    assert low <= reading.suggestion <= high and high / low < 1.5
+    noisier = analyse(lrs, [p + rng.normal(0, 0.3, len(x)) for p in passes], floor=10.0)
+    assert noisier.band[1] / noisier.band[0] > high / low
+
+
+def test_rewinding_twice_gives_the_optimizer_its_first_state_back():
+    task = get_task("digits")
+    model = task.make_model(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = iter(task.train_loader(0))
+
+    def step():
+        x, y = next(batches)
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    step()  # state to keep
+    saved = [v.clone() for s in optimizer.state.values() for v in s.values()
+             if isinstance(v, torch.Tensor)]
+    weights = [p.detach().clone() for p in model.parameters()]
+    snapshot = capture(model, optimizer)
+    for _ in range(2):  # a pass, a rewind, another pass: the second must not start from the first
+        for _ in range(3):
+            step()
+        snapshot.rewind()
+    now = [v for s in optimizer.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
+    assert all(torch.equal(a, b) for a, b in zip(now, saved, strict=True))
+    assert all(torch.equal(p, w) for p, w in zip(model.parameters(), weights, strict=True))
