@@ -33,7 +33,9 @@ from benchmarks.reference import SEEDS as REFERENCE_SEEDS
 from benchmarks.reference import grid_reference, normalised_regret, per_seed_losses
 from benchmarks.results_md import OUT, publish
 from benchmarks.tasks import benchmark_task
-from lrtune.finder._analysis import analyse
+from lrtune.finder import Pass
+from lrtune.finder._find import momentum_of, read_passes
+from lrtune.optimizers import build_optimizer
 from lrtune.tasks import TASKS
 
 SECTION = "## LR range test: spread over num_iter and seeds"
@@ -46,7 +48,7 @@ def section(suite: str | None) -> str:
 
 
 def curves_path(task_name: str) -> Path:
-    return OUT / f"finder_spread_{task_name}_curves.json"
+    return OUT / f"finder_spread_{task_name}_passes.json"
 
 
 def saved_curves(task_name: str) -> list[dict]:
@@ -72,16 +74,28 @@ def sweep_task(task_name: str, seeds: Sequence[int], num_iters: Sequence[int]) -
 def sweep(task_name: str, seed: int, num_iter: int) -> dict:
     result = lrtune_range_test(task_name, seed, num_iter)
     return {"task": task_name, "seed": seed, "num_iter": num_iter,
-            "lrs": result.lrs.tolist(), "losses": [float(v) for v in result.losses]}
+            "momentum": result_momentum(task_name),
+            "passes": [{"lrs": p.lrs.tolist(), "losses": [float(v) for v in p.losses],
+                        "stop_reason": p.stop_reason} for p in result.passes]}
+
+
+def result_momentum(task_name: str) -> float:
+    """The heavy-ball coefficient ``find`` read from the task's optimizer."""
+    task = benchmark_task(task_name)
+    model = task.make_model(0)
+    return momentum_of(build_optimizer(task.optimizer, model.parameters(), 1e-3,
+                                       task.weight_decay))
 
 
 def read(curve: dict) -> dict:
     task = benchmark_task(curve["task"])
-    reading = analyse(np.asarray(curve["lrs"]), np.asarray(curve["losses"]),
-                      task.schedule(task.steps), seed=0)
+    passes = [Pass(np.asarray(p["lrs"]), np.asarray(p["losses"], dtype=float), p["stop_reason"])
+              for p in curve["passes"]]
+    _, _, reading = read_passes(passes, task.schedule(task.steps), momentum=curve["momentum"])
     return {**{k: curve[k] for k in ("task", "seed", "num_iter")},
             "suggestion": reading.suggestion, "band": list(reading.band),
-            "verdict": reading.verdict.value}
+            "verdict": reading.verdict.value, "steps": sum(len(p.lrs) for p in passes),
+            "fine_passes": len(passes) - 1}
 
 
 def median_suggestions(rows: list[dict]) -> dict[int, float]:

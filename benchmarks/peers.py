@@ -21,7 +21,7 @@ tuned peer could do:
 - ``torch-lr-finder``: torch-lr-finder's exponential range test over the same range (its default
   100 iterations, smoothing and divergence threshold) and its "steepest gradient" suggestion.
 - ``lrtune-find``: lrtune's own range test (``lrtune.finder.find``) over the same range, its
-  default 100 steps, given the task's schedule and gradient clipping as its API asks.
+  default budget of 150 steps, given the task's schedule and gradient clipping as its API asks.
 - ``prodigy`` / ``schedulefree-adamw``: one full run of ``prodigyopt.Prodigy(lr=1.0)`` with the
   task's schedule, and of ``schedulefree.AdamWScheduleFree`` (its default lr and warm-up, no
   schedule); both take the task's weight decay and gradient clipping. They choose no LR: their
@@ -355,7 +355,7 @@ def torch_lr_finder(task: Task, budget: float, seed: int) -> Choice:
 
 @peer("lrtune-find")
 def lrtune_find(task: Task, budget: float, seed: int) -> Choice:
-    """lrtune's range test over the registry range (its default 100 steps), told the schedule.
+    """lrtune's range test over the registry range (its default 150 steps), told the schedule.
 
     It gets what lrtune's API asks for: the task's gradient clipping and schedule (its
     suggestion accounts for a decaying schedule), and the training step as ``step_fn``.
