@@ -235,7 +235,7 @@ def analyse(
         usable = rebound
     diverged = [float(lrs[min(e, len(lrs) - 1)]) for e in onsets]
     if rebound is not None and not diverged:
-        diverged = [float(lrs[rebound])]
+        diverged = [float(lrs[min(rebound, len(lrs) - 1)])]
     diverged_lr = float(np.median(diverged)) if diverged else None
     factor = schedule_factor(schedule)
     if usable < MIN_POINTS:

@@ -97,3 +97,11 @@ def test_rewinding_twice_gives_the_optimizer_its_first_state_back():
     now = [v for s in optimizer.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
     assert all(torch.equal(a, b) for a, b in zip(now, saved, strict=True))
     assert all(torch.equal(p, w) for p, w in zip(model.parameters(), weights, strict=True))
+
+
+def test_a_curve_that_climbs_back_above_its_start_at_its_last_point_is_read():
+    lrs = 10.0 ** (np.arange(31) / FINE_PER_DECADE - 3.75)
+    losses = np.concatenate([np.linspace(2.0, 1.0, 25), [1.0, 1.0, 1.0, 1.0, 1.0, 2.5]])
+    reading = analyse(lrs, [losses, losses + 0.01, losses - 0.01])
+    assert reading.diverged_lr == pytest.approx(lrs[-1])  # the rebound, not past the window
+    assert reading.suggestion < lrs[24]
