@@ -7,9 +7,10 @@
 For every task (the built-in ones, or the recipes of one half of ``benchmarks/recipes``), seeds
 0-4 and ``num_iter`` in 50, 100, 200, 500, 1000: one range test (1e-7 -> 10, the task's
 optimizer, schedule and clipping, from its fresh model), as ``benchmarks/finder_benchmark.py``
-runs it. The curves are saved under ``benchmarks/out/`` after each test (a sweep that was stopped
-resumes where it was), so ``--reread`` applies the current analysis to them without sweeping
-again (the sweep itself does not depend on the analysis). Per task: the median suggestion per
+runs it: its coarse sweep and as many fine passes as ``num_iter`` pays for. The passes are saved
+under ``benchmarks/out/`` after each test (a benchmark that was stopped resumes where it was), so
+``--reread`` applies the current analysis to them without sweeping again (the sweeps depend on
+the plan of ``lrtune/finder/_plan.py``, not on the analysis). Per task: the median suggestion per
 ``num_iter``; the spread = max / min suggestion over all its range tests (target: at most 2), and
 over those whose verdict is "clear"; the verdicts given. On a recipe, the median suggestion of
 each ``num_iter`` is scored by full runs (seeds 0-2) against the recipe's grid
