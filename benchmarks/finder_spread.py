@@ -129,6 +129,8 @@ def summarise(task: str, rows: list[dict]) -> dict:
         "band": float(np.median([r["band"][1] / r["band"][0] for r in rows])),
         "verdicts": dict(Counter(r["verdict"] for r in rows)),
         "regret": regret,
+        "passes": {n: float(np.median([r["fine_passes"] for r in rows if r["num_iter"] == n]))
+                   for n in sorted({r["num_iter"] for r in rows})},
     }
 
 
@@ -144,7 +146,8 @@ def markdown(summaries: list[dict], title: str, command: str) -> str:
     lines = [
         title, "",
         f"Command: `{command}` (one torch thread; curves saved in `benchmarks/out/`).", "",
-        f"Range tests from 1e-07 to 10 with num_iter in {', '.join(map(str, NUM_ITERS))} and "
+        f"Range tests from 1e-07 to 10 (a coarse sweep, then as many fixed-rate fine passes as "
+        f"num_iter pays for) with num_iter in {', '.join(map(str, NUM_ITERS))} and "
         f"seeds {SEEDS[0]}-{SEEDS[-1]} per task; *tests* = how many were swept (a slow task "
         "may have fewer: the seeds per num_iter are then in brackets, `-` = none). Median "
         "suggestion per num_iter; *spread* = max / min "
@@ -170,7 +173,11 @@ def markdown(summaries: list[dict], title: str, command: str) -> str:
             row += f" {np.median(values):.3f}, {max(values):.3f} |"
         lines.append(row)
     worst = max(summaries, key=lambda s: s["spread"])
-    lines += ["", f"Worst spread: {worst['task']} ({worst['spread']:.2f})."]
+    bought = {n: np.median([s["passes"][n] for s in summaries if n in s["passes"]])
+              for n in NUM_ITERS if any(n in s["passes"] for s in summaries)}
+    lines += ["", "Fine passes each num_iter bought (median over tasks): "
+              + ", ".join(f"{n}: {p:g}" for n, p in bought.items()) + ".",
+              "", f"Worst spread: {worst['task']} ({worst['spread']:.2f})."]
     if with_regret:
         all_regrets = [v for s in summaries for v in s["regret"].values()]
         lines[-1] += (f" Regret over all recipes and num_iter: median "

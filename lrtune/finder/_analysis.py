@@ -87,6 +87,7 @@ START_POINTS = 5  # the sweep's starting loss is the median of this many
 MIN_POINTS = 10  # usable (pre-divergence) points needed to read a curve
 CLEAR_BAND = 3.0  # "clear" needs the band's high / low within this
 NOISE_RATIO = 3.0  # the descent must exceed this many noise standard deviations to be "clear"
+RISE_SIGMAS = 5.0  # a loss this many noise sd above the curve's best is harm, not noise
 MIN_REPLICATES = 3  # fine passes needed before the band is their spread and "clear" can be given
 
 
@@ -103,17 +104,19 @@ class Verdict(str, enum.Enum):
 HINTS = {
     Verdict.CLEAR: "The loss fell clearly before it diverged; the suggestion is usable as is.",
     Verdict.NO_CLEAR_DESCENT: (
-        "The loss did not fall clearly above its noise: widen the LR range, run more iterations "
-        "(or accumulate gradients for less noisy steps), and check that the model can learn."
+        "The loss did not fall clearly above its noise within a pass: the model may need longer "
+        "than a short sweep to show what helps (then tune with full-length runs: lrtune.tune), "
+        "the steps may be too noisy (accumulate gradients), or the LR range may miss it (widen "
+        "it); check that the model can learn."
     ),
     Verdict.RANGE_TOO_NARROW: (
         "The curve has no minimum inside the range: raise end_lr (the loss was still falling) "
         "or lower start_lr (it was already falling at the start)."
     ),
     Verdict.WIDE_BAND: (
-        "The loss fell clearly, but the suggestion is uncertain (its band spans more than 3x: the "
-        "curve's noise, or too few steps per decade of LR): run more iterations (about 13 per "
-        "decade swept), or accumulate gradients for less noisy steps."
+        "The loss fell clearly, but the suggestion is uncertain (its band spans more than 3x, or "
+        "fewer than three passes gave no spread to judge it by): raise num_iter for more passes, "
+        "or accumulate gradients for less noisy steps."
     ),
     Verdict.DIVERGED_IMMEDIATELY: (
         "The loss blew up within the first iterations: lower start_lr by a few decades, and "
@@ -159,6 +162,22 @@ def divergence_onset(losses: np.ndarray, factor: float = DIVERGE_FACTOR) -> int 
     exploded, _ = sustained(head > divergence_threshold(start, best, factor))
     if exploded is not None:
         return exploded - (SUSTAINED - 1)  # where the run above the limit began
+    return None if end == len(losses) else end
+
+
+def rise_onset(losses: np.ndarray) -> int | None:
+    """Index of the first loss clearly above the best the curve had reached: more than
+    :data:`RISE_SIGMAS` noise standard deviations above the running minimum of its running
+    median (or non-finite). Where the LR starts to do harm; a blow-up comes later."""
+    finite = np.isfinite(losses)
+    end = len(losses) if finite.all() else int(np.argmin(finite))
+    head = np.asarray(losses[:end], dtype=float)
+    if len(head) > 1:
+        best = np.minimum.accumulate(_running_median(head, START_POINTS))
+        sigma = _noise(head, float(np.median(head[:START_POINTS])))
+        above = np.flatnonzero(head > best + RISE_SIGMAS * sigma)
+        if len(above):
+            return int(above[0])
     return None if end == len(losses) else end
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from lrtune._validation import check_float, check_int, fail
 from lrtune.exceptions import InvalidParameterError
 from lrtune.finder._analysis import (
-    START_POINTS, Analysis, analyse, divergence_onset, pad_passes,
+    START_POINTS, Analysis, analyse, divergence_onset, pad_passes, rise_onset,
 )
 from lrtune.finder._plan import coarse_lrs, fine_lrs, least_iterations
 from lrtune.finder._result import FinderResult, Pass
@@ -119,7 +119,8 @@ def _passes(stepper: Stepper, rewind: Callable[[], None], start_lr: float, end_l
     onset = divergence_onset(coarse.losses)
     if onset is not None and onset < START_POINTS:  # blew up at once: nothing to refine
         return passes
-    edge = end_lr if onset is None else float(coarse.lrs[min(onset, len(coarse.lrs) - 1)])
+    harm = [i for i in (rise_onset(coarse.losses), onset) if i is not None]
+    edge = float(coarse.lrs[min(min(harm), len(coarse.lrs) - 1)]) if harm else end_lr
     lrs = fine_lrs(edge, start_lr, end_lr)
     while left >= len(lrs) and passes[-1].stop_reason != "data exhausted":
         rewind()

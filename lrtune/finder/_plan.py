@@ -3,20 +3,26 @@
 A single sweep over ``num_iter`` steps reads a different curve for every ``num_iter``: a sweep
 that spends more steps per decade trains longer below each LR, and its loss answers each LR
 after a lag of a few steps, so the minimum moves with the sweep's rate (the noisy-label MLP's
-suggestion fell 6x from 50 to 1000 steps, the LSTM's rose 9x; benchmarks/RESULTS.md, "LR range
-test: spread over num_iter and seeds"). Here the rate is not the user's choice:
+suggestion fell 6x from 50 to 1000 steps, the LSTM's rose 9x from 50 to 100: benchmarks/RESULTS.md
+at commit 35c7d48, "LR range test: spread over num_iter and seeds, dev half of the suite"). Here
+the rate is not the user's choice:
 
 1. **Coarse sweep**: from ``start_lr`` to ``end_lr`` at :data:`COARSE_PER_DECADE` steps per
-   decade, until the loss blows up. Its only job is the *edge*, the LR where it blew up: a
-   blow-up is the strongest signal a curve has (the LSTM's curve is flat noise until 0.02-0.07,
-   where every seed blows up), while the minimum of a flat or noisy curve is anywhere.
+   decade, until the loss blows up. Its only job is the *edge*, the first LR where the loss is
+   clearly worse than the best it had reached (:func:`~lrtune.finder._analysis.rise_onset`) or
+   blew up: harm is the strongest signal a curve has (the LSTM's curve is flat noise until
+   0.1-0.3, where every seed rises), while the minimum of a flat or noisy curve is anywhere. The
+   blow-up alone is not enough at this rate: three losses in a row above the limit span two
+   decades, and a GroupNorm CNN whose loss had risen 30% at 0.32 was not "diverged" until 10.
 2. **Fine passes**, each from the same snapshot of the user's state, over the window from
    :data:`FINE_BELOW` decades below the edge to :data:`FINE_ABOVE` above it, at
    :data:`FINE_PER_DECADE` steps per decade. Every pass is the same experiment; only the batches
    (and dropout's draws) differ, so the curve they read does not depend on ``num_iter``, and
    ``num_iter`` buys replicates: their mean is less noisy, and their spread is the uncertainty.
-   Starting the window well below the edge lets each pass train (20 steps) before it reaches
-   the LRs that matter, as a real run has.
+   Starting the window well below the edge lets each pass train (30 steps) before it reaches
+   the LRs that matter, as a real run has: an untrained network, BatchNorm ones most, takes
+   LRs early on that it cannot take once it has learned, so passes that start closer to the
+   edge read too high.
 
 Steps left over that cannot pay for a whole pass are not taken.
 """
@@ -27,10 +33,10 @@ import math
 
 import numpy as np
 
-COARSE_PER_DECADE = 2.0
+COARSE_PER_DECADE = 1.5  # 13 steps over the default 8 decades: a pass fits in a budget of 50
 FINE_PER_DECADE = 8.0
 FINE_BELOW = 3.75  # decades below the coarse edge where a fine pass starts
-FINE_ABOVE = 0.25  # and above it where it ends (a pass stops at its own blow-up before that)
+FINE_ABOVE = 0.75  # and above it where it ends (a pass stops at its own blow-up before that)
 
 
 def coarse_lrs(start_lr: float, end_lr: float) -> np.ndarray:

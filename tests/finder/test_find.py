@@ -327,7 +327,7 @@ def test_verdicts_for_a_flat_curve_and_an_immediate_blow_up():
     model, optimizer, loader = digits_setup()
     flat = find(model, optimizer, loader, step_fn=TASK.step_fn(model), num_iter=ITERS,
                 start_lr=1e-9, end_lr=1e-6)
-    assert flat.verdict is Verdict.NO_CLEAR_DESCENT and "widen the LR range" in flat.hint
+    assert flat.verdict is Verdict.NO_CLEAR_DESCENT and "lrtune.tune" in flat.hint
     blown = find(model, optimizer, loader, step_fn=TASK.step_fn(model), num_iter=ITERS,
                  start_lr=10.0, end_lr=1e4)
     assert blown.verdict is Verdict.DIVERGED_IMMEDIATELY and blown.steps < 10
