@@ -83,7 +83,8 @@ def join_study(objective: Callable[[Trial], float], *, storage: str, study_name:
     config = stored.user_attrs.get(CONFIG_ATTR)
     where = f"The study {study_name!r} in {safe_url(storage)}"
     if config is None:
-        raise StorageError(f"{where} was not created by lrtune: it has no search space.")
+        raise StorageError(f"{where} was not created by lrtune: it has no search space (or "
+                           "lrtune tune is creating it this moment: start the worker again).")
     space = Space.from_description(config["space"])
     if space.describe() != config["space"]:
         raise StorageError(

@@ -25,6 +25,7 @@ from lrtune.strategies import make_strategy
 from lrtune.study import Study, join_study
 from lrtune.study._claims import claim
 from lrtune.study._heartbeat import SILENT_BEATS, Reaper, WorkerId
+from lrtune.study._schema import CONFIG_ATTR
 from lrtune.tasks import objective as task_objective
 from lrtune.tasks import task_space
 
@@ -231,11 +232,15 @@ def _cli(*args, **kwargs):
 
 
 def _wait_for_study(db, name, timeout=120):
+    """Until ``tune`` has created the study in full: its config is written last, and a worker
+    that joins before it is refused (the study is not lrtune's yet)."""
     deadline = time.time() + timeout
+    query = ("SELECT 1 FROM studies s JOIN study_user_attributes a ON a.study_id = s.study_id "
+             "WHERE s.study_name = ? AND a.key = ?")
     while time.time() < deadline:
         try:
             with sqlite3.connect(db, timeout=30) as conn:
-                if conn.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone():
+                if conn.execute(query, (name, CONFIG_ATTR)).fetchone():
                     return
         except sqlite3.OperationalError:
             pass
