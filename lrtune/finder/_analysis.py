@@ -139,6 +139,13 @@ class Analysis:
     band: tuple[float, float]
     schedule_factor: float
     verdict: Verdict
+    curve: np.ndarray  # the passes' mean loss at each LR read (past a blow-up: the floor)
+
+
+def _finite_end(losses: np.ndarray) -> int:
+    """How many losses come before the first non-finite one."""
+    finite = np.isfinite(losses)
+    return len(losses) if finite.all() else int(np.argmin(finite))
 
 
 def divergence_onset(losses: np.ndarray, factor: float = DIVERGE_FACTOR) -> int | None:
@@ -153,8 +160,7 @@ def divergence_onset(losses: np.ndarray, factor: float = DIVERGE_FACTOR) -> int 
     below what the model reached, and three ordinary batches in a row above it were read as a
     blow-up at 1e-5 in a 1000-step sweep of a linear regression.
     """
-    finite = np.isfinite(losses)
-    end = len(losses) if finite.all() else int(np.argmin(finite))
+    end = _finite_end(losses)
     if end == 0:
         return 0
     head = losses[:end]
@@ -170,8 +176,7 @@ def rise_onset(losses: np.ndarray) -> int | None:
     """Index of the first loss clearly above the best the curve had reached: more than
     :data:`RISE_SIGMAS` noise standard deviations above the running minimum of its running
     median (or non-finite). Where the LR starts to do harm; a blow-up comes later."""
-    finite = np.isfinite(losses)
-    end = len(losses) if finite.all() else int(np.argmin(finite))
+    end = _finite_end(losses)
     head = np.asarray(losses[:end], dtype=float)
     if len(head) > 1:
         best = np.minimum.accumulate(_running_median(head, START_POINTS))
@@ -247,10 +252,11 @@ def analyse(
     if floor is None:
         floor = float(np.median(first[:START_POINTS])) if len(first) else math.nan
     rows, ends = pad_passes(passes, len(lrs), floor)
+    curve = rows.mean(axis=0)
     usable = max(ends)
     onsets = [e for e, p in zip(ends, passes, strict=True) if e < len(p)]  # those that blew up
     rebound = None if usable < MIN_POINTS else _rebound(
-        np.log10(lrs[:usable]), rows[:, :usable].mean(axis=0), bandwidth)
+        np.log10(lrs[:usable]), curve[:usable], bandwidth)
     if rebound is not None:
         usable = rebound
     diverged = [float(lrs[min(e, len(lrs) - 1)]) for e in onsets]
@@ -262,9 +268,8 @@ def analyse(
         low = float(lrs[0]) / MARGIN * factor
         verdict = Verdict.NO_CLEAR_DESCENT if diverged_lr is None else Verdict.DIVERGED_IMMEDIATELY
         return Analysis(usable, diverged_lr, rows[0, :usable].copy(), np.zeros(usable),
-                        float(lrs[0]), low, (low, low), factor, verdict)
-    x, rows = np.log10(lrs[:usable]), rows[:, :usable]
-    y = rows.mean(axis=0)
+                        float(lrs[0]), low, (low, low), factor, verdict, curve)
+    x, rows, y = np.log10(lrs[:usable]), rows[:, :usable], curve[:usable]
     values, slopes = smoother(x, bandwidth)
     smoothed, slope = values @ y, slopes @ y
     i_min = int(np.argmin(smoothed))
@@ -277,7 +282,7 @@ def analyse(
     if verdict is Verdict.CLEAR and (high / low > CLEAR_BAND or len(rows) < MIN_REPLICATES):
         verdict = Verdict.WIDE_BAND
     return Analysis(usable, diverged_lr, smoothed, slope, float(lrs[i_min]), float(mid),
-                    (float(low), float(high)), factor, verdict)
+                    (float(low), float(high)), factor, verdict, curve)
 
 
 def _replicate_curves(rows: np.ndarray, values: np.ndarray, seed: int) -> np.ndarray:

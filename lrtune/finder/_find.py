@@ -13,7 +13,7 @@ from torch import nn
 from lrtune._validation import check_float, check_int, fail
 from lrtune.exceptions import InvalidParameterError
 from lrtune.finder._analysis import (
-    START_POINTS, Analysis, analyse, divergence_onset, pad_passes, rise_onset,
+    START_POINTS, Analysis, analyse, divergence_onset, rise_onset,
 )
 from lrtune.finder._plan import coarse_lrs, fine_lrs, least_iterations
 from lrtune.finder._result import FinderResult, Pass
@@ -103,9 +103,9 @@ def read_passes(
     floor = float(np.median(coarse.losses[:START_POINTS]))  # the untrained model's loss
     read = fine if fine else (coarse,)
     lrs = max(read, key=lambda p: len(p.lrs)).lrs  # past the longest pass the mean is the floor
-    losses = [p.losses for p in read]
-    reading = analyse(lrs, losses, schedule, floor=floor, momentum=momentum, seed=seed)
-    return lrs, pad_passes(losses, len(lrs), floor)[0].mean(axis=0), reading
+    reading = analyse(lrs, [p.losses for p in read], schedule, floor=floor, momentum=momentum,
+                      seed=seed)
+    return lrs, reading.curve, reading
 
 
 def _passes(stepper: Stepper, rewind: Callable[[], None], start_lr: float, end_lr: float,

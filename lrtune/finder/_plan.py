@@ -10,10 +10,10 @@ the rate is not the user's choice:
 1. **Coarse sweep**: from ``start_lr`` to ``end_lr`` at :data:`COARSE_PER_DECADE` steps per
    decade, until the loss blows up. Its only job is the *edge*, the first LR where the loss is
    clearly worse than the best it had reached (:func:`~lrtune.finder._analysis.rise_onset`) or
-   blew up: harm is the strongest signal a curve has (the LSTM's curve is flat noise until
-   0.1-0.3, where every seed rises), while the minimum of a flat or noisy curve is anywhere. The
-   blow-up alone is not enough at this rate: three losses in a row above the limit span two
-   decades, and a GroupNorm CNN whose loss had risen 30% at 0.32 was not "diverged" until 10.
+   blew up: harm is the strongest signal a curve has (an LSTM's curve can be flat noise until
+   it rises), while the minimum of a flat or noisy curve is anywhere. The blow-up alone is not
+   enough at this rate: three losses in a row above the limit span two decades, so a curve that
+   was clearly rising could still count as not diverged at the top of the range.
 2. **Fine passes**, each from the same snapshot of the user's state, over the window from
    :data:`FINE_BELOW` decades below the edge to :data:`FINE_ABOVE` above it, at
    :data:`FINE_PER_DECADE` steps per decade. Every pass is the same experiment; only the batches
