@@ -106,10 +106,10 @@ def classify(
                           thresholds)
     if collapsed:
         findings.append(collapsed)
-    if len(vals) >= MIN_VAL_POINTS:
-        overfit = _overfitting(np.asarray(val_steps), vals, steps, smoothed, thresholds)
-        if overfit:
-            findings.append(overfit)
+    rise = (_held_out_rise(np.asarray(val_steps), vals, steps, smoothed, thresholds)
+            if len(vals) >= MIN_VAL_POINTS else None)
+    if rise:
+        findings.append(rise)
     end_loss = (float(np.median(vals[-MIN_VAL_POINTS:])) if len(vals) >= MIN_VAL_POINTS
                 else final)
     if grad_norms is not None and len(grad_norms) >= MIN_POINTS:
@@ -120,11 +120,13 @@ def classify(
     progress = max(0.0, initial - best - margin) / scale
     if held_out is not None:  # learning that does not carry over to held-out data is none
         progress = min(progress, max(0.0, initial - held_out) / scale)
-    oscillating = None if collapsed else _oscillation(
+    unsettled = rise is not None and rise.status is Status.OSCILLATING
+    oscillating = None if collapsed or unsettled else _oscillation(
         steps, losses, initial, best, final, best_i, scale, margin, thresholds)
     if oscillating:
         findings.append(oscillating)
-    if progress < thresholds.min_improvement and not oscillating and not collapsed:
+    if (progress < thresholds.min_improvement and not oscillating and not collapsed
+            and not unsettled):
         what = (f"best {best:.4g}" if held_out is None
                 else f"best {best:.4g}, held-out {held_out:.4g}")
         findings.append(Finding(
@@ -195,26 +197,33 @@ def _collapse(
     )
 
 
-def _overfitting(
+def _held_out_rise(
     val_steps: np.ndarray, vals: np.ndarray, steps: np.ndarray, smoothed: np.ndarray,
     thresholds: Thresholds,
 ) -> Finding | None:
-    """The held-out loss ended well above its best while the training loss kept falling."""
+    """The held-out loss ended well above its best: overfitting while the training loss kept
+    falling; otherwise the steps are too large to settle (the training loss did not fall either,
+    so no memorising explains the rise)."""
     vals = np.where(np.isfinite(vals), vals, np.inf)
     best_i = int(np.argmin(vals))
     end = float(np.median(vals[-MIN_VAL_POINTS:]))  # one lucky or unlucky evaluation is not the end
     best = float(vals[best_i])
-    train_then = float(np.interp(val_steps[best_i], steps, smoothed))
-    if not (end > thresholds.overfit_ratio * best and smoothed[-1] < train_then):
+    if not end > thresholds.overfit_ratio * best:
         return None
+    train_then = float(np.interp(val_steps[best_i], steps, smoothed))
+    rose = (f"the held-out loss rose to {end:.4g}, {end / best:.1f}x its best ({best:.4g} at step "
+            f"{int(val_steps[best_i])}), while the training loss")
+    values = {"best": best, "end": end, "best_step": int(val_steps[best_i])}
+    if smoothed[-1] < train_then:
+        return Finding(
+            Status.OVERFITTING, int(val_steps[best_i]),
+            f"{rose} fell from {train_then:.4g} to {smoothed[-1]:.4g}",
+            "The run stopped generalising: lower the LR 3x, stop at the best held-out step, or "
+            "regularise more.", values,
+        )
     return Finding(
-        Status.OVERFITTING, int(val_steps[best_i]),
-        f"the held-out loss rose to {end:.4g}, {end / best:.1f}x its best ({best:.4g} at step "
-        f"{int(val_steps[best_i])}), while the training loss fell from {train_then:.4g} to "
-        f"{smoothed[-1]:.4g}",
-        "The run stopped generalising: lower the LR 3x, stop at the best held-out step, or "
-        "regularise more.",
-        {"best": best, "end": end, "best_step": int(val_steps[best_i])},
+        Status.OSCILLATING, int(val_steps[best_i]),
+        f"{rose} did not fall ({train_then:.4g} -> {smoothed[-1]:.4g})", OSCILLATING_HINT, values,
     )
 
 

@@ -92,7 +92,7 @@ def test_destroyed_network_at_chance_level_is_collapsed_not_stagnant():
     assert too_low.diagnosis.status is Status.STAGNANT and "higher" in too_low.diagnosis.hint
 
 
-def test_overfitting_needs_the_training_loss_to_fall():
+def test_a_held_out_rise_is_overfitting_only_while_the_training_loss_falls():
     steps = np.arange(300)
     train_loss = 2.0 * np.exp(-steps / 50) + 0.01
     val_steps = np.arange(0, 300, 30)
@@ -100,9 +100,13 @@ def test_overfitting_needs_the_training_loss_to_fall():
     diagnosis = classify(steps, train_loss, val_steps=val_steps, val_losses=val)
     assert diagnosis.status is Status.OVERFITTING
     assert diagnosis.primary.step == 90 and diagnosis.primary.values["best"] == 0.25
-    flat = np.full(300, 0.5)  # a held-out rise with a stuck training loss is no overfitting
+    # the same held-out rise with a training loss that did not fall is no memorising: the steps
+    # are too large to settle (a ruined network), and the direction is the same
+    flat = np.full(300, 0.5)
     flat_diagnosis = classify(steps, flat, val_steps=val_steps, val_losses=val)
     assert Status.OVERFITTING not in {f.status for f in flat_diagnosis.findings}
+    assert flat_diagnosis.status is Status.OSCILLATING
+    assert "did not fall" in flat_diagnosis.primary.evidence and "lower" in flat_diagnosis.hint
 
 
 def test_exploding_gradients_are_reported_with_their_growth(diabetes):
