@@ -95,3 +95,19 @@ def test_the_estimate_of_a_real_study_brackets_its_answer(digits):
     assert estimate.low < 0.1 and estimate.high > 0.02
     assert estimate.high / estimate.low < 10**1.5
     assert estimate.noise > 0
+
+
+def test_without_a_basin_fit_the_interval_is_the_resolution_of_the_search(digits):
+    # 1.25 runs buy a scan a decade apart, 1.5 runs add a refine pair a third of a decade apart:
+    # no length has the three nearby points a basin fit needs, yet each answer gets an interval,
+    # wider where the LRs tried around it were further apart, and below the LRs that diverged
+    space = lrtune.Space(lr=(1e-3, 3.0), optimizer="sgd")
+    studies = [tune(digits, space, budget) for budget in (1.25, 1.5)]
+    widths = []
+    for study in studies:
+        estimate = study.estimate
+        assert estimate.noise is None  # the sign that no basin was fitted
+        assert estimate.lr == study.best.lr and estimate.low < estimate.lr < estimate.high
+        assert estimate.high <= min(t.lr for t in study.trials if t.diverged)
+        widths.append(estimate.high / estimate.low)
+    assert widths[0] > 3 * widths[1]
