@@ -33,7 +33,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -181,10 +181,15 @@ def save_json(path: Path, data: object) -> None:
 
 
 def sweep(methods: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
-          budgets: Sequence[float], recompute: Iterable[str]) -> list[tuple[Record, float]]:
-    """Run (or read from the cache) every combination, scoring and printing each as it lands."""
-    cache, recompute = load_cache(), set(recompute)
-    grid = [(m, t, s, b) for b in budgets for t in tasks for m in methods for s in seeds]
+          budgets: Sequence[float], recompute: Iterable[str],
+          budgets_of: Mapping[str, Sequence[float]] | None = None) -> list[tuple[Record, float]]:
+    """Run (or read from the cache) every combination, scoring and printing each as it lands.
+    ``budgets_of`` gives a method budgets of its own instead of ``budgets``."""
+    cache, recompute, budgets_of = load_cache(), set(recompute), budgets_of or {}
+    grid = sorted(((m, t, s, b) for m in methods for b in budgets_of.get(m, budgets)
+                   for t in tasks for s in seeds),
+                  key=lambda item: (item[3], tasks.index(item[1]), methods.index(item[0]),
+                                    item[2]))
     scored = []
     for i, (method, task, seed, budget) in enumerate(grid, 1):
         key = record_key(method, task, seed, budget)
@@ -400,6 +405,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"comma-separated methods (default: all: {', '.join(methods)})")
     parser.add_argument("--recompute", default="", help="comma-separated methods to rerun "
                                                         "even where cached")
+    parser.add_argument("--budgets-of", action="append", default=[], metavar="METHOD=B,B",
+                        help="budgets of one method instead of --budgets (repeatable), e.g. "
+                             "optuna-tpe=4,8")
     args = parser.parse_args(argv)
     if args.suite is not None:
         args.tasks = ",".join(recipe_names(args.suite))
@@ -411,7 +419,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                                 _names(args.recompute, methods, parser))
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.budgets = [float(b) for b in args.budgets.split(",")]
+    args.budgets_of = dict(_method_budgets(item, args.methods, parser) for item in args.budgets_of)
     return args
+
+
+def _method_budgets(item: str, methods: Sequence[str],
+                    parser: argparse.ArgumentParser) -> tuple[str, list[float]]:
+    method, _, budgets = item.partition("=")
+    if method not in methods or not budgets:
+        parser.error(f"--budgets-of {item!r}: expected METHOD=B,B with METHOD one of the "
+                     f"methods run ({', '.join(methods)})")
+    try:
+        return method, [float(b) for b in budgets.split(",")]
+    except ValueError:
+        parser.error(f"--budgets-of {item!r}: budgets must be numbers, e.g. {method}=4,8")
 
 
 def _names(text: str, valid: Iterable[str], parser: argparse.ArgumentParser) -> list[str]:
@@ -427,7 +448,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(1)  # as reference.py: numbers depend on the thread count
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per failed trial otherwise
-    scored = sweep(args.methods, args.tasks, args.seeds, args.budgets, args.recompute)
+    scored = sweep(args.methods, args.tasks, args.seeds, args.budgets, args.recompute,
+                   args.budgets_of)
     if args.score_estimates:
         scored += estimate_rows(scored)
     rows = summary_rows(scored, args.tasks)

@@ -16,9 +16,9 @@ What it uses (see docs/auto.md for the measurements behind each step):
 4. A diverged run is an observation: nothing at or above the lowest diverged LR (divided by a
    safety factor) is ever proposed again.
 5. The last trial trains at full length at the chosen LR: it is the user's model and the study's
-   answer. A budget beyond two runs buys more full-length trials around that LR (half a lattice
-   step apart): only full-length runs measure the full-length basin, and the best of them is the
-   answer.
+   answer. A budget beyond two runs buys more full-length trials, a walk from that LR (a lattice
+   step up, then on from the best, or between it and its better neighbour): only full-length
+   runs measure the full-length basin, and the best of them is the answer.
 
 With more choices, or shorter runs, than the budget can scan (not one scan run each), the first
 choice is refined around its optimizer's default LR instead (or trained at it, when not even a
@@ -28,7 +28,7 @@ refine rung fits): a budget that small buys one informed guess, not a search.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -46,7 +46,9 @@ REFINE_POINTS = 4  # three planned, one placed from their results
 REFINE_MAX_LENGTH = 1 / 3
 PRIOR_HORIZON_EXPONENT = 0.5  # measured shifts run from 0 (mnist1d) to 1 (diabetes) per length
 CLIFF_MARGIN = SPACING  # stay at least this factor below the lowest diverged LR
-FINAL_SPACING = SPACING ** 0.5  # between full-length trials: the estimate is good to ~1.5x
+# the walk of the full-length runs: a lattice step (10**(1/6) around the estimate, fixed, missed
+# an LSTM whose full-length best lies 3-4x above its short runs': docs/auto.md)
+FINAL_STEP = SPACING
 WD_PROBE = 0.25  # weight-decay probes: this far from the midpoint, in units of its log range
 DECAY_BY_PRODUCT = (torch.optim.SGD, torch.optim.AdamW)  # they decay weights by lr * wd a step
 
@@ -97,21 +99,25 @@ class AutoStrategy(Strategy):
             return WAIT  # the estimate needs every rung's result
         # 4. the full-length runs: the estimate first, then around it; a runner-up choice that
         # the short runs cannot tell from the leader gets the second one
+        # as many as the budget pays for (the worker ends the study when the next one does
+        # not fit): a full run that diverged early gives its steps to another
+        done = context.tagged("final")
+        lr_range = context.space.lr_range
+        mine = [t for t in done if _is_choice(t, combo)]
+        rival = _rival(context, combos, scans, ranked)
+        if rival is not None and finals >= 2 and mine and len(mine) == len(done):
+            choice, lr, rival_cliff = rival
+            return Proposal(self._config(context, _capped(lr, rival_cliff, lr_range), choice),
+                            full, "final")
+        if any(t.state is TrialState.RUNNING for t in mine):
+            return WAIT  # the walk goes where the finished full-length runs point
         estimate = final_lr(scan, refine, scan_steps, full, _decays(context, combo),
                             fallback=min((t.lr for t in scan), default=scan_best))
-        plan = [(combo, lr, cliff) for lr in final_candidates(estimate, finals)]
-        rival = _rival(context, combos, scans, ranked)
-        if rival is not None and finals >= 2:
-            plan.insert(1, rival)
-            plan.pop()
-        done = [t.params for t in context.tagged("final")]
-        for choice, lr, choice_cliff in plan:
-            lr = _capped(lr, choice_cliff, context.space.lr_range)
-            wd = chosen_weight_decay(context, lr) if choice is combo else None
-            params = self._config(context, lr, choice, wd)
-            if params not in done:
-                return Proposal(params, full, "final")
-        return FINISHED
+        lr = next_final_lr(estimate, mine, lambda x: _capped(x, cliff, lr_range))
+        if lr is None:
+            return FINISHED
+        return Proposal(self._config(context, lr, combo, chosen_weight_decay(context, lr)),
+                        full, "final")
 
     @staticmethod
     def _config(context: Context, lr: float, combo: dict,
@@ -196,11 +202,43 @@ def final_count(budget: float) -> int:
     return max(1, int(budget + 1e-9) - 1)
 
 
-def final_candidates(estimate: float, count: int) -> list[float]:
-    """``count`` LRs :data:`FINAL_SPACING` apart, the estimate first, then alternately above and
-    below it (the first ``count`` of ``estimate * FINAL_SPACING ** (0, 1, -1, 2, -2, ...)``)."""
-    offsets = [0] + [sign * k for k in range(1, count) for sign in (1, -1)]
-    return [estimate * FINAL_SPACING**k for k in offsets[:count]]
+def next_final_lr(estimate: float, finals: Sequence[TrialRecord],
+                  capped: Callable[[float], float]) -> float | None:
+    """The next full-length LR: the estimate first, then a walk on the full-length loss itself.
+
+    From the best finished run: a :data:`FINAL_STEP` beyond it when it is the highest or the lowest
+    LR tried (one step up after the first: the runs so far give no direction), else halfway (in
+    log) towards its better neighbour. Where the cliff or the range blocks that LR, the other way.
+    None when every candidate was tried. ``capped`` keeps an LR inside the range and below the
+    cliff.
+    """
+    if not finals:
+        return capped(estimate)
+    tried = sorted({t.lr for t in finals})
+    finite = [t for t in finals if math.isfinite(t.score)]
+    if not finite:  # every full run diverged: below all of them
+        return _untried([capped(tried[0] / FINAL_STEP)], tried)
+    best = min(finite, key=lambda t: t.score).lr
+    score = {t.lr: t.score if math.isfinite(t.score) else math.inf for t in finals}
+    i = tried.index(best)
+    up, down = capped(best * FINAL_STEP), capped(best / FINAL_STEP)
+    if len(tried) == 1 or i == len(tried) - 1:
+        candidates = [up, capped(tried[0] / FINAL_STEP)]
+    elif i == 0:
+        candidates = [down, capped(tried[-1] * FINAL_STEP)]
+    else:
+        lower, higher = tried[i - 1], tried[i + 1]
+        near, far = (lower, higher) if score[lower] <= score[higher] else (higher, lower)
+        candidates = [capped(math.sqrt(best * near)), capped(math.sqrt(best * far))]
+    return _untried(candidates, tried)
+
+
+def _untried(candidates: Sequence[float], tried: Sequence[float]) -> float | None:
+    """The first candidate not within 1% of an LR already tried."""
+    for lr in candidates:
+        if all(abs(math.log(lr / t)) > 0.01 for t in tried):
+            return lr
+    return None
 
 
 def scan_trials(context: Context, index: int) -> list[TrialRecord]:
@@ -363,9 +401,12 @@ def _unscanned_lr(context: Context, scan: Sequence[TrialRecord], combo: dict) ->
 def _cliff(trials: Sequence[TrialRecord], combo: dict) -> float:
     """The lowest LR that diverged with this choice: each optimizer, schedule and warm-up has its
     own cliff (AdamW diverging at 0.3 says nothing of SGD there)."""
-    diverged = [t.lr for t in trials if t.diverged
-                and all(t.params.get(k) == v for k, v in combo.items())]
+    diverged = [t.lr for t in trials if t.diverged and _is_choice(t, combo)]
     return min(diverged) if diverged else math.inf
+
+
+def _is_choice(trial: TrialRecord, combo: dict) -> bool:
+    return all(trial.params.get(k) == v for k, v in combo.items())
 
 
 def _capped(lr: float, cliff: float, lr_range: LogRange) -> float:

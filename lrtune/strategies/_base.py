@@ -129,11 +129,20 @@ class Strategy(abc.ABC):
         return False
 
     def recommend(self, context: Context) -> TrialRecord | None:
-        """The study's answer: the best completed full-length trial, else the best completed."""
+        """The study's answer: the best completed full-length trial, else the best completed
+        one whose LR lies below every LR that diverged at full length with the same other
+        parameters (a short run's best there is no answer), else the best completed."""
         done = [t for t in context.live if t.state is TrialState.COMPLETED]
         full = [t for t in done if t.steps >= context.full_steps]
-        pool = full or done
+        blown = [t for t in context.live if t.diverged and t.steps >= context.full_steps]
+        below = [t for t in done if not any(_same_but_lr(t, d) and t.lr >= d.lr for d in blown)]
+        pool = full or below or done
         return min(pool, key=lambda t: t.score) if pool else None
+
+
+def _same_but_lr(a: TrialRecord, b: TrialRecord) -> bool:
+    return {k: v for k, v in a.params.items() if k != "lr"} == \
+        {k: v for k, v in b.params.items() if k != "lr"}
 
 
 def answer_of(strategy: Strategy, context: Context) -> Answer:

@@ -126,3 +126,13 @@ def test_suite_option_selects_a_half_and_publish_refuses_a_partial_task_list(cap
     with pytest.raises(SystemExit):
         tune_benchmark.parse_args(["--tasks", "digits", "--publish"])
     assert "for a whole --suite half" in capsys.readouterr().err
+
+
+def test_a_method_can_have_budgets_of_its_own(capsys):
+    args = tune_benchmark.parse_args(["--suite", "dev", "--methods", "lrtune-auto,optuna-tpe",
+                                      "--budgets", "4", "--budgets-of", "optuna-tpe=4,8"])
+    assert args.budgets == [4.0] and args.budgets_of == {"optuna-tpe": [4.0, 8.0]}
+    for bad in ("random-search=4", "optuna-tpe=four", "optuna-tpe"):
+        with pytest.raises(SystemExit):
+            tune_benchmark.parse_args(["--methods", "lrtune-auto,optuna-tpe", "--budgets-of", bad])
+        assert "--budgets-of" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+"""The walk of `auto`'s full-length runs on synthetic basins: where each next run goes, and
+that a budget is spent."""
+
+import math
+
+import pytest
+
+from lrtune.records import TrialRecord, TrialState
+from lrtune.space import Space
+from lrtune.strategies._auto import FINAL_STEP, AutoStrategy, next_final_lr
+from lrtune.strategies._base import Context, Proposal, answer_of
+
+FULL = 1000
+
+
+def run(number, lr, loss):
+    state = TrialState.COMPLETED if math.isfinite(loss) else TrialState.DIVERGED
+    return TrialRecord(number, {"lr": lr}, FULL, state, loss if math.isfinite(loss) else None,
+                       FULL, tag="final")
+
+
+def walk(estimate, basin, count, cap=math.inf):
+    capped = lambda lr: min(lr, cap)  # noqa: E731
+    finals = []
+    for number in range(count):
+        lr = next_final_lr(estimate, finals, capped)
+        if lr is None:
+            break
+        finals.append(run(number, lr, basin(lr)))
+    return finals
+
+
+def test_the_walk_climbs_to_a_best_lr_far_above_the_estimate():
+    # the best full-length LR 4x above the estimate (an LSTM whose short runs read low): the
+    # walk steps up while the loss falls, then halves the step between the best and its neighbour
+    best = 0.016
+    basin = lambda lr: 1 + (math.log(lr / best)) ** 2  # noqa: E731
+    finals = walk(0.004, basin, 4)
+    lrs = [t.lr for t in finals]
+    assert lrs[:3] == pytest.approx([0.004, 0.004 * FINAL_STEP, 0.004 * FINAL_STEP**2])
+    chosen = min(finals, key=lambda t: t.score).lr
+    assert abs(math.log(chosen / best)) < math.log(FINAL_STEP) / 2
+
+
+def test_a_worse_step_up_turns_the_walk_down_and_a_bracketed_best_is_refined():
+    best = 0.01
+    basin = lambda lr: 1 + (math.log(lr / best)) ** 2  # noqa: E731
+    finals = walk(0.012, basin, 4)
+    lrs = [t.lr for t in finals]
+    assert lrs[1] == pytest.approx(0.012 * FINAL_STEP)
+    assert lrs[2] == pytest.approx(0.012 / FINAL_STEP)
+    assert lrs[3] == pytest.approx(math.sqrt(0.012 * 0.012 / FINAL_STEP))  # towards the better side
+
+
+def test_the_cliff_turns_the_walk_and_every_run_goes_to_a_new_lr():
+    # the estimate sits at the cap: the step up is blocked, so the budget buys LRs below it
+    basin = lambda lr: 1 + (math.log(lr / 1.0)) ** 2  # noqa: E731
+    finals = walk(2.0, basin, 3, cap=2.0)
+    lrs = [t.lr for t in finals]
+    assert len(set(lrs)) == 3 and max(lrs) == 2.0
+    assert lrs[1] == pytest.approx(2.0 / FINAL_STEP)
+
+
+def test_full_runs_that_all_diverged_send_the_next_one_below_them():
+    finals = [run(0, 0.1, math.inf)]
+    assert next_final_lr(0.1, finals, lambda lr: lr) == pytest.approx(0.1 / FINAL_STEP)
+
+
+def study(space, full, budget, loss, cliff, blows_up_after=5):
+    """Drive ``auto`` through the worker's budget rule on a synthetic basin: a run above
+    ``cliff(steps)`` diverges after ``blows_up_after`` steps, any other ends at
+    ``loss(lr, steps)``."""
+    trials = []
+    while isinstance(answer := answer_of(AutoStrategy(), Context(space, full, budget, 0,
+                                                                 tuple(trials))), Proposal):
+        lr, steps = answer.params["lr"], answer.steps
+        if lr > cliff(steps):
+            trials.append(TrialRecord(len(trials), answer.params, steps, TrialState.DIVERGED,
+                                      None, min(blows_up_after, steps), answer.tag))
+        else:
+            trials.append(TrialRecord(len(trials), answer.params, steps, TrialState.COMPLETED,
+                                      loss(lr, steps), steps, answer.tag))
+    return trials, AutoStrategy().recommend(Context(space, full, budget, 0, tuple(trials)))
+
+
+SPACE = Space(lr=(1e-3, 10.0), optimizer="sgd-plain")
+
+
+def basin(lr, steps):
+    return 1 + (math.log(lr / 1.0)) ** 2 / steps
+
+
+def cliff(steps):
+    return 6.0 if steps < 40 else 3.0
+
+
+def test_a_full_run_that_diverged_early_gives_its_steps_to_one_below_it():
+    # 40-step runs of plain SGD at 1.5 runs: the scan's best (4.6) survives 8 steps but not 40,
+    # so the first full run blows up within a few steps; the budget pays for another, lower
+    trials, _ = study(SPACE, 40, 1.5, basin, cliff)
+    finals = [t for t in trials if t.tag == "final"]
+    assert finals[0].state is TrialState.DIVERGED
+    assert finals[-1].state is TrialState.COMPLETED and finals[-1].lr < 3.0
+    spent = sum(t.steps_done for t in trials) / 40
+    assert spent > 1.5 - 1 / 40 * 8  # what is left does not pay for another scan run
+
+
+def test_an_lr_that_diverged_at_full_length_is_not_the_answer():
+    # short runs do best at 4.6, where a full run blows up late, leaving no budget for another:
+    # the answer falls back on the short runs, the best of them below the LR that diverged
+    short_basin = lambda lr, steps: 1 + (math.log(lr / 4.6)) ** 2 / steps  # noqa: E731
+    trials, answer = study(SPACE, 40, 2.0, short_basin,
+                           lambda steps: 6.0 if steps < 40 else 0.9, blows_up_after=30)
+    finals = [t for t in trials if t.tag == "final"]
+    assert len(finals) == 1 and finals[0].state is TrialState.DIVERGED
+    scanned = [t for t in trials if t.tag.startswith("scan") and t.value is not None]
+    assert min(scanned, key=lambda t: t.value).lr >= finals[0].lr
+    assert answer.lr < finals[0].lr
+    assert answer == min((t for t in scanned if t.lr < finals[0].lr), key=lambda t: t.value)
