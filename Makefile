@@ -22,10 +22,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check lrtune tests benchmarks examples
 	$(BIN)/mypy
 
-# Two processes, one a core: the Ray tests mostly wait on Ray's processes (about 175 s of a
-# 2-core machine), so the same job then runs some in-process directories (about 130 s) that
-# the main one skips (about 390 s for everything else alone): about 305 s against 255 s side by
-# side instead of 390 s against 175 s. Each prints its output when it ends.
+# Two processes, one a core: the Ray tests mostly wait on Ray's processes, so the same job then
+# runs the directories in SECOND that the main one skips, and the two end at about the same time
+# (`make test` on a 2-core machine with a benchmark beside it: 345 s and 339 s; before the split
+# the main job alone took 388 s). Each prints its output when it ends.
 SECOND := tests/cli tests/docs tests/diagnostics
 test: lint
 	$(MAKE) --no-print-directory -j 2 --output-sync=target test-main test-second

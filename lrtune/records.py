@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -42,6 +43,10 @@ class TrialRecord:
     @property
     def lr(self) -> float:
         return self.params["lr"]
+
+    def matches(self, params: Mapping[str, Any]) -> bool:
+        """Whether the trial ran with these values of these parameters (a choice of the space)."""
+        return all(self.params.get(k) == v for k, v in params.items())
 
     @cached_property
     def params_key(self) -> tuple[tuple[str, Any], ...]:

@@ -46,8 +46,8 @@ REFINE_POINTS = 4  # three planned, one placed from their results
 REFINE_MAX_LENGTH = 1 / 3
 PRIOR_HORIZON_EXPONENT = 0.5  # measured shifts run from 0 (mnist1d) to 1 (diabetes) per length
 CLIFF_MARGIN = SPACING  # stay at least this factor below the lowest diverged LR
-# the walk of the full-length runs: a lattice step (10**(1/6) around the estimate, fixed, missed
-# an LSTM whose full-length best lies 3-4x above its short runs': docs/auto.md)
+# the step of the walk of full-length runs: a lattice step (docs/auto.md: three fixed runs half a
+# step apart never reached an LSTM whose full-length best lies 3-4x above its short runs')
 FINAL_STEP = SPACING
 WD_PROBE = 0.25  # weight-decay probes: this far from the midpoint, in units of its log range
 DECAY_BY_PRODUCT = (torch.optim.SGD, torch.optim.AdamW)  # they decay weights by lr * wd a step
@@ -103,7 +103,7 @@ class AutoStrategy(Strategy):
         # not fit): a full run that diverged early gives its steps to another
         done = context.tagged("final")
         lr_range = context.space.lr_range
-        mine = [t for t in done if _is_choice(t, combo)]
+        mine = [t for t in done if t.matches(combo)]
         rival = _rival(context, combos, scans, ranked)
         if rival is not None and finals >= 2 and mine and len(mine) == len(done):
             choice, lr, rival_cliff = rival
@@ -221,11 +221,10 @@ def next_final_lr(estimate: float, finals: Sequence[TrialRecord],
     best = min(finite, key=lambda t: t.score).lr
     score = {t.lr: t.score if math.isfinite(t.score) else math.inf for t in finals}
     i = tried.index(best)
-    up, down = capped(best * FINAL_STEP), capped(best / FINAL_STEP)
-    if len(tried) == 1 or i == len(tried) - 1:
-        candidates = [up, capped(tried[0] / FINAL_STEP)]
+    if i == len(tried) - 1:  # the highest (or the only one): up
+        candidates = [capped(best * FINAL_STEP), capped(tried[0] / FINAL_STEP)]
     elif i == 0:
-        candidates = [down, capped(tried[-1] * FINAL_STEP)]
+        candidates = [capped(best / FINAL_STEP), capped(tried[-1] * FINAL_STEP)]
     else:
         lower, higher = tried[i - 1], tried[i + 1]
         near, far = (lower, higher) if score[lower] <= score[higher] else (higher, lower)
@@ -401,12 +400,8 @@ def _unscanned_lr(context: Context, scan: Sequence[TrialRecord], combo: dict) ->
 def _cliff(trials: Sequence[TrialRecord], combo: dict) -> float:
     """The lowest LR that diverged with this choice: each optimizer, schedule and warm-up has its
     own cliff (AdamW diverging at 0.3 says nothing of SGD there)."""
-    diverged = [t.lr for t in trials if t.diverged and _is_choice(t, combo)]
+    diverged = [t.lr for t in trials if t.diverged and t.matches(combo)]
     return min(diverged) if diverged else math.inf
-
-
-def _is_choice(trial: TrialRecord, combo: dict) -> bool:
-    return all(trial.params.get(k) == v for k, v in combo.items())
 
 
 def _capped(lr: float, cliff: float, lr_range: LogRange) -> float:

@@ -101,8 +101,8 @@ class LrEstimate:
 def best_estimate(context: Context, best: TrialRecord) -> LrEstimate:
     """The estimate for the study's answer ``best``: fitted to the trials of its choice."""
     space = context.space
-    keys = [k for k in space.choices()[0]]
-    same = [t for t in context.live if all(t.params.get(k) == best.params.get(k) for k in keys)]
+    choice = {k: best.params.get(k) for k in space.choices()[0]}
+    same = [t for t in context.live if t.matches(choice)]
     lr_range = space.lr_range
     posterior = (estimate_lr(same, context.full_steps, lr_range,
                              schedule_decays(space, best.params, context.full_steps))
