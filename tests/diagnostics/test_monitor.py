@@ -200,3 +200,20 @@ def test_a_held_out_loss_at_chance_is_collapsed_though_the_training_loss_fell(me
     assert diagnosis.status is Status.COLLAPSED and "held-out" in diagnosis.primary.evidence
     assert diagnosis.primary.values["final"] == pytest.approx(held_out)
     assert "lower the LR" in diagnosis.hint
+
+
+@pytest.mark.parametrize("lr, status, direction", [
+    (3e-6, Status.STAGNANT, "higher"),  # learns under 1% of the way in 400 steps
+    (3e-5, Status.HEALTHY, "No sign"),  # learns more than half of it
+])
+def test_a_lucky_first_batch_does_not_make_a_run_that_learned_look_collapsed(
+        diabetes, lr, status, direction):
+    # seed 2's first batch of 16 reads well below the untrained model's loss: measured from it,
+    # both runs ended "no better than the start" and were told to lower the LR
+    monitor = RunMonitor()
+    result = train(diabetes, lr, seed=2, monitor=monitor)
+    losses = monitor.losses
+    assert losses[0] < 0.9 * np.median(losses[1:5])  # the premise: a low first mini-batch
+    assert result.diagnosis.status is status
+    assert direction in result.diagnosis.hint
+    assert result.diagnosis.primary.values["initial"] > losses[0]
