@@ -112,6 +112,18 @@ def method_version(method: str) -> str:
     return digest.hexdigest()[:12]
 
 
+_RUNNING: dict[str, str] = {}
+
+
+def running_version(method: str) -> str:
+    """:func:`method_version` as this process first read it (:func:`main` reads them all before
+    the sweep): the process runs the code it imported, so a file edited during a sweep must not
+    stamp the records made after the edit as the new code's."""
+    if method not in _RUNNING:
+        _RUNNING[method] = method_version(method)
+    return _RUNNING[method]
+
+
 @dataclass(frozen=True)
 class Record:
     """One method run on one (task, seed, budget): its choice, cost in seconds, and its score."""
@@ -140,7 +152,7 @@ def run_method(method: str, task: str, seed: int, budget: float) -> Record:
         traceback.print_exc()
         choice, error = Choice(method, task, seed, None, None, math.nan), repr(exc)
     return Record(choice, budget, time.perf_counter() - start, task_version(task), error,
-                  method_version(method))
+                  running_version(method))
 
 
 def score(choice: Choice) -> float:
@@ -162,7 +174,7 @@ def load_cache() -> dict[str, Record]:
         method = record.choice.method
         if method not in METHODS or record.choice.task not in benchmark_names():
             continue  # a method or task since removed
-        methods.setdefault(method, method_version(method))
+        methods.setdefault(method, running_version(method))
         if (record.task_version == task_version(record.choice.task)
                 and record.method_version == methods[method]):
             records[key] = record
@@ -447,6 +459,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     torch.set_num_threads(1)  # as reference.py: numbers depend on the thread count
+    for method in METHODS:  # the code this process imported, before anyone edits it
+        running_version(method)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per failed trial otherwise
     scored = sweep(args.methods, args.tasks, args.seeds, args.budgets, args.recompute,
                    args.budgets_of)
