@@ -4,8 +4,9 @@ What it uses (see docs/auto.md for the measurements behind each step):
 
 1. Loss against log-LR is a basin with a cliff. A *scan* of short runs (the whole schedule
    compressed to ``T/16`` steps) walks down the LR range in steps of ``10**(1/3)`` from the top:
-   runs above the cliff diverge within a few steps and cost almost nothing; the walk stops a
-   decade below the best short-run LR.
+   runs above the cliff diverge within a few steps and cost little (where they cost half a
+   finished run or more, the walk takes a decade at a time); the walk stops a decade below the
+   best short-run LR.
 2. Short runs prefer larger LRs than long ones (the horizon effect). A *refine* rung trains a
    few LRs at or below the scan's best for a longer ``T/r`` steps. Under a constant LR the
    basin's shift between the two lengths measures the effect and a power law carries it to the
@@ -251,7 +252,10 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
 
     Walk down a decade at a time from the top of the range (one lattice step at a time just
     after a divergence, to find the cliff) until the loss gets worse than the best seen; then
-    fill in the lattice neighbours of the best until both of them are known.
+    fill in the lattice neighbours of the best until both of them are known. Through diverged
+    runs that cost half a finished one or more, a decade at a time too: a run of 8 steps blows
+    up within them, and lattice steps spent the scan of a short recipe above the cliff (a 60-step
+    regression at 1.5 runs kept one finite point, next to the cliff, and its full run blew up).
     """
     lr_range = context.space.lr_range
     if not context.space.searches_lr:
@@ -263,9 +267,13 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
     tried = {_lattice_index(lr_range.high, t.lr): t for t in scan}
     finite = {k: t for k, t in tried.items() if math.isfinite(t.score)}
     at = lambda k: max(lr_range.low, lr_range.high / SPACING**k)  # noqa: E731  (no float drift)
-    if not finite:  # still above the cliff (or nothing yet): one lattice step down
-        k = max(tried, default=-1) + 1
-        return at(k) if k <= last else None
+    if not finite:  # still above the cliff (or nothing yet): a lattice step down, or a decade
+        # where a diverged run costs half a finished one or more
+        if not tried:
+            return at(0)
+        blown = [t.steps_done for t in scan if t.diverged]
+        k = min(max(tried) + (3 if blown and np.mean(blown) >= steps / 2 else 1), last)
+        return at(k) if k not in tried else None
     best = min(finite, key=lambda k: finite[k].score)
     lowest = max(tried)
     if lowest == best and lowest + 3 <= last:  # still improving downwards: next decade
@@ -302,7 +310,9 @@ def basin_vertex(trials: Sequence[TrialRecord]) -> float | None:
     """The best LR of one rung: vertex of a weighted quadratic fit of loss over log-LR.
 
     Fitted around the raw argmin (its neighbours within two grid steps, weighted by distance) so
-    one noisy point does not decide; clamped to the fitted points' span.
+    one noisy point does not decide; clamped to the fitted points' span. Where fewer than three
+    points lie that near (a scan a decade apart), the parabola through the argmin and the nearest
+    point on each side: which lattice point happened to be tried must not decide the answer.
     """
     finite = [t for t in trials if math.isfinite(t.score)]
     if not finite:
@@ -314,9 +324,15 @@ def basin_vertex(trials: Sequence[TrialRecord]) -> float | None:
         return float(np.exp(x[i]))
     width = 2 * math.log(SPACING) + 1e-9
     near = np.abs(x - x[i]) <= width
-    if near.sum() < 3:
-        return float(np.exp(x[i]))
-    xs, ys = x[near], _limit_cliff(x[near], y[near], x[i], y[i])
+    if near.sum() < 3:  # a sparse scan (a decade apart): the parabola through the bracket
+        below, above = x < x[i], x > x[i]
+        if not below.any() or not above.any():
+            return float(np.exp(x[i]))
+        near = ((x == x[i]) | (x == x[below].max()) | (x == x[above].min()))
+        width = float(np.abs(x[near] - x[i]).max())
+        xs, ys = x[near], _limit_cliff(x[near], y[near], x[i], y[i], high_only=True)
+    else:
+        xs, ys = x[near], _limit_cliff(x[near], y[near], x[i], y[i])
     w = np.exp(-0.5 * ((xs - x[i]) / width) ** 2)
     a, b, _ = np.polyfit(xs, ys, 2, w=np.sqrt(w))
     if a <= 0:
@@ -325,8 +341,11 @@ def basin_vertex(trials: Sequence[TrialRecord]) -> float | None:
     return float(np.exp(vertex))
 
 
-def _limit_cliff(x: np.ndarray, y: np.ndarray, x_best: float, y_best: float) -> np.ndarray:
-    """Cap each side's rise at three times the gentler side's.
+def _limit_cliff(x: np.ndarray, y: np.ndarray, x_best: float, y_best: float,
+                 high_only: bool = False) -> np.ndarray:
+    """Cap each side's rise at three times the gentler side's (with ``high_only``, only the
+    high-LR side's, at three times the low side's: for neighbours that are not equally far from
+    the best, where a far point's larger rise is its distance, not a wall).
 
     Basins are steep on the high side (a network that blew up or died sits at chance level): a
     symmetric fit would read that wall as "go lower" by up to half a lattice step. A point past
@@ -335,8 +354,10 @@ def _limit_cliff(x: np.ndarray, y: np.ndarray, x_best: float, y_best: float) -> 
     left, right = y[x < x_best], y[x > x_best]
     if not len(left) or not len(right):
         return y
-    gentle = min(left[np.argmax(x[x < x_best])], right[np.argmin(x[x > x_best])]) - y_best
-    return np.minimum(y, y_best + 3 * max(gentle, 0.0))
+    low = left[np.argmax(x[x < x_best])] - y_best
+    gentle = low if high_only else min(low, right[np.argmin(x[x > x_best])] - y_best)
+    cap = y_best + 3 * max(gentle, 0.0)
+    return np.where(x > x_best, np.minimum(y, cap), y) if high_only else np.minimum(y, cap)
 
 
 def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_steps: int,

@@ -123,11 +123,14 @@ def best_estimate(context: Context, best: TrialRecord) -> LrEstimate:
 def _resolution_interval(best: TrialRecord, trials: Sequence[TrialRecord],
                          lr_range: LogRange) -> tuple[float, float]:
     """The 68% interval when no basin could be fitted: the answer is known to the resolution of
-    the search around it (the log distance to the nearest other LR tried, a decade when there is
+    the search around it (the log distance to the nearest other LR tried on its less explored
+    side: a point tried close on one side says nothing of the other; a decade when there is
     none), widened by :data:`MODEL_ERROR`, and kept below the lowest LR that diverged."""
     x = math.log(best.lr)
-    others = [abs(math.log(t.lr) - x) for t in trials if t.lr != best.lr]
-    spread = math.hypot(MODEL_ERROR, min(others, default=math.log(10)))
+    below = [x - math.log(t.lr) for t in trials if t.lr < best.lr]
+    above = [math.log(t.lr) - x for t in trials if t.lr > best.lr]
+    gaps = [min(side) for side in (below, above) if side]
+    spread = math.hypot(MODEL_ERROR, max(gaps, default=math.log(10)))
     z = NormalDist().inv_cdf(1 - (1 - LEVEL) / 2)
     cliff = min((t.lr for t in trials if t.diverged and t.lr > best.lr), default=math.inf)
     low = max(lr_range.low, best.lr * math.exp(-z * spread))

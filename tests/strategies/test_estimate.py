@@ -9,6 +9,7 @@ import pytest
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import LogRange
 from lrtune.strategies import estimate_lr
+from lrtune.strategies._estimate import _resolution_interval
 
 FULL = 1000
 RANGE = LogRange(1e-5, 1.0)
@@ -89,3 +90,15 @@ def test_no_estimate_without_three_finite_points_of_one_length():
     rng = np.random.default_rng(4)
     two = basin(rng, 1e-2, 0.01, [5e-3, 1e-2], FULL) + basin(rng, 1e-2, 0.01, [2e-2], 100)
     assert estimate_lr(two, FULL, RANGE, decays=False) is None
+
+
+def test_without_a_fit_the_interval_is_as_wide_as_the_less_explored_side():
+    # an answer tried 1.2x below and a decade above is known to a decade, not to 1.2x: the
+    # close point says nothing of the other side
+    best = TrialRecord(0, {"lr": 1e-2}, FULL, TrialState.COMPLETED, 1.0, FULL)
+    near = TrialRecord(1, {"lr": 1e-2 / 1.2}, FULL, TrialState.COMPLETED, 1.1, FULL)
+    far = TrialRecord(2, {"lr": 1e-1}, FULL, TrialState.COMPLETED, 1.3, FULL)
+    one_sided = _resolution_interval(best, [best, near], RANGE)
+    both = _resolution_interval(best, [best, near, far], RANGE)
+    assert both == pytest.approx(_resolution_interval(best, [best, far], RANGE))
+    assert both[1] / both[0] > 5 * one_sided[1] / one_sided[0]

@@ -7,7 +7,7 @@ import pytest
 
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import Space
-from lrtune.strategies._auto import FINAL_STEP, AutoStrategy, next_final_lr
+from lrtune.strategies._auto import FINAL_STEP, AutoStrategy, basin_vertex, next_final_lr
 from lrtune.strategies._base import Context, Proposal, answer_of
 
 FULL = 1000
@@ -90,17 +90,13 @@ def basin(lr, steps):
     return 1 + (math.log(lr / 1.0)) ** 2 / steps
 
 
-def cliff(steps):
-    return 6.0 if steps < 40 else 3.0
-
-
 def test_a_full_run_that_diverged_early_gives_its_steps_to_one_below_it():
-    # 40-step runs of plain SGD at 1.5 runs: the scan's best (4.6) survives 8 steps but not 40,
+    # 40-step runs of plain SGD at 1.5 runs: the scan's best (1.0) survives 8 steps but not 40,
     # so the first full run blows up within a few steps; the budget pays for another, lower
-    trials, _ = study(SPACE, 40, 1.5, basin, cliff)
+    trials, _ = study(SPACE, 40, 1.5, basin, lambda steps: 6.0 if steps < 40 else 0.5)
     finals = [t for t in trials if t.tag == "final"]
     assert finals[0].state is TrialState.DIVERGED
-    assert finals[-1].state is TrialState.COMPLETED and finals[-1].lr < 3.0
+    assert finals[-1].state is TrialState.COMPLETED and finals[-1].lr < 0.5
     spent = sum(t.steps_done for t in trials) / 40
     assert spent > 1.5 - 1 / 40 * 8  # what is left does not pay for another scan run
 
@@ -117,3 +113,38 @@ def test_an_lr_that_diverged_at_full_length_is_not_the_answer():
     assert min(scanned, key=lambda t: t.value).lr >= finals[0].lr
     assert answer.lr < finals[0].lr
     assert answer == min((t for t in scanned if t.lr < finals[0].lr), key=lambda t: t.value)
+
+
+@pytest.mark.parametrize("blows_up_after, first", [
+    (8, [10.0, 1.0, 0.1]),  # a diverged 8-step run costs as much as a finished one: a decade
+    (2, [10.0, 10 ** (2 / 3), 10 ** (1 / 3), 1.0]),  # a quarter of one: a lattice step
+])
+def test_the_scan_steps_down_a_decade_while_diverged_runs_cost_half_a_finished_one(
+        blows_up_after, first):
+    # a 60-step recipe at 1.5 runs scans with 8-step runs: walking down a lattice step at a
+    # time from 10 through runs that each cost all 8 spent the scan on 4.6, 2.2 and 1.0 above the
+    # cliff (0.2), and the full run, with no finite point to go by, blew up too
+    space = Space(lr=(1e-4, 10.0), optimizer="sgd-plain")
+    trials, answer = study(space, 60, 1.5, lambda lr, steps: 1 + math.log(lr / 0.05) ** 2,
+                           lambda steps: 0.2, blows_up_after=blows_up_after)
+    scan = [t for t in trials if t.tag.startswith("scan")]
+    assert [t.lr for t in scan[:len(first)]] == pytest.approx(first)
+    assert answer.tag == "final" and answer.state is TrialState.COMPLETED
+    assert answer.lr < 0.2
+
+
+@pytest.mark.parametrize("lrs", [(0.01, 0.1, 0.2154), (0.004642, 0.04642, 0.1)])
+def test_a_sparse_scan_reads_its_best_from_the_bracket_not_the_nearest_lattice_point(lrs):
+    # scan points a decade apart around a basin at 0.04 (a 1.5-run scan fills in no neighbours):
+    # the lowest point alone answered 0.1 or 0.046 depending on where the lattice fell
+    best = 0.04
+    trials = [TrialRecord(i, {"lr": lr}, 10, TrialState.COMPLETED,
+                          3 + 0.1 * math.log(lr / best) ** 2, 10, tag="scan:0")
+              for i, lr in enumerate(lrs)]
+    assert basin_vertex(trials) == pytest.approx(best, rel=0.01)
+
+
+def test_a_best_at_the_edge_of_a_sparse_scan_is_not_extrapolated():
+    trials = [TrialRecord(i, {"lr": lr}, 10, TrialState.COMPLETED, loss, 10, tag="scan:0")
+              for i, (lr, loss) in enumerate([(1.0, 3.0), (0.1, 3.5), (0.01, 4.0)])]
+    assert basin_vertex(trials) == pytest.approx(1.0)
