@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from lrtune._validation import fail
 from lrtune.exceptions import LrtuneError
+from lrtune.study._heartbeat import Reaper, WorkerId
 from lrtune.study._processes import RESTARTS_PER_WORKER, open_job, report_finished, worker_job
 from lrtune.study._study import Study
 from lrtune.study._worker import POLL_SECONDS, Callback, run_worker
@@ -35,6 +36,7 @@ _log = logging.getLogger("lrtune.study")
 RAY_HINT = 'Ray is not installed: pip install "lrtune[ray]" (or "ray[tune]")'
 OPTIONS = ("num_cpus", "num_gpus", "memory")  # Ray's own task options; other keys are custom
 STOP_SECONDS = 30.0  # how long interrupted workers get to mark their trials lost
+KILL_SECONDS = 30.0  # how long killed ones get to end before their trials are failed here
 
 
 def import_ray() -> Any:
@@ -110,7 +112,7 @@ def run_ray(study: Study, objective: Callable[[Trial], float], *, storage: str,
                     _result(ray, ref, study)
             report_finished(study, reported, callbacks)
         finally:
-            _stop(ray, pending)
+            _stop(ray, pending, study)
 
 
 def _result(ray: Any, ref: Any, study: Study) -> int:
@@ -126,15 +128,23 @@ def _result(ray: Any, ref: Any, study: Study) -> int:
             "is incomplete: run tune() again to resume.") from None
 
 
-def _stop(ray: Any, pending: list[Any]) -> None:
-    """Interrupt the workers still running (each marks its trial lost), then wait for them."""
+def _stop(ray: Any, pending: list[Any], study: Study) -> None:
+    """Interrupt the workers still running (each marks its trial lost), then wait for them;
+    kill those that do not end in time and fail their trials as lost here."""
     if not pending:
         return
     for ref in pending:
         ray.cancel(ref)  # a KeyboardInterrupt in the task: run_worker marks its trial lost
     _, stuck = ray.wait(pending, num_returns=len(pending), timeout=STOP_SECONDS)
+    if not stuck:
+        return
     for ref in stuck:
         ray.cancel(ref, force=True)
+    # killed, maybe inside a storage call (seen beside a busy test suite): their trials would
+    # stay running until a later worker's reaper. Lost now where their processes can be checked
+    # (this host); on other hosts, once their heartbeats fall silent.
+    ray.wait(stuck, num_returns=len(stuck), timeout=KILL_SECONDS)
+    Reaper(study, WorkerId.of_this_process()).reap()
 
 
 def _ray_worker(job: bytes) -> int:
