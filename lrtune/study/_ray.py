@@ -140,9 +140,10 @@ def _stop(ray: Any, pending: list[Any], study: Study) -> None:
         return
     for ref in stuck:
         ray.cancel(ref, force=True)
-    # killed, maybe inside a storage call (seen beside a busy test suite): their trials would
-    # stay running until a later worker's reaper. Lost now where their processes can be checked
-    # (this host); on other hosts, once their heartbeats fall silent.
+    # killed (an objective that swallows the interrupt; once, beside a busy test suite, a worker
+    # for a reason not established): their trials would stay running until a later worker's
+    # reaper. Lost now where their processes can be checked (this host); on other hosts, once
+    # their heartbeats fall silent.
     ray.wait(stuck, num_returns=len(stuck), timeout=KILL_SECONDS)
     Reaper(study, WorkerId.of_this_process()).reap()
 
