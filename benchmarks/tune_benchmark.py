@@ -26,6 +26,7 @@ the development half; the validation half is run once a change is decided.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -112,16 +113,12 @@ def method_version(method: str) -> str:
     return digest.hexdigest()[:12]
 
 
-_RUNNING: dict[str, str] = {}
-
-
+@functools.cache
 def running_version(method: str) -> str:
     """:func:`method_version` as this process first read it (:func:`main` reads them all before
     the sweep): the process runs the code it imported, so a file edited during a sweep must not
     stamp the records made after the edit as the new code's."""
-    if method not in _RUNNING:
-        _RUNNING[method] = method_version(method)
-    return _RUNNING[method]
+    return method_version(method)
 
 
 @dataclass(frozen=True)

@@ -54,19 +54,19 @@ def step_noise(values: np.ndarray) -> float:
     return mad_sigma(np.diff(values)) / math.sqrt(2)
 
 
-def untrained_loss(losses: np.ndarray) -> float:
+def untrained_loss(losses: np.ndarray, noise: float) -> float:
     """The untrained model's loss: what the run is measured from.
 
     The first loss alone is one mini-batch's: on small noisy batches it sits well above or below
     the model's loss (a 32-sample MSE batch read 0.58 to 1.97 over seeds where the untrained
     validation loss was 1.35), so a run that barely moved looked as if it had learned, or one that
     learned as if it had fallen back to its start. The median of the first few losses is steadier,
-    unless they climb beyond the noise (an early spike of a too-high LR): then the first one,
-    which no update has touched.
+    unless they climb more than two ``noise`` (the step noise) above the first (an early spike
+    of a too-high LR): then the first one, which no update has touched.
     """
     first = float(losses[0])
     early = float(np.median(losses[:START_LOSSES]))
-    return early if early <= first + 2 * step_noise(losses) else first
+    return early if early <= first + 2 * noise else first
 
 
 def classify(
@@ -98,11 +98,12 @@ def classify(
 
     window = max(3, len(losses) // 20) | 1
     smoothed = smooth(losses, window)
-    initial = untrained_loss(losses)
+    noise = step_noise(losses)
+    initial = untrained_loss(losses, noise)
     final = float(np.mean(losses[-window:]))
     # standard error of a window mean: the minimum of a smoothed noisy curve sits about two of
     # them below the truth, so progress and rebounds are only counted beyond that
-    margin = 2 * step_noise(losses) / math.sqrt(window)
+    margin = 2 * noise / math.sqrt(window)
     best_i = int(np.argmin(smoothed))
     best = float(smoothed[best_i])
     scale = float(loss_scale(initial, best))

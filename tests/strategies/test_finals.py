@@ -136,7 +136,7 @@ def test_the_scan_steps_down_a_decade_while_diverged_runs_cost_half_a_finished_o
 @pytest.mark.parametrize("lrs", [(0.01, 0.1, 0.2154), (0.004642, 0.04642, 0.1)])
 def test_a_sparse_scan_reads_its_best_from_the_bracket_not_the_nearest_lattice_point(lrs):
     # scan points a decade apart around a basin at 0.04 (a 1.5-run scan fills in no neighbours):
-    # the lowest point alone answered 0.1 or 0.046 depending on where the lattice fell
+    # the best lattice point alone answered 0.1 or 0.046 depending on where the lattice fell
     best = 0.04
     trials = [TrialRecord(i, {"lr": lr}, 10, TrialState.COMPLETED,
                           3 + 0.1 * math.log(lr / best) ** 2, 10, tag="scan:0")
