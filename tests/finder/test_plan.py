@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lrtune.finder._analysis import analyse, momentum_lag
+from lrtune.finder._analysis import FALL_LEFT, KNEE_MARGIN, analyse, momentum_lag
 from lrtune.finder._plan import (
     COARSE_PER_DECADE, FINE_ABOVE, FINE_BELOW, FINE_PER_DECADE, coarse_lrs, fine_lrs,
     least_iterations,
@@ -71,6 +71,43 @@ def test_the_mean_of_passes_finds_a_known_minimum_and_a_band_from_their_spread()
     assert low <= reading.suggestion <= high and high / low < 1.5
     noisier = analyse(lrs, [p + rng.normal(0, 0.3, len(x)) for p in passes], floor=10.0)
     assert noisier.band[1] / noisier.band[0] > high / low
+
+
+def _passes(shape, seed: int, count: int = 5, noise: float = 0.05) -> tuple[np.ndarray, list]:
+    """``count`` noisy passes over a fine-pass grid of the curve ``shape(log10 lr)``."""
+    lrs = 10.0 ** (np.arange(41) / FINE_PER_DECADE - 3.75)
+    rng = np.random.default_rng(seed)
+    x = np.log10(lrs)
+    return lrs, [shape(x) + rng.normal(0, noise, len(x)) for _ in range(count)]
+
+
+def test_a_flat_bottom_is_read_at_its_knee_wherever_the_noise_puts_its_minimum():
+    # the loss falls from 1 to 0 over two decades, then stays flat for one until the cliff
+    def shape(x):
+        return np.clip((-1.0 - x) / 2.0, 0.0, 1.0) + np.where(x > 0.0, 20.0 * x, 0.0)
+
+    knee = -1.0 - 2.0 * FALL_LEFT  # 80% of the fall
+    readings = [analyse(*_passes(shape, seed), floor=1.0) for seed in range(5)]
+    suggestions = [r.suggestion * KNEE_MARGIN for r in readings]
+    for lr in suggestions:
+        assert 10 ** (knee - 0.1) < lr < 10 ** (knee + 0.1)
+    assert max(suggestions) / min(suggestions) < 1.3
+    minima = [r.min_lr for r in readings]
+    assert max(minima) / min(minima) > 2  # the minimum of the same curves wanders
+
+
+def test_a_second_dip_after_a_partial_blow_up_does_not_move_the_reading():
+    # the first basin at 10^-1.5; the loss climbs halfway back, then dips a little deeper at
+    # 10^-0.5 before the cliff (a network that half blew up and settled again)
+    def shape(x):
+        first = np.clip((-1.5 - x) / 1.5, 0.0, 1.0) * 0.8 + 0.2
+        climb = np.clip((x + 1.5) / 0.5, 0.0, 1.0) * 0.4 - np.clip((x + 1.0) / 0.5, 0.0, 1.0) * 0.45
+        return first + climb + np.where(x > 0.0, 20.0 * x, 0.0)
+
+    for seed in range(3):
+        reading = analyse(*_passes(shape, seed), floor=1.0)
+        assert reading.min_lr > 10 ** -0.9  # the second dip is the deeper one
+        assert reading.suggestion * KNEE_MARGIN < 10 ** -1.5
 
 
 def test_rewinding_twice_gives_the_optimizer_its_first_state_back():
