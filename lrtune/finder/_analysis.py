@@ -39,11 +39,11 @@ for the passes of :mod:`lrtune.finder._plan`; ratios are LR / grid-best LR.
    counted at the untrained model's loss after it blew up, and **the uncertainty is their
    spread**: :data:`BOOTSTRAP` resamples of the passes, each mean curve smoothed and its knee
    interpolated between the two sample points it falls between (a pass samples a decade at
-   eight LRs); the suggestion is their median, the band their 10th-90th percentiles. With fewer than :data:`MIN_REPLICATES` passes
-   there is no spread to resample, and the residuals around the smoothed curve get random signs
-   in blocks instead (a block wild bootstrap); such a reading is never "clear". "Clear" also
-   needs the band within :data:`CLEAR_BAND` (3x); a clear descent with a wider band is
-   ``wide band``.
+   eight LRs); the suggestion is their median, the band their 10th-90th percentiles. With fewer
+   than :data:`MIN_REPLICATES` passes there is no spread to resample, and the residuals around
+   the smoothed curve get random signs in blocks instead (a block wild bootstrap); such a
+   reading is never "clear". "Clear" also needs the band within :data:`CLEAR_BAND` (3x); a
+   clear descent with a wider band is ``wide band``.
 5. **Heavy-ball momentum is read where a long run would feel it** (:func:`momentum_lag`). The
    passes sweep at a fixed rate, so the loss's lag behind the LR is the same for every budget
    and :data:`KNEE_MARGIN` absorbs it, except for momentum: its velocity builds over about
