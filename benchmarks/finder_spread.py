@@ -35,6 +35,7 @@ from benchmarks.reference import grid_reference, normalised_regret, per_seed_los
 from benchmarks.results_md import OUT, publish
 from benchmarks.tasks import benchmark_task
 from lrtune.finder import Pass
+from lrtune.finder._analysis import MIN_REPLICATES
 from lrtune.finder._find import momentum_of, read_passes
 from lrtune.optimizers import build_optimizer
 from lrtune.tasks import TASKS
@@ -125,6 +126,8 @@ def summarise(task: str, rows: list[dict]) -> dict:
         "task": task, "tests": len(rows), "medians": median_suggestions(rows),
         "per_num_iter": dict(Counter(r["num_iter"] for r in rows)),
         "spread": spread([r["suggestion"] for r in rows]),
+        "replicated_spread": spread([r["suggestion"] for r in rows
+                                     if r["fine_passes"] >= MIN_REPLICATES]),
         "clear_spread": spread(clear), "clear": len(clear),
         "band": float(np.median([r["band"][1] / r["band"][0] for r in rows])),
         "verdicts": dict(Counter(r["verdict"] for r in rows)),
@@ -151,22 +154,25 @@ def markdown(summaries: list[dict], title: str, command: str) -> str:
         f"seeds {SEEDS[0]}-{SEEDS[-1]} per task; *tests* = how many were swept (a slow task "
         "may have fewer: the seeds per num_iter are then in brackets, `-` = none). Median "
         "suggestion per num_iter; *spread* = max / min "
-        "suggestion over all the task's tests (target <= 2), *clear* = the same over the tests "
+        "suggestion over all the task's tests (target <= 2), *3+ passes* = the same over the "
+        f"tests that bought at least {MIN_REPLICATES} fine passes (a band from their spread), "
+        "*clear* = the same over the tests "
         "whose verdict is \"clear\" (how many, then their spread); *band* = median width (high / "
         "low) of the 10-90% band."
         + (" *regret*: full runs (seeds 0-2) at the median suggestion of each num_iter against "
            "the recipe's grid, normalised (0 = the grid's best, 1 = a random log-uniform LR), "
            "median and worst over num_iter." if with_regret else ""), "",
         "| task | tests | " + " | ".join(f"n={n}" for n in NUM_ITERS)
-        + " | spread | clear | band | verdicts |" + (" regret (median, worst) |" if with_regret
-                                                      else ""),
-        "|---|---|" + "---|" * (len(NUM_ITERS) + 4) + ("---|" if with_regret else ""),
+        + " | spread | 3+ passes | clear | band | verdicts |"
+        + (" regret (median, worst) |" if with_regret else ""),
+        "|---|---|" + "---|" * (len(NUM_ITERS) + 5) + ("---|" if with_regret else ""),
     ]
     for s in summaries:
         medians = [_median_cell(s, n) for n in NUM_ITERS]
         verdicts = ", ".join(f"{v} {c}" for v, c in s["verdicts"].items())
         row = (f"| {s['task']} | {s['tests']} | " + " | ".join(medians)
-               + f" | {s['spread']:.2f} | {s['clear']}: {s['clear_spread']:.2f} "
+               + f" | {s['spread']:.2f} | {s['replicated_spread']:.2f} "
+               f"| {s['clear']}: {s['clear_spread']:.2f} "
                f"| {s['band']:.2f} | {verdicts} |")
         if with_regret:
             values = list(s["regret"].values())
@@ -177,7 +183,10 @@ def markdown(summaries: list[dict], title: str, command: str) -> str:
               for n in NUM_ITERS if any(n in s["passes"] for s in summaries)}
     lines += ["", "Fine passes each num_iter bought (median over tasks): "
               + ", ".join(f"{n}: {p:g}" for n, p in bought.items()) + ".",
-              "", f"Worst spread: {worst['task']} ({worst['spread']:.2f})."]
+              "", f"Worst spread: {worst['task']} ({worst['spread']:.2f}). Target (at most 2) "
+              f"met on {sum(s['spread'] <= 2 for s in summaries)} of {len(summaries)} tasks; "
+              f"with {MIN_REPLICATES}+ passes on "
+              f"{sum(s['replicated_spread'] <= 2 for s in summaries)}."]
     if with_regret:
         all_regrets = [v for s in summaries for v in s["regret"].values()]
         lines[-1] += (f" Regret over all recipes and num_iter: median "
