@@ -49,11 +49,11 @@ for the passes of :mod:`lrtune.finder._plan`; ratios are LR / grid-best LR.
    and :data:`KNEE_MARGIN` absorbs it, except for momentum: its velocity builds over about
    ``1 / (1 - b)`` steps, so a sweep sees the blow-up 3.3x too high for SGD's 0.9 at eight steps
    per decade. With the correction the recipes under SGD with momentum read as well as the
-   plain-SGD one, which needs none: regret at most 0.005 on the Nesterov CNN, the linear
-   regression and the GroupNorm CNN, 0.006 on the plain-SGD MLP; but 0.05 on a Nesterov MLP and
-   0.19 on a BatchNorm MLP at a large batch (``python -m benchmarks.finder_spread --suite dev``
-   and ``--suite validation``, RESULTS.md). Adam's and RMSprop's averages do not scale the
-   step, so they count as no momentum.
+   plain-SGD one, which needs none: regret at most 0.003 on the Nesterov CNN, the linear
+   regression, the GroupNorm CNN and the plain-SGD MLP; but 0.03 on a Nesterov MLP and 0.41 on
+   a BatchNorm MLP at a large batch, whose grid best (0.63) lies 15x above the suggestion
+   (``python -m benchmarks.finder_spread --suite dev`` and ``--suite validation``, RESULTS.md).
+   Adam's and RMSprop's averages do not scale the step, so they count as no momentum.
 6. **The curve is read up to the first point where its smoothed loss is back above its start**
    (after a descent of more than :data:`NOISE_RATIO` noise standard deviations), even when the
    divergence rule of :func:`divergence_onset` has not fired yet. A network that blew up can
