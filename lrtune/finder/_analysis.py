@@ -60,7 +60,11 @@ for the passes of :mod:`lrtune.finder._plan`; ratios are LR / grid-best LR.
    settle again at a still higher LR (the 1-D CNN of ``mnist1d`` under Adam came back to a
    minimum at 8.3 after blowing up past 0.1; the noisy-label MLP dipped again at 0.2), and such
    a second minimum is no LR a training run can use: before this cut they gave suggestions 500x
-   and 20x above the others of their task.
+   and 20x above the others of their task. For the same reason no bootstrap reading lies past
+   the divergence LR the result reports (the median of the passes' blow-ups): past it the mean
+   is mostly passes counted at the floor, and a pass that ran on alone can dip there (one test
+   of 300 on the dev half and the built-in tasks, the built-in diabetes task with no clear
+   descent, read 13x past it).
 
 What no training-loss curve can see: a run that overfits. The noisy regression (40 epochs of a
 small data set at a constant LR) is best at 1.6e-4, 90-950x below its curve minimum, because
@@ -287,6 +291,8 @@ def analyse(
     verdict = _verdict(smoothed, y, i_min, x, bandwidth, diverged=diverged_lr is not None)
     to_suggestion = factor / KNEE_MARGIN / momentum_lag(momentum, float(lrs[1] / lrs[0]))
     readings = _knee(x, curves)
+    if diverged_lr is not None:  # where later passes ran on after most blew up: no LR to use
+        readings = np.minimum(readings, math.log10(diverged_lr))
     low, mid, high = (10.0 ** np.percentile(readings, (BAND[0], 50.0, BAND[1]))) * to_suggestion
     if verdict is Verdict.CLEAR and (high / low > CLEAR_BAND or len(rows) < MIN_REPLICATES):
         verdict = Verdict.WIDE_BAND

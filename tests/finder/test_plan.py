@@ -110,6 +110,19 @@ def test_a_second_dip_after_a_partial_blow_up_does_not_move_the_reading():
         assert reading.suggestion * KNEE_MARGIN < 10 ** -1.5
 
 
+def test_the_reading_never_lies_past_where_most_passes_blew_up():
+    # no clear descent: flat noise; two passes of three blow up at the 13th LR, and the one
+    # that runs on happens to dip at the end, so the mean's lowest point lies past the blow-up
+    lrs, passes = _passes(lambda x: np.ones_like(x), seed=0, count=3, noise=0.05)
+    for p in passes[:2]:
+        p[12:] = 1e6
+    passes[2][-6:] -= 0.5
+    reading = analyse(lrs, passes, floor=1.0)
+    assert reading.diverged_lr == pytest.approx(lrs[12])
+    assert reading.min_lr > reading.diverged_lr  # what the guard is for
+    assert reading.suggestion * KNEE_MARGIN <= reading.diverged_lr * (1 + 1e-9)
+
+
 def test_rewinding_twice_gives_the_optimizer_its_first_state_back():
     task = get_task("digits")
     model = task.make_model(0)
