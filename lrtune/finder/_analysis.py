@@ -62,9 +62,11 @@ for the passes of :mod:`lrtune.finder._plan`; ratios are LR / grid-best LR.
    a second minimum is no LR a training run can use: before this cut they gave suggestions 500x
    and 20x above the others of their task. For the same reason no bootstrap reading lies past
    the divergence LR the result reports (the median of the passes' blow-ups): past it the mean
-   is mostly passes counted at the floor, and a pass that ran on alone can dip there (one test
-   of 300 on the dev half and the built-in tasks, the built-in diabetes task with no clear
-   descent, read 13x past it).
+   is mostly passes counted at the floor, and a pass that ran on alone can dip there: on the
+   built-in diabetes task, whose passes show no clear descent, the guard took the spread over
+   num_iter and seeds from 588 to 46 and changed no other task of the suite or the built-in
+   ones (RESULTS.md, ``python -m benchmarks.finder_spread --reread``, against the same section
+   at commit e62d56d).
 
 What no training-loss curve can see: a run that overfits. The noisy regression (40 epochs of a
 small data set at a constant LR) is best at 1.6e-4, 90-950x below its curve minimum, because
