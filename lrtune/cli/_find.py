@@ -120,7 +120,11 @@ def _report(result: FinderResult) -> None:
     console.print(f"  safe {triple.safe:.3g}   default {triple.default:.3g}   "
                   f"aggressive {triple.aggressive:.3g}")
     diverged = "never" if result.diverged_lr is None else f"at lr {result.diverged_lr:.3g}"
-    console.print(f"  curve minimum at lr {result.min_lr:.3g}; diverged {diverged}; "
+    scale = result.suggestion / result.knee_lr
+    console.print(f"  read from the curve's knee at lr {result.knee_lr:.3g} (80% of its fall; "
+                  f"minimum at {result.min_lr:.3g}), times {scale:.2g} for a full run with this "
+                  "schedule and optimizer")
+    console.print(f"  diverged {diverged}; "
                   f"{result.steps} steps: a coarse sweep and {len(result.passes) - 1} fine "
                   f"passes ({result.stop_reason})")
     colour = "green" if result.verdict.value == "clear" else "yellow"

@@ -152,6 +152,7 @@ class Analysis:
     smoothed: np.ndarray  # over the usable points
     slope: np.ndarray  # d smoothed / d log10(lr)
     min_lr: float
+    knee_lr: float  # where the curve made 80% of its fall (rule 1): the suggestion's reading
     suggestion: float
     band: tuple[float, float]
     schedule_factor: float
@@ -285,7 +286,7 @@ def analyse(
         low = float(lrs[0]) / MARGIN * factor
         verdict = Verdict.NO_CLEAR_DESCENT if diverged_lr is None else Verdict.DIVERGED_IMMEDIATELY
         return Analysis(usable, diverged_lr, rows[0, :usable].copy(), np.zeros(usable),
-                        float(lrs[0]), low, (low, low), factor, verdict, curve)
+                        float(lrs[0]), float(lrs[0]), low, (low, low), factor, verdict, curve)
     x, rows, y = np.log10(lrs[:usable]), rows[:, :usable], curve[:usable]
     values, slopes = smoother(x, bandwidth)
     smoothed, slope = values @ y, slopes @ y
@@ -297,11 +298,12 @@ def analyse(
     readings = _knee(x, curves)
     if diverged_lr is not None:  # where later passes ran on after most blew up: no LR to use
         readings = np.minimum(readings, math.log10(diverged_lr))
-    low, mid, high = (10.0 ** np.percentile(readings, (BAND[0], 50.0, BAND[1]))) * to_suggestion
+    knee_low, knee, knee_high = 10.0 ** np.percentile(readings, (BAND[0], 50.0, BAND[1]))
+    low, mid, high = knee_low * to_suggestion, knee * to_suggestion, knee_high * to_suggestion
     if verdict is Verdict.CLEAR and (high / low > CLEAR_BAND or len(rows) < MIN_REPLICATES):
         verdict = Verdict.WIDE_BAND
-    return Analysis(usable, diverged_lr, smoothed, slope, float(lrs[i_min]), float(mid),
-                    (float(low), float(high)), factor, verdict, curve)
+    return Analysis(usable, diverged_lr, smoothed, slope, float(lrs[i_min]), float(knee),
+                    float(mid), (float(low), float(high)), factor, verdict, curve)
 
 
 def _replicate_curves(rows: np.ndarray, values: np.ndarray, seed: int) -> np.ndarray:

@@ -87,7 +87,8 @@ def find(
     return FinderResult(
         lrs=lrs, losses=curve, passes=tuple(passes), smoothed=reading.smoothed,
         slope=reading.slope, usable=reading.usable, suggestion=reading.suggestion,
-        band=reading.band, min_lr=reading.min_lr, diverged_lr=reading.diverged_lr,
+        band=reading.band, min_lr=reading.min_lr, knee_lr=reading.knee_lr,
+        diverged_lr=reading.diverged_lr,
         schedule_factor=reading.schedule_factor, verdict=reading.verdict,
         steps=sum(len(p.losses) for p in passes),
         stop_reason="data exhausted" if passes[-1].stop_reason == "data exhausted" else "completed",

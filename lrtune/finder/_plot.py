@@ -12,7 +12,7 @@ from typing import Any
 
 def plot_result(data: dict[str, Any], path: str | Path | None = None, ax: Any = None) -> Any:
     """Loss against LR: every pass's raw points, their mean, the smoothed curve, the suggestion
-    band, the divergence LR.
+    band, the knee it was read at, the divergence LR.
 
     Draws on ``ax`` when given, otherwise on a new figure; saves it to ``path`` when given.
     Returns the figure.
@@ -38,6 +38,9 @@ def plot_result(data: dict[str, Any], path: str | Path | None = None, ax: Any = 
     low, high = data["band"]
     ax.axvspan(low, high, color="C2", alpha=0.2, label="suggestion band")
     ax.axvline(data["suggestion"], color="C2", lw=2, label=f"suggestion {data['suggestion']:.2g}")
+    if data.get("knee_lr") is not None:  # absent where an older version stored it
+        ax.axvline(data["knee_lr"], color="C1", lw=1, ls=":",
+                   label=f"knee (80% of the fall) {data['knee_lr']:.2g}")
     if data["diverged_lr"] is not None:
         ax.axvline(data["diverged_lr"], color="C3", ls="--",
                    label=f"diverged {data['diverged_lr']:.2g}")

@@ -49,6 +49,7 @@ class FinderResult:
     suggestion: float
     band: tuple[float, float]
     min_lr: float  # minimum of the smoothed curve
+    knee_lr: float  # where the smoothed curve made 80% of its fall: the suggestion is read here
     diverged_lr: float | None  # where the loss blew up; None if it never did
     schedule_factor: float  # how much the schedule raised the suggestion over a constant LR
     verdict: Verdict
@@ -64,8 +65,9 @@ class FinderResult:
     def triple(self) -> LRTriple:
         """Safe / default / aggressive: the suggestion and one margin either side of it.
 
-        The aggressive end is the (schedule-scaled) minimum of the curve, where the short sweep
-        was still stable; longer runs often are not. The safe end is as far below.
+        The aggressive end lies twice the knee up (schedule-scaled), toward the curve's minimum,
+        where the short sweep was still stable; longer runs often are not. The safe end is as
+        far below.
         """
         return LRTriple(self.suggestion / MARGIN, self.suggestion, self.suggestion * MARGIN)
 
@@ -96,6 +98,7 @@ class FinderResult:
             "band": list(self.band),
             "triple": self.triple._asdict(),
             "min_lr": self.min_lr,
+            "knee_lr": self.knee_lr,
             "diverged_lr": self.diverged_lr,
             "verdict": self.verdict.value,
         }

@@ -308,7 +308,7 @@ def test_result_is_plain_data_and_plots(tmp_path):
     assert result.schedule_factor == pytest.approx(math.sqrt(2), rel=1e-2)
     history = json.loads(result.to_json(tmp_path / "history.json"))
     assert json.loads((tmp_path / "history.json").read_text()) == history
-    assert history["suggestion"] == result.suggestion
+    assert history["suggestion"] == result.suggestion and history["knee_lr"] == result.knee_lr
     assert history["verdict"] == result.verdict.value and history["band"] == list(result.band)
     assert len(history["lr"]) == len(history["loss"]) == len(result.lrs)
     assert sum(len(p["loss"]) for p in history["passes"]) == result.steps
@@ -356,8 +356,10 @@ def test_cli_find_prints_the_suggestion_and_writes_the_files(tmp_path):
     assert outcome.exit_code == 0, outcome.output
     assert "Suggested lr:" in outcome.output and "verdict: clear" in outcome.output
     assert "safe" in outcome.output and "aggressive" in outcome.output
+    saved = json.loads(history.read_text())
+    assert f"knee at lr {saved['knee_lr']:.3g}" in outcome.output  # what the suggestion is read at
     assert figure.stat().st_size > 10_000
-    assert json.loads(history.read_text())["verdict"] == "clear"
+    assert saved["verdict"] == "clear"
 
 
 def test_cli_find_reports_bad_input_in_one_line(monkeypatch, capsys):

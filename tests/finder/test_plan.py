@@ -88,8 +88,9 @@ def test_a_flat_bottom_is_read_at_its_knee_wherever_the_noise_puts_its_minimum()
 
     knee = -1.0 - 2.0 * FALL_LEFT  # 80% of the fall
     readings = [analyse(*_passes(shape, seed), floor=1.0) for seed in range(5)]
-    suggestions = [r.suggestion * KNEE_MARGIN for r in readings]
-    for lr in suggestions:
+    suggestions = [r.suggestion * KNEE_MARGIN for r in readings]  # no schedule, no momentum
+    for r, lr in zip(readings, suggestions, strict=True):
+        assert lr == pytest.approx(r.knee_lr)
         assert 10 ** (knee - 0.1) < lr < 10 ** (knee + 0.1)
     assert max(suggestions) / min(suggestions) < 1.3
     minima = [r.min_lr for r in readings]
