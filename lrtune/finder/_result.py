@@ -65,9 +65,9 @@ class FinderResult:
     def triple(self) -> LRTriple:
         """Safe / default / aggressive: the suggestion and one margin either side of it.
 
-        The aggressive end lies twice the knee up (schedule-scaled), toward the curve's minimum,
-        where the short sweep was still stable; longer runs often are not. The safe end is as
-        far below.
+        The aggressive end lies at twice the knee (scaled like the suggestion for the schedule and
+        momentum), toward the curve's minimum, where the short sweep was still stable; longer
+        runs often are not. The safe end is as far below.
         """
         return LRTriple(self.suggestion / MARGIN, self.suggestion, self.suggestion * MARGIN)
 
