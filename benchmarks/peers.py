@@ -119,9 +119,20 @@ def run_training(
     """Train with any optimizer (lrtune's own loop only builds registry optimizers).
 
     ``on_eval(index, val_loss)`` sees the validation loss every ``eval_every`` steps and returns
-    True to stop the run there (a pruner's decision), in which case ``val_loss`` is nan.
+    True to stop the run there (a pruner's decision), in which case ``val_loss`` is nan. Dropout
+    draws from torch's global RNG, seeded with ``seed`` as lrtune's own loop does: unseeded, a
+    run's result depended on whatever the process ran before it.
     """
-    steps = task.steps if steps is None else steps
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _train(task, model, optimizer, seed, task.steps if steps is None else steps,
+                      scheduler, eval_every, on_eval)
+
+
+def _train(
+    task: Task, model: nn.Module, optimizer: torch.optim.Optimizer, seed: int, steps: int,
+    scheduler: ScheduledLR | None, eval_every: int, on_eval: Callable[[int, float], bool] | None,
+) -> Run:
     monitor, loader, step = RunMonitor(), task.train_loader(seed), 0
     _set_mode(optimizer, train=True)
     while step < steps and not monitor.diverged:

@@ -50,6 +50,14 @@ def test_schedule_free_is_scored_by_its_own_run_at_its_averaged_weights():
     assert 0.3 < choice.val_loss < 0.8  # standardised targets: 1.0 is predicting the mean
 
 
+def test_a_peer_run_with_dropout_repeats_whatever_the_process_drew_before():
+    pytest.importorskip("prodigyopt")
+    task = "cancer-noisy-mlp-dropout-adam-linear"  # dropout draws from torch's global RNG
+    first = PEERS["prodigy"](task, 1.0, 0).val_loss
+    torch.rand(1000)  # another run, or anything else, moved the global RNG
+    assert PEERS["prodigy"](task, 1.0, 0).val_loss == first
+
+
 @pytest.mark.parametrize("method, module", [("torch-lr-finder", "torch_lr_finder"),
                                             ("lrtune-find", "lrtune.finder")])
 def test_range_tests_suggest_inside_their_sweep_and_count_the_final_run(method, module):
