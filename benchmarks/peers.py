@@ -281,7 +281,10 @@ def optuna_tpe_hyperband(task: Task, budget: float, seed: int) -> Choice:
     every = max(1, min(task.steps_per_epoch, task.steps // 10))
     pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=task.steps // every,
                                             reduction_factor=3)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    # Hyperband puts a trial in a bracket by a hash of the study's name: a random name (Optuna's
+    # default) made the pruning, and so the choice, differ run to run
+    study = optuna.create_study(study_name=f"{task.name}-{seed}", pruner=pruner,
+                                sampler=optuna.samplers.TPESampler(seed=seed))
     low, high = _lr_range(task)
     budget_steps, spent = round(budget * task.steps), 0
     while spent < budget_steps:
