@@ -52,7 +52,8 @@ def _start(tmp_path, *extra, hang):
                "--budget", "3", "--strategy", "random", "--optimizer", "sgd",
                "--storage", f"sqlite:///{tmp_path / 's.db'}", "--study", "s", *extra]
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own group: _ended can kill it whole
     return proc, markers
 
 
@@ -81,7 +82,11 @@ def _ended(proc, timeout=90):
         return proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGABRT)
-        out, err = proc.communicate()
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # workers it left behind hold the pipes open
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
         raise AssertionError(f"lrtune did not exit within {timeout} s of the signal:\n{out}\n"
                              f"{err}") from None
 
