@@ -19,9 +19,7 @@ What it uses (see docs/auto.md for the measurements behind each step):
 5. The last trial trains at full length at the chosen LR: it is the user's model and the study's
    answer. A budget beyond two runs buys more full-length trials, a walk from that LR (a lattice
    step up, then on from the best, or between it and its better neighbour): only full-length
-   runs measure the full-length basin, and the best of them is the answer (of those within the
-   noise of the best, the middle LR: one seed cannot tell them apart, and the highest sits
-   nearest the cliff).
+   runs measure the full-length basin, and the best of them is the answer.
 
 With more choices, or shorter runs, than the budget can scan (not one scan run each), the first
 choice is refined around its optimizer's default LR instead (or trained at it, when not even a
@@ -132,15 +130,7 @@ class AutoStrategy(Strategy):
 
     def recommend(self, context: Context) -> TrialRecord | None:
         final = [t for t in context.tagged("final") if t.state is TrialState.COMPLETED]
-        if not final:
-            return super().recommend(context)
-        best = min(final, key=lambda t: t.score)
-        choice = {k: best.params.get(k) for k in context.space.choices()[0]}
-        mine = [t for t in final if t.matches(choice)]
-        estimate = estimate_lr([t for t in context.live if t.matches(choice)], context.full_steps,
-                               context.space.lr_range, _decays(context, choice))
-        noise = estimate.noise if estimate and estimate.noise else NOISE_PRIOR * abs(best.score)
-        return settled(mine, best, noise)
+        return min(final, key=lambda t: t.score) if final else super().recommend(context)
 
 
 def scan_share(explore_steps: float, scan_steps: int, choices: int) -> float:
@@ -206,22 +196,6 @@ def chosen_weight_decay(context: Context, lr: float) -> float | None:
     if get_optimizer_spec(best.params["optimizer"]).cls in DECAY_BY_PRODUCT:
         value *= anchor_lr / lr
     return min(max(value, wd.low), wd.high)
-
-
-def settled(finals: Sequence[TrialRecord], best: TrialRecord, noise: float) -> TrialRecord:
-    """The answer among full-length runs of one choice: the middle LR of those within ``noise``
-    of the ``best`` (the lower of two), not the best score itself.
-
-    Runs that close cannot be told apart by one seed; their middle is the flat basin's centre,
-    furthest from both of its walls, where the best score alone lands anywhere in it, the cliff
-    side included (a BatchNorm CNN's full runs at 0.010, 0.022 and 0.047 ended at 0.83, 0.82 and
-    0.80, within its noise: 0.047 scores worse over three seeds, 0.022 better than the grid's
-    best). ``noise`` is the study's (:func:`estimate_lr`): seed-to-seed spreads of final losses
-    run from 0.3% to over 50% of the loss across the development suite, so no fixed fraction
-    serves.
-    """
-    tied = sorted((t for t in finals if t.score <= best.score + noise), key=lambda t: t.lr)
-    return tied[(len(tied) - 1) // 2] if tied else best
 
 
 def final_count(budget: float) -> int:

@@ -7,9 +7,7 @@ import pytest
 
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import Space
-from lrtune.strategies._auto import (
-    FINAL_STEP, AutoStrategy, basin_vertex, next_final_lr, settled,
-)
+from lrtune.strategies._auto import FINAL_STEP, AutoStrategy, basin_vertex, next_final_lr
 from lrtune.strategies._base import Context, Proposal, answer_of
 
 FULL = 1000
@@ -150,27 +148,3 @@ def test_a_best_at_the_edge_of_a_sparse_scan_is_not_extrapolated():
     trials = [TrialRecord(i, {"lr": lr}, 10, TrialState.COMPLETED, loss, 10, tag="scan:0")
               for i, (lr, loss) in enumerate([(1.0, 3.0), (0.1, 3.5), (0.01, 4.0)])]
     assert basin_vertex(trials) == pytest.approx(1.0)
-
-
-def test_full_runs_within_the_noise_of_each_other_answer_the_middle_not_the_highest():
-    # a flat full-length basin that drifts down by 0.1% per e-fold towards a cliff at 0.3 (short
-    # runs see a basin at 0.05): the full runs end within the noise of each other, and the best
-    # score sits at the highest LR, nearest the cliff, where another seed may blow up
-    def loss(lr, steps):
-        return 1 + math.log(lr / 0.05) ** 2 / 10 if steps < 1000 else 1 - 0.001 * math.log(lr)
-
-    space = Space(lr=(1e-4, 10.0), optimizer="sgd-plain")
-    trials, answer = study(space, 1000, 4.0, loss, lambda steps: 1.0 if steps < 1000 else 0.3)
-    finals = sorted((t for t in trials if t.tag == "final" and t.value is not None),
-                    key=lambda t: t.lr)
-    assert len(finals) == 3 and max(finals, key=lambda t: t.lr) == min(finals,
-                                                                        key=lambda t: t.value)
-    assert answer == finals[1]
-
-
-def test_a_full_run_better_by_more_than_the_noise_is_the_answer():
-    finals = [run(i, lr, loss) for i, (lr, loss) in enumerate([(0.01, 1.0), (0.02, 0.9),
-                                                                (0.04, 0.8)])]
-    assert settled(finals, finals[2], noise=0.01) == finals[2]
-    assert settled(finals, finals[2], noise=0.25) == finals[1]
-    assert settled(finals[1:], finals[2], noise=0.25) == finals[1]  # two tied: the lower
