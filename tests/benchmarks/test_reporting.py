@@ -136,3 +136,20 @@ def test_a_method_can_have_budgets_of_its_own(capsys):
         with pytest.raises(SystemExit):
             tune_benchmark.parse_args(["--methods", "lrtune-auto,optuna-tpe", "--budgets-of", bad])
         assert "--budgets-of" in capsys.readouterr().err
+
+
+def test_the_horizon_table_gives_each_length_its_best_lr_against_the_full_runs_and_its_progress():
+    from benchmarks import horizon
+
+    lrs = [0.001, 0.01, 0.1]
+    lengths = {"8": [2.0, 1.8, None], "12": [1.9, 1.5, 1.7], "25": [1.6, 1.2, 1.4],
+               "50": [1.2, 1.0, 1.1], "100": [0.6, 1.0, None]}  # the full run: best at 0.001
+    rows = {"r": {"lrs": lrs, "steps": 100, "untrained": 2.6, "recipe": "sgd, constant",
+                  "lengths": lengths}}
+    table = horizon.markdown("## Horizon", "dev", rows, "cmd")
+    row = next(line for line in table.splitlines() if line.startswith("| r |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[3] == "0.001"
+    # T/16 is 8 steps (the floor): best 0.01, 10x the full run's, 0.8 of the 2.0 the full run
+    # fell; a diverged LR (None) is never the best
+    assert cells[4:] == ["10 (0.40)", "10 (0.55)", "10 (0.70)", "10 (0.80)", "1 (1.00)"]
