@@ -77,7 +77,7 @@ def recipe_horizon(name: str, cache: dict) -> dict:
 
 
 def _best(lrs: Sequence[float], losses: Sequence[float | None]) -> tuple[float, float]:
-    finite = [(v, lr) for lr, v in zip(lrs, losses) if v is not None]
+    finite = [(v, lr) for lr, v in zip(lrs, losses, strict=True) if v is not None]
     loss, lr = min(finite)
     return lr, loss
 
