@@ -78,10 +78,14 @@ class LrEstimate:
         return self.low is not None and self.high is not None and self.low <= lr <= self.high
 
     def describe(self) -> str:
-        """``0.012 (68% interval 0.008-0.02)``, and the edge's warning when there is one."""
+        """``0.012 (68% interval 0.008-0.02)``; without a basin fit, says the interval is only
+        the search's resolution (a 1.5-run `auto` study: one full run and two refine points)."""
         text = f"{self.lr:.3g}"
         if self.low is not None and self.high is not None:
             text += f" (68% interval {self.low:.3g}-{self.high:.3g})"
+            if self.noise is None:
+                text += (", the search's resolution alone: no run length had three points near "
+                         "its best to fit a basin to")
         return text
 
     def edge_warning(self) -> str | None:

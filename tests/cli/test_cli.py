@@ -147,3 +147,14 @@ def test_tune_states_its_interval_and_warns_when_the_answer_sits_at_the_edge():
     assert low <= lr <= high <= 1e-3
     assert re.search(r"warning: the best LR sits at the high end of the searched range.*"
                      r"1e-05 - 0\.01", result.output.replace("\n", " "))
+
+
+def test_a_study_too_small_to_fit_a_basin_says_its_interval_is_the_resolution_alone():
+    # 1.5 runs buy a scan a decade apart and two refine points: no length has three points near
+    # its best, so the interval is how far apart the LRs tried were, not a measured uncertainty
+    result = runner.invoke(app, ["tune", str(ROOT / "examples/own_loop.py") + ":objective",
+                                 "--steps", "300", "--budget", "1.5", "--optimizer", "sgd"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.replace("\n", " ").split("estimated")[1:])
+    assert re.match(r" full-length best lr [\d.e+-]+ \(68% interval [\d.e+-]+-[\d.e+-]+\), the "
+                    r"search's resolution alone", line)
