@@ -45,6 +45,9 @@ SCAN_LENGTH = 1 / 16  # scan runs, as a fraction of a full run (1/24 measured: t
 SCAN_SHARE = 0.45  # most of the exploration budget the scan may take
 REFINE_POINTS = 4  # three planned, one placed from their results
 REFINE_MAX_LENGTH = 1 / 3
+# a refine run is at least this many scan runs long: three points at 1.5x fit a basin's vertex
+# where two at 2x only give an argmin (a 1.5-run budget: docs/auto.md, "Budget")
+REFINE_MIN_RATIO = 1.5
 PRIOR_HORIZON_EXPONENT = 0.5  # measured shifts run from 0 (mnist1d) to 1 (diabetes) per length
 CLIFF_MARGIN = SPACING  # stay at least this factor below the lowest diverged LR
 # the step of the walk of full-length runs: a lattice step (docs/auto.md: three fixed runs half a
@@ -135,10 +138,10 @@ class AutoStrategy(Strategy):
 
 def scan_share(explore_steps: float, scan_steps: int, choices: int) -> float:
     """The most of the exploration budget the scans may take: :data:`SCAN_SHARE`, or all of it
-    when the rest would not pay for two refine runs of twice the scan's length (a budget not
-    spent on a refine rung is spent on the scan, not left over)."""
+    when the rest would not pay for two refine runs :data:`REFINE_MIN_RATIO` times the scan's
+    length (a budget not spent on a refine rung is spent on the scan, not left over)."""
     rest = (1 - SCAN_SHARE) * explore_steps
-    return SCAN_SHARE if rest >= 2 * 2 * scan_steps else 1.0
+    return SCAN_SHARE if rest >= 2 * REFINE_MIN_RATIO * scan_steps else 1.0
 
 
 def _rival(context: Context, combos: list[dict], scans: list[list[TrialRecord]],
@@ -391,7 +394,8 @@ def _decays(context: Context, combo: dict) -> bool:
 def refine_plan(context: Context, scan_steps: int, finals: int) -> tuple[int | None, int]:
     """The refine rung's length and number of points: what the scans and the full runs leave
     (the weight-decay probes included), split evenly over :data:`REFINE_POINTS`, or over fewer
-    (down to two) when that many runs would not be twice the scan's length.
+    (down to two) when that many runs would not be :data:`REFINE_MIN_RATIO` times the scan's
+    length.
 
     Read from the budget and the finished scans, not the steps remaining, so every call (and
     every worker) plans the same rung while it runs. ``(None, 0)`` when not even two fit.
@@ -404,7 +408,7 @@ def refine_plan(context: Context, scan_steps: int, finals: int) -> tuple[int | N
         steps = min(round(context.full_steps * REFINE_MAX_LENGTH), left // (points + probes))
         if tried:
             steps = tried[0].steps
-        if steps >= 2 * scan_steps and steps * (points + probes) <= left:
+        if steps >= REFINE_MIN_RATIO * scan_steps and steps * (points + probes) <= left:
             return steps, points
     return None, 0
 

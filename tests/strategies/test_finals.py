@@ -148,3 +148,17 @@ def test_a_best_at_the_edge_of_a_sparse_scan_is_not_extrapolated():
     trials = [TrialRecord(i, {"lr": lr}, 10, TrialState.COMPLETED, loss, 10, tag="scan:0")
               for i, (lr, loss) in enumerate([(1.0, 3.0), (0.1, 3.5), (0.01, 4.0)])]
     assert basin_vertex(trials) == pytest.approx(1.0)
+
+
+def test_a_small_budget_refines_with_three_points_a_basin_can_be_fitted_to():
+    # 1.5 runs of a 400-step recipe: 25-step scans leave about 120 steps. Two refine runs of 60
+    # give an argmin of two, not a vertex, and a shift between the rungs measured from it (the
+    # built-in diabetes task's answers landed 10-140x too high); three of 40 can be fitted
+    best = lambda steps: 0.01 * (400 / steps) ** 0.5  # noqa: E731  (the horizon effect)
+    trials, answer = study(Space(lr=(1e-5, 1.0), optimizer="sgd-plain"), 400, 1.5,
+                           lambda lr, steps: 1 + math.log(lr / best(steps)) ** 2,
+                           lambda steps: math.inf)
+    refine = [t for t in trials if t.tag == "refine"]
+    assert len(refine) == 3 and refine[0].steps >= 1.5 * 25
+    assert answer.tag == "final"
+    assert sum(t.steps_done for t in trials) / 400 > 1.5 - 25 / 400  # the budget is spent
