@@ -150,8 +150,9 @@ def test_tune_states_its_interval_and_warns_when_the_answer_sits_at_the_edge():
 
 
 def test_a_study_too_small_to_fit_a_basin_says_its_interval_is_the_resolution_alone():
-    # 1.5 runs buy a scan a decade apart and two refine points: no length has three points near
-    # its best, so the interval is how far apart the LRs tried were, not a measured uncertainty
+    # 1.5 runs of this 300-step recipe buy a scan a decade apart and two refine points (three
+    # would be shorter than 1.5 scan runs): no length has three points near its best, so the
+    # interval is how far apart the LRs tried were, not a measured uncertainty
     result = runner.invoke(app, ["tune", str(ROOT / "examples/own_loop.py") + ":objective",
                                  "--steps", "300", "--budget", "1.5", "--optimizer", "sgd"])
     assert result.exit_code == 0, result.output
