@@ -79,7 +79,7 @@ class LrEstimate:
 
     def describe(self) -> str:
         """``0.012 (68% interval 0.008-0.02)``; without a basin fit, says the interval is only
-        the search's resolution (a 1.5-run `auto` study: one full run and two refine points)."""
+        the search's resolution (rungs too sparse: a scan a decade apart, two refine points)."""
         text = f"{self.lr:.3g}"
         if self.low is not None and self.high is not None:
             text += f" (68% interval {self.low:.3g}-{self.high:.3g})"

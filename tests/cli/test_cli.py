@@ -156,6 +156,6 @@ def test_a_study_too_small_to_fit_a_basin_says_its_interval_is_the_resolution_al
     result = runner.invoke(app, ["tune", str(ROOT / "examples/own_loop.py") + ":objective",
                                  "--steps", "300", "--budget", "1.5", "--optimizer", "sgd"])
     assert result.exit_code == 0, result.output
-    line = next(x for x in result.output.replace("\n", " ").split("estimated")[1:])
+    line = result.output.replace("\n", " ").split("estimated")[1]
     assert re.match(r" full-length best lr [\d.e+-]+ \(68% interval [\d.e+-]+-[\d.e+-]+\), the "
                     r"search's resolution alone", line)
