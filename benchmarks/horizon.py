@@ -93,7 +93,7 @@ def markdown(title: str, suite: str, rows: dict[str, dict], command: str) -> str
         "as a ratio to the full run's best, then in brackets its *progress*, how far the best run "
         "of that length got from the untrained model's loss towards the full run's best (1 = as "
         "far as the full run). T/16 is the length of `auto`'s scan; its refine rung runs between "
-        "T/7 and T/3.", "",
+        "about T/10 and T/3.", "",
         f"| recipe | optimizer, schedule | T | full-length best | {heads} |",
         "|---|---|---|---|" + "---|" * len(SUITE_FRACTIONS),
     ]

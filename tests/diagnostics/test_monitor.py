@@ -219,13 +219,13 @@ def test_a_lucky_first_batch_does_not_make_a_run_that_learned_look_collapsed(
     assert result.diagnosis.primary.values["initial"] > losses[0]
 
 
-def _short_run_with_held_out(task, lr, steps, seed):
-    """A run of ``steps`` steps whose held-out loss, the objective's value in a study, is given
-    to its monitor at the end, as a study's trial does."""
+def _run_with_held_out(task, lr, seed, steps=None):
+    """A run whose held-out loss, the objective's value in a study, is given to its monitor at
+    the end, as a study's trial does: the result and the monitor."""
     monitor = RunMonitor()
     result = train(task, lr, steps=steps, seed=seed, monitor=monitor)
     monitor.update_validation(int(monitor.steps[-1]), result.val_loss)
-    return result, monitor.diagnose()
+    return result, monitor
 
 
 def test_a_short_noisy_run_whose_held_out_loss_fell_is_not_collapsed():
@@ -237,8 +237,9 @@ def test_a_short_noisy_run_whose_held_out_loss_fell_is_not_collapsed():
     task = benchmark_task("moons-mlp-rmsprop-cosine-small-batch")
     untrained = task.evaluate(task.make_model(4))
     for lr in (0.01, 0.1):
-        result, diagnosis = _short_run_with_held_out(task, lr, 50, seed=4)
+        result, monitor = _run_with_held_out(task, lr, seed=4, steps=50)
         assert result.val_loss < 0.5 * untrained  # the outcome: it learned
+        diagnosis = monitor.diagnose()
         assert diagnosis.status is Status.HEALTHY, diagnosis.primary.evidence
 
 
@@ -253,13 +254,11 @@ def test_a_run_that_spiked_and_learned_too_little_is_told_to_lower_the_lr():
     task = benchmark_task("digits-mlp-sgdplain-cosine-short")
     spiked = []
     for lr, seed in ((2.5, 0), (2.5, 1), (2.5, 2), (2.5, 3), (3.16, 0), (3.16, 2)):
-        monitor = RunMonitor()
-        result = train(task, lr, seed=seed, monitor=monitor)
+        result, monitor = _run_with_held_out(task, lr, seed=seed)
         untrained = task.evaluate(task.make_model(seed))
         if not monitor.losses.max() > 3 * monitor.losses[0] or not math.isfinite(result.val_loss):
             continue
         if result.val_loss > 0.7 * untrained:  # spiked, and learned under a third of the way
-            monitor.update_validation(int(monitor.steps[-1]), result.val_loss)
             spiked.append(monitor.diagnose())
     assert spiked  # the window holds such runs (3 of the 6 on an Intel Xeon)
     for diagnosis in spiked:
