@@ -371,11 +371,15 @@ def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_st
     (docs/auto.md: mnist1d and charlm's ``T/6`` rungs prefer about half what the full run does,
     digits' a third of its ``T/16`` best), so the rungs are two noisy readings of one LR: their
     mean in log space. Under a constant LR it keeps falling with the length: the shift measured
-    between the rungs is carried on to the full length as a power law. ``fallback`` is the
-    answer when neither rung has a finite loss.
+    between the rungs is carried on to the full length as a power law, or the prior's
+    (:data:`PRIOR_HORIZON_EXPONENT`) where no refine rung ran. ``fallback`` is the answer when
+    neither rung has a finite loss.
     """
     scan_best = basin_vertex(scan)
     refine_best = basin_vertex(refine)
+    if refine_best is None and scan_best is not None and not decays:
+        # no second rung to measure the shift: the prior carries the scan's best instead
+        return scan_best * (full_steps / scan_steps) ** -PRIOR_HORIZON_EXPONENT
     if refine_best is None or scan_best is None:
         return refine_best or scan_best or fallback
     if decays:

@@ -7,7 +7,9 @@ import pytest
 
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import Space
-from lrtune.strategies._auto import FINAL_STEP, AutoStrategy, basin_vertex, next_final_lr
+from lrtune.strategies._auto import (
+    FINAL_STEP, PRIOR_HORIZON_EXPONENT, AutoStrategy, basin_vertex, next_final_lr,
+)
 from lrtune.strategies._base import Context, Proposal, answer_of
 
 FULL = 1000
@@ -91,12 +93,13 @@ def basin(lr, steps):
 
 
 def test_a_full_run_that_diverged_early_gives_its_steps_to_one_below_it():
-    # 40-step runs of plain SGD at 1.5 runs: the scan's best (1.0) survives 8 steps but not 40,
-    # so the first full run blows up within a few steps; the budget pays for another, lower
-    trials, _ = study(SPACE, 40, 1.5, basin, lambda steps: 6.0 if steps < 40 else 0.5)
+    # 40-step runs of plain SGD at 1.5 runs: the scan's best (1.0) survives 8 steps, and so
+    # does the full run's first LR (0.45, the prior's shift below it) but not for 40 steps: it
+    # blows up within a few; the budget pays for another, lower
+    trials, _ = study(SPACE, 40, 1.5, basin, lambda steps: 6.0 if steps < 40 else 0.3)
     finals = [t for t in trials if t.tag == "final"]
     assert finals[0].state is TrialState.DIVERGED
-    assert finals[-1].state is TrialState.COMPLETED and finals[-1].lr < 0.5
+    assert finals[-1].state is TrialState.COMPLETED and finals[-1].lr < 0.3
     spent = sum(t.steps_done for t in trials) / 40
     assert spent > 1.5 - 1 / 40 * 8  # what is left does not pay for another scan run
 
@@ -162,3 +165,18 @@ def test_a_small_budget_refines_with_three_points_a_basin_can_be_fitted_to():
     assert len(refine) == 3 and refine[0].steps >= 1.5 * 25
     assert answer.tag == "final"
     assert sum(t.steps_done for t in trials) / 400 > 1.5 - 25 / 400  # the budget is spent
+
+
+def test_without_a_refine_rung_a_constant_lr_carries_the_scans_best_by_the_prior():
+    # 60 steps at 1.5 runs: 8-step scans leave no room for a refine rung. Under a constant LR
+    # the best falls with the length (here as the prior says), so the full run must not train
+    # at the scan's best, as it did before
+    best = lambda steps: 0.01 * (60 / steps) ** PRIOR_HORIZON_EXPONENT  # noqa: E731
+    trials, answer = study(Space(lr=(1e-3, 0.1), optimizer="sgd-plain"), 60, 1.5,
+                           lambda lr, steps: 1 + math.log(lr / best(steps)) ** 2,
+                           lambda steps: math.inf)
+    assert not [t for t in trials if t.tag == "refine"]
+    scan = [t for t in trials if t.tag.startswith("scan")]
+    assert answer.tag == "final"
+    assert answer.lr == pytest.approx(basin_vertex(scan) * (60 / 8) ** -PRIOR_HORIZON_EXPONENT)
+    assert answer.lr == pytest.approx(0.01, rel=0.01)
