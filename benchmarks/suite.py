@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmarks.recipes import RECIPES, half_of, recipe_names
+from benchmarks.recipes import RECIPES, SETS, half_of, recipe_names
 from benchmarks.reference import GridReference, grid_reference
 from benchmarks.results_md import publish
 
@@ -69,10 +69,12 @@ def table(summaries: Sequence[GridSummary]) -> str:
 
 
 def section(summaries: Sequence[GridSummary]) -> str:
-    dev = sum(half_of(s.name) == "dev" for s in summaries)
+    count = {h: sum(half_of(s.name) == h for s in summaries) for h in SETS}
     return (f"{TITLE}\n\nCommand: `{COMMAND}`\n\n"
-            f"{len(summaries)} recipes ({dev} development, {len(summaries) - dev} validation; the "
-            "split rule is in `benchmarks/recipes/__init__.py`: sorted by name, alternating). Each "
+            f"{len(summaries)} recipes ({count['dev']} development, {count['validation']} "
+            "validation; the split rule is in `benchmarks/recipes/__init__.py`: sorted by name, "
+            f"alternating; and {count['fresh']} of the fresh set, written after the rules were "
+            "chosen and outside the split: `FRESH` in `benchmarks/recipes/_suite.py`). Each "
             "grid: full runs at 5 log-spaced LRs per decade over the recipe's search range, seeds "
             "0, 1, 2; the best LR minimises the mean final validation loss (a diverged seed makes "
             "its LR ineligible). *Cliff*: the first grid LR above the best where a seed diverged "

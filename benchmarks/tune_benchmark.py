@@ -20,7 +20,8 @@ time: the caches are plain JSON files that a second process would overwrite.
 
 ``--suite dev|validation`` runs one half of the development suite (``benchmarks/recipes``) and
 reports every recipe with its per-seed regrets and worst seed. Rules and constants are chosen on
-the development half; the validation half is run once a change is decided.
+the development half; the validation half is run once a change is decided. ``--suite fresh``
+runs the fresh set, recipes written after the rules were chosen (never tuned on).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import optuna
 import torch
 
 from benchmarks.peers import PEERS, Choice, Peer
-from benchmarks.recipes import HALVES, recipe_names
+from benchmarks.recipes import SETS, recipe_names
 from benchmarks.reference import (
     OUT, SEEDS, grid_reference, normalised_regret, per_seed_losses, task_version,
 )
@@ -276,6 +277,11 @@ def reference_lines(tasks: Sequence[str]) -> str:
 
 
 SUITE_TITLE = "## Development suite: search on the {half} half"
+FRESH_TITLE = "## Fresh recipes: search"
+FRESH_INTRO = ("The fresh set of recipes (`FRESH` in `benchmarks/recipes/_suite.py`, grids in "
+               "\"Development suite\"): written after `auto`'s rules and constants were chosen, "
+               "outside the dev / validation split, run once to see whether the two halves' "
+               "results hold on recipes no rule was chosen on")
 TASKS_TITLE = "## Search strategies (issue 4)"
 TASKS_INTRO = (
     "Each method searches each task's own recipe (its optimizer and schedule; the LR range of the "
@@ -377,9 +383,12 @@ def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
         body = (f"{TASKS_INTRO}\n\n{markdown(rows, args.tasks, args.seeds)}\n"
                 f"{reference_lines(args.tasks)}")
         return TASKS_TITLE, f"{TASKS_TITLE}\n\nCommand: `{command}`\n\n{body}"
-    title = SUITE_TITLE.format(half=args.suite)
-    intro = (f"The {args.suite} half of the development suite (`benchmarks/recipes`, see "
-             "\"Development suite\" for the recipes and their grids), study seeds "
+    fresh = args.suite == "fresh"
+    title = FRESH_TITLE if fresh else SUITE_TITLE.format(half=args.suite)
+    which = (FRESH_INTRO if fresh else
+             f"The {args.suite} half of the development suite (`benchmarks/recipes`, see "
+             "\"Development suite\" for the recipes and their grids)")
+    intro = (f"{which}, study seeds "
              f"{', '.join(map(str, args.seeds))}; each chosen LR is scored by full runs on seeds "
              f"{', '.join(map(str, SEEDS))} as normalised regret against the recipe's grid "
              "(0 = the grid's best LR, 1 = a random log-uniform LR over the recipe's range). "
@@ -401,8 +410,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(TASKS),
                         help="comma-separated task names: built-in tasks or suite recipes")
-    parser.add_argument("--suite", choices=HALVES, default=None,
-                        help="run every recipe of this half of the suite (instead of --tasks)")
+    parser.add_argument("--suite", choices=SETS, default=None,
+                        help="run every recipe of this half of the suite, or of the fresh set "
+                             "(instead of --tasks)")
     parser.add_argument("--score-estimates", action="store_true",
                         help="also score each study's estimated LR as if it were the answer")
     parser.add_argument("--publish", action="store_true",
@@ -422,7 +432,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.tasks = ",".join(recipe_names(args.suite))
     elif args.publish and sorted(args.tasks.split(",")) != sorted(TASKS):
         parser.error("--publish writes a section of RESULTS.md for all built-in tasks "
-                     f"({','.join(TASKS)}) or for a whole --suite half, not for a selection")
+                     f"({','.join(TASKS)}) or for a whole --suite set, not for a selection")
     args.tasks, args.methods, args.recompute = (_names(args.tasks, benchmark_names(), parser),
                                                 _names(args.methods, methods, parser),
                                                 _names(args.recompute, methods, parser))

@@ -18,6 +18,7 @@ from benchmarks import reference
 from benchmarks.recipes import RECIPES, get_recipe, half_of, recipe_names
 from benchmarks.recipes import _images, _tabular
 from benchmarks.recipes._recipe import _code_of
+from benchmarks.recipes._suite import FRESH, SUITE
 from lrtune.exceptions import LrtuneError
 from lrtune.tasks import train
 
@@ -33,7 +34,7 @@ def test_every_recipe_learns_in_thirty_steps_at_the_middle_of_its_range(name):
 
 
 def test_the_suite_covers_the_axes_it_promises():
-    recipes = list(RECIPES.values())
+    recipes = list(SUITE)
     assert len(recipes) >= 16
     assert {"sgd", "sgd-plain", "sgd-nesterov", "adam", "adamw", "rmsprop", "adagrad"} <= {
         r.optimizer for r in recipes}
@@ -45,13 +46,23 @@ def test_the_suite_covers_the_axes_it_promises():
 
 
 def test_the_split_sorts_by_name_and_alternates_and_the_halves_are_disjoint():
-    names = sorted(RECIPES)
+    names = sorted(r.name for r in SUITE)
     dev, validation = recipe_names("dev"), recipe_names("validation")
     assert dev == names[0::2] and validation == names[1::2]
     assert not set(dev) & set(validation) and sorted(dev + validation) == names
     assert all(half_of(n) == "dev" for n in dev)
     # the rule depends on the names only, not on the order the suite lists them in
     assert half_of(names[2], tuple(reversed(names))) == "dev"
+
+
+def test_the_fresh_set_stays_outside_the_split_and_does_not_move_it():
+    fresh = recipe_names("fresh")
+    assert fresh == sorted(r.name for r in FRESH) and len(fresh) >= 6
+    assert not set(fresh) & set(recipe_names("dev") + recipe_names("validation"))
+    assert all(half_of(n) == "fresh" for n in fresh)
+    assert sorted(recipe_names()) == sorted(RECIPES) == sorted([*recipe_names("dev"),
+                                                                 *recipe_names("validation"),
+                                                                 *fresh])
 
 
 def test_an_unknown_half_or_recipe_gets_a_clear_error():

@@ -119,13 +119,14 @@ def test_every_published_section_is_stamped_under_its_heading(tmp_path, monkeypa
     assert json.loads((tmp_path / "probe.json").read_text()) == {"x": 1}
 
 
-def test_suite_option_selects_a_half_and_publish_refuses_a_partial_task_list(capsys):
+def test_suite_option_selects_a_set_and_publish_refuses_a_partial_task_list(capsys):
     from benchmarks.recipes import recipe_names
 
     assert tune_benchmark.parse_args(["--suite", "dev"]).tasks == recipe_names("dev")
+    assert tune_benchmark.parse_args(["--suite", "fresh"]).tasks == recipe_names("fresh")
     with pytest.raises(SystemExit):
         tune_benchmark.parse_args(["--tasks", "digits", "--publish"])
-    assert "for a whole --suite half" in capsys.readouterr().err
+    assert "for a whole --suite set" in capsys.readouterr().err
 
 
 def test_a_method_can_have_budgets_of_its_own(capsys):
