@@ -391,10 +391,11 @@ def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
     intro = (f"{which}, study seeds "
              f"{', '.join(map(str, args.seeds))}; each chosen LR is scored by full runs on seeds "
              f"{', '.join(map(str, SEEDS))} as normalised regret against the recipe's grid "
-             "(0 = the grid's best LR, 1 = a random log-uniform LR over the recipe's range). "
-             "Rules and constants are chosen on the development half; the validation half is "
-             "run once a change is decided, not to tune on"
-             + (": it has not been run for this section." if args.suite == "dev" else "."))
+             "(0 = the grid's best LR, 1 = a random log-uniform LR over the recipe's range)."
+             + ("" if fresh else
+                " Rules and constants are chosen on the development half; the validation half "
+                "is run once a change is decided, not to tune on"
+                + (": it has not been run for this section." if args.suite == "dev" else ".")))
     if args.score_estimates:
         intro += (" Rows `... estimate` score each study's estimate of the full-length best LR "
                   "(`Study.estimate`, the median of its fit) as if it had been the answer.")
