@@ -1,6 +1,6 @@
 """How small a regret the suite's scoring can tell from noise: the oracle with other seeds.
 
-    nice -n 10 .venv/bin/python -m benchmarks.noise_floor --suite dev [--publish]
+    nice -n 10 .venv/bin/python -m benchmarks.noise_floor --suite dev [--publish]  # or fresh
 
 Every method is scored by full runs on seeds 0, 1, 2 at its LR against the best of a grid run on
 the same seeds (``benchmarks/reference.py``). The grid's best is itself picked from noisy means,
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from benchmarks.recipes import HALVES, recipe_names
+from benchmarks.recipes import SETS, recipe_names
 from benchmarks.reference import GridReference, grid_reference, normalised_regret, per_seed_losses
 from benchmarks.results_md import publish
 
@@ -68,7 +68,7 @@ def markdown(title: str, half: str, rows: dict[str, dict], command: str) -> str:
     lines = [
         title, "",
         f"Command: `{command}` (one torch thread; runs cached in `benchmarks/out/`).", "",
-        f"Each recipe of the {half} half: its grid's best LR (seeds 0-2, the reference every "
+        f"Each recipe of the {_set_name(half)}: its grid's best LR (seeds 0-2, the reference every "
         "method is scored against); the *oracle*, the best of the grid LRs within a decade of "
         "it by the mean of full runs on seeds 3, 4, 5, and its regret scored like a method's "
         "(seeds 0-2 against the grid); the regret of the grid's two neighbours of its best "
@@ -89,9 +89,13 @@ def markdown(title: str, half: str, rows: dict[str, dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _set_name(suite: str) -> str:
+    return "fresh set" if suite == "fresh" else f"{suite} half"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=HALVES, required=True)
+    parser.add_argument("--suite", choices=SETS, required=True)
     parser.add_argument("--publish", action="store_true", help="write the RESULTS.md section")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -99,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in recipe_names(args.suite):
         rows[name] = recipe_floor(name)
         print(f"{name}: oracle regret {rows[name]['oracle_regret']:.3f}", flush=True)
-    title = f"## Scoring noise floor, {args.suite} half"
+    title = f"## Scoring noise floor, {_set_name(args.suite)}"
     command = (f"nice -n 10 .venv/bin/python -m benchmarks.noise_floor --suite {args.suite}"
                " --publish")
     publish(title, markdown(title, args.suite, rows, command), f"noise_floor_{args.suite}.json",

@@ -54,7 +54,7 @@ class GridSummary:
 
 
 def table(summaries: Sequence[GridSummary]) -> str:
-    lines = ["| recipe | half | optimizer | schedule | steps x batch | grid | best LR | "
+    lines = ["| recipe | set | optimizer | schedule | steps x batch | grid | best LR | "
              "loss at best | cliff | basin inside | regime |",
              "|" + "---|" * 11]
     for s in summaries:
