@@ -60,6 +60,7 @@ benchmarks: $(VENV)/.installed-dev
 	OMP_NUM_THREADS=1 $(BENCH).diagnostics_benchmark --suite validation
 	$(BENCH).noise_floor --suite dev --publish
 	$(BENCH).noise_floor --suite validation --publish
+	$(BENCH).noise_floor --suite fresh --publish
 	$(BENCH).tune_benchmark --suite fresh --methods lrtune-auto,optuna-tpe,random-search,\
 		grid-search-phase,lrtune-bayes,lrtune-hyperband --budgets 4 \
 		--budgets-of lrtune-auto=1.5,2,4 --budgets-of optuna-tpe=4,8 --seeds 0,1,2,3,4 \

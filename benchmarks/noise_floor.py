@@ -64,13 +64,13 @@ def _mean_noise(ref: GridReference) -> float:
     return float(np.median(sds))
 
 
-def markdown(title: str, half: str, rows: dict[str, dict], command: str) -> str:
+def markdown(title: str, suite: str, rows: dict[str, dict], command: str) -> str:
     lines = [
         title, "",
         f"Command: `{command}` (one torch thread; runs cached in `benchmarks/out/`).", "",
-        f"Each recipe of the {_set_name(half)}: its grid's best LR (seeds 0-2, the reference every "
-        "method is scored against); the *oracle*, the best of the grid LRs within a decade of "
-        "it by the mean of full runs on seeds 3, 4, 5, and its regret scored like a method's "
+        f"Each recipe of the {_set_name(suite)}: its grid's best LR (seeds 0-2, the reference "
+        "every method is scored against); the *oracle*, the best of the grid LRs within a decade "
+        "of it by the mean of full runs on seeds 3, 4, 5, and its regret scored like a method's "
         "(seeds 0-2 against the grid); the regret of the grid's two neighbours of its best "
         "(1.58x lower, higher); the standard deviation of a scored 3-seed mean near the best, "
         "in regret units. A worst-recipe target below a recipe's oracle regret is met by luck.",
