@@ -370,10 +370,12 @@ def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_st
     Under a decaying schedule the best LR moves little and not monotonically past ``T/16``
     (docs/auto.md: mnist1d and charlm's ``T/6`` rungs prefer about half what the full run does,
     digits' a third of its ``T/16`` best), so the rungs are two noisy readings of one LR: their
-    mean in log space. Under a constant LR it keeps falling with the length: the shift measured
-    between the rungs is carried on to the full length as a power law, or the prior's
-    (:data:`PRIOR_HORIZON_EXPONENT`) where no refine rung ran. ``fallback`` is the answer when
-    neither rung has a finite loss.
+    mean in log space, each weighted by its precision, one over the square of :func:`_gap` (equal
+    where both rungs are a lattice step apart; 9:1 for the refine rung over a scan a decade
+    apart, as a 1.5-run budget buys). Under a constant LR it keeps falling with the length: the
+    shift measured between the rungs is carried on to the full length as a power law, or the
+    prior's (:data:`PRIOR_HORIZON_EXPONENT`) where no refine rung ran. ``fallback`` is the answer
+    when neither rung has a finite loss.
     """
     scan_best = basin_vertex(scan)
     refine_best = basin_vertex(refine)
@@ -383,11 +385,27 @@ def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_st
     if refine_best is None or scan_best is None:
         return refine_best or scan_best or fallback
     if decays:
-        return math.sqrt(scan_best * refine_best)
+        weights = [_gap(rung) ** -2 for rung in (scan, refine)]
+        if not sum(weights):
+            weights = [1.0, 1.0]
+        return math.exp((weights[0] * math.log(scan_best) + weights[1] * math.log(refine_best))
+                        / sum(weights))
     refine_steps = refine[0].steps
     beta = math.log(scan_best / refine_best) / math.log(refine_steps / scan_steps)
     beta = min(max(beta, 0.0), 1.0)
     return refine_best * (full_steps / refine_steps) ** -beta
+
+
+def _gap(trials: Sequence[TrialRecord]) -> float:
+    """How finely a rung resolves its best LR: the wider of the two gaps (in log-LR) between its
+    best finite point and the nearest finite point on each side (the one side at an edge; inf
+    when it has no other finite point)."""
+    finite = [t for t in trials if math.isfinite(t.score)]
+    best = min(finite, key=lambda t: t.score)
+    sides = [[abs(math.log(t.lr / best.lr)) for t in finite if (t.lr - best.lr) * sign > 0]
+             for sign in (-1, 1)]
+    gaps = [min(side) for side in sides if side]
+    return max(gaps) if gaps else math.inf
 
 
 def _decays(context: Context, combo: dict) -> bool:

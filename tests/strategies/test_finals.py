@@ -8,7 +8,8 @@ import pytest
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import Space
 from lrtune.strategies._auto import (
-    FINAL_STEP, PRIOR_HORIZON_EXPONENT, AutoStrategy, basin_vertex, next_final_lr,
+    FINAL_STEP, PRIOR_HORIZON_EXPONENT, SPACING, AutoStrategy, basin_vertex, final_lr,
+    next_final_lr,
 )
 from lrtune.strategies._base import Context, Proposal, answer_of
 
@@ -180,3 +181,23 @@ def test_without_a_refine_rung_a_constant_lr_carries_the_scans_best_by_the_prior
     assert answer.tag == "final"
     assert answer.lr == pytest.approx(basin_vertex(scan) * (60 / 8) ** -PRIOR_HORIZON_EXPONENT)
     assert answer.lr == pytest.approx(0.01, rel=0.01)
+
+
+def rung(tag, steps, lrs, best):
+    """A rung of runs on an exact quadratic basin in log-LR around ``best``."""
+    return [TrialRecord(i, {"lr": lr}, steps, TrialState.COMPLETED,
+                        1 + 0.1 * math.log(lr / best) ** 2, steps, tag=tag)
+            for i, lr in enumerate(lrs)]
+
+
+@pytest.mark.parametrize("scan_lrs, scan_weight", [
+    ((0.8, 0.08, 0.008), 0.1),  # a scan a decade apart (1.5 runs): a ninth of the refine's weight
+    ((0.08 * SPACING, 0.08, 0.08 / SPACING), 0.5),  # a lattice step apart, like the refine
+])
+def test_under_a_decaying_schedule_each_rung_counts_as_much_as_it_resolves(scan_lrs, scan_weight):
+    scan = rung("scan:0", 10, scan_lrs, 0.08)
+    refine = rung("refine", 30, [0.03 * SPACING, 0.03, 0.03 / SPACING], 0.03)
+    assert basin_vertex(scan) == pytest.approx(0.08) and basin_vertex(refine) == pytest.approx(0.03)
+    lr = final_lr(scan, refine, 10, 160, decays=True, fallback=1.0)
+    expected = math.exp(scan_weight * math.log(0.08) + (1 - scan_weight) * math.log(0.03))
+    assert lr == pytest.approx(expected)
