@@ -26,7 +26,7 @@ import torch
 
 from benchmarks.recipes import HALVES, recipe_names
 from benchmarks.reference import task_version
-from benchmarks.results_md import OUT, publish
+from benchmarks.results_md import OUT, publish_suite
 from benchmarks.tasks import benchmark_task, search_range
 from lrtune.tasks import get_task, train
 
@@ -130,11 +130,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in recipe_names(args.suite):
         rows[name] = recipe_horizon(name, cache)
         print(name, "done", flush=True)
-    title = f"## Horizon: best LR by run length, {args.suite} half"
-    command = (f"nice -n 10 .venv/bin/python -m benchmarks.horizon --suite {args.suite}"
-               " --publish")
-    publish(title, markdown(title, args.suite, rows, command), f"horizon_{args.suite}.json",
-            rows, write=args.publish)
+    publish_suite("horizon", args.suite, f"## Horizon: best LR by run length, {args.suite} half",
+                  rows, markdown, write=args.publish)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import torch
 
 from benchmarks.recipes import SETS, recipe_names
 from benchmarks.reference import GridReference, grid_reference, normalised_regret, per_seed_losses
-from benchmarks.results_md import publish
+from benchmarks.results_md import publish_suite
 
 ORACLE_SEEDS = (3, 4, 5)
 WITHIN = 1.0  # decades either side of the grid's best the oracle chooses from
@@ -103,11 +103,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in recipe_names(args.suite):
         rows[name] = recipe_floor(name)
         print(f"{name}: oracle regret {rows[name]['oracle_regret']:.3f}", flush=True)
-    title = f"## Scoring noise floor, {_set_name(args.suite)}"
-    command = (f"nice -n 10 .venv/bin/python -m benchmarks.noise_floor --suite {args.suite}"
-               " --publish")
-    publish(title, markdown(title, args.suite, rows, command), f"noise_floor_{args.suite}.json",
-            rows, write=args.publish)
+    publish_suite("noise_floor", args.suite, f"## Scoring noise floor, {_set_name(args.suite)}",
+                  rows, markdown, write=args.publish)
 
 
 if __name__ == "__main__":

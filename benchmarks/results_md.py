@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,17 @@ def publish(title: str, text: str, raw_name: str, raw: Any, *, write: bool = Tru
     print(text)
     if write:
         write_section(title, text)
+
+
+def publish_suite(module: str, suite: str, title: str, rows: dict[str, Any],
+                  markdown: Callable[[str, str, dict[str, Any], str], str], *,
+                  write: bool) -> None:
+    """:func:`publish` for a benchmark of one set of the suite (``python -m benchmarks.<module>
+    --suite <suite>``): ``markdown(title, suite, rows, command)`` is the section, named with the
+    command that writes it; ``rows`` (one per recipe) is saved as ``<module>_<suite>.json``."""
+    command = f"nice -n 10 .venv/bin/python -m benchmarks.{module} --suite {suite} --publish"
+    publish(title, markdown(title, suite, rows, command), f"{module}_{suite}.json", rows,
+            write=write)
 
 
 def write_section(title: str, text: str, path: Path = RESULTS) -> None:

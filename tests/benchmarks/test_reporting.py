@@ -154,3 +154,14 @@ def test_the_horizon_table_gives_each_length_its_best_lr_against_the_full_runs_a
     # T/16 is 8 steps (the floor): best 0.01, 10x the full run's, 0.8 of the 2.0 the full run
     # fell; a diverged LR (None) is never the best
     assert cells[4:] == ["10 (0.40)", "10 (0.55)", "10 (0.70)", "10 (0.80)", "1 (1.00)"]
+
+
+def test_a_suite_benchmark_names_the_command_that_writes_its_section(tmp_path, monkeypatch,
+                                                                       capsys):
+    monkeypatch.setattr(results_md, "OUT", tmp_path)
+    results_md.publish_suite("noise_floor", "fresh", "## Probe", {"r": {"x": 1}},
+                             lambda title, suite, rows, command: f"{title}\n\n`{command}`\n",
+                             write=False)
+    assert ("`nice -n 10 .venv/bin/python -m benchmarks.noise_floor --suite fresh --publish`"
+            in capsys.readouterr().out)
+    assert json.loads((tmp_path / "noise_floor_fresh.json").read_text()) == {"r": {"x": 1}}
