@@ -11,7 +11,8 @@ What it uses (see docs/auto.md for the measurements behind each step):
    few LRs at or below the scan's best for a longer ``T/r`` steps. Under a constant LR the
    basin's shift between the two lengths measures the effect and a power law carries it to the
    full length; under a decaying schedule the best LR hardly moves past ``T/16`` and not
-   monotonically, so the two rungs are averaged as two noisy readings of it.
+   monotonically, so the two rungs are averaged as two noisy readings of it, each weighted by
+   how finely it resolves its best.
 3. Noise: each rung's best LR is the vertex of a weighted quadratic fit over neighbouring LRs in
    log space, not the raw argmin.
 4. A diverged run is an observation: nothing at or above the lowest diverged LR (divided by a
