@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import results_md, suite, tune_benchmark
+from benchmarks import noise_floor, results_md, suite, tune_benchmark
 from benchmarks.peers import Choice
 from benchmarks.reference import GridReference
 from benchmarks.stamp import stamp
@@ -165,3 +165,16 @@ def test_a_suite_benchmark_names_the_command_that_writes_its_section(tmp_path, m
     assert ("`nice -n 10 .venv/bin/python -m benchmarks.noise_floor --suite fresh --publish`"
             in capsys.readouterr().out)
     assert json.loads((tmp_path / "noise_floor_fresh.json").read_text()) == {"r": {"x": 1}}
+
+
+def test_the_noise_of_a_scored_mean_is_read_near_the_best_in_regret_units():
+    # best mean 1.0, random-LR mean 2.02; the two LRs near the best (regret under 0.2) spread
+    # their seeds by sd 0.3 and 0.6, the three far ones are not counted
+    per_seed = np.array([[2.9, 3.0, 3.1], [0.7, 1.0, 1.3], [0.5, 1.1, 1.7], [2.5, 3.5, 3.0],
+                         [2.0, 2.0, 2.0]])
+    ref = GridReference("probe", np.array([1e-3, 1e-2, 1e-1, 1.0, 10.0]), (0, 1, 2), per_seed)
+    scale = ref.random_loss - ref.best_loss
+    near = [row for row in per_seed if (row.mean() - ref.best_loss) / scale < noise_floor.NEAR]
+    assert len(near) == 2
+    assert noise_floor._mean_noise(ref) == pytest.approx(
+        np.median([0.3 / math.sqrt(3), 0.6 / math.sqrt(3)]) / scale)
