@@ -6,12 +6,12 @@
 With a task and an LR range: for runs of T/16, T/6, T/2 and T steps, the mean validation loss
 (seeds 0 and 1) at 4 LRs per decade and the best LR; docs/auto.md quotes its output.
 
-With ``--suite``: every recipe of that half of ``benchmarks/recipes`` over its search range, at
+With ``--suite``: every recipe of that set of ``benchmarks/recipes`` over its search range, at
 T/16 (``auto``'s scan), T/8, T/4, T/2 and T steps (at least 8), the same seeds and LRs; per
 length the best LR as a ratio to the full run's, and how far the best run of that length got
 from the untrained model's loss towards the full run's best (its *progress*). The runs are cached
 in ``benchmarks/out/horizon_runs.json`` (keyed on the recipe's code). ``--publish`` makes the
-table the section "Horizon: best LR by run length, <half> half" of RESULTS.md.
+table the section "Horizon: best LR by run length, <set>" of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from benchmarks.recipes import HALVES, recipe_names
+from benchmarks.recipes import SETS, recipe_names, set_name
 from benchmarks.reference import task_version
 from benchmarks.results_md import OUT, publish_suite
 from benchmarks.tasks import benchmark_task, search_range
@@ -87,13 +87,13 @@ def markdown(title: str, suite: str, rows: dict[str, dict], command: str) -> str
     lines = [
         title, "",
         f"Command: `{command}` (one torch thread).", "",
-        f"Every recipe of the {suite} half over its search range at {PER_DECADE} LRs per decade, "
-        f"runs of each length with the recipe's schedule compressed to it (at least 8 steps), "
-        f"mean validation loss of seeds {', '.join(map(str, SEEDS))}. Per length: the best LR "
-        "as a ratio to the full run's best, then in brackets its *progress*, how far the best run "
-        "of that length got from the untrained model's loss towards the full run's best (1 = as "
-        "far as the full run). T/16 is the length of `auto`'s scan; its refine rung runs between "
-        "about T/10 and T/3.", "",
+        f"Every recipe of the {set_name(suite)} over its search range at {PER_DECADE} LRs per "
+        "decade, runs of each length with the recipe's schedule compressed to it (at least 8 "
+        f"steps), mean validation loss of seeds {', '.join(map(str, SEEDS))}. Per length: the "
+        "best LR as a ratio to the full run's best, then in brackets its *progress*, how far the "
+        "best run of that length got from the untrained model's loss towards the full run's "
+        "best (1 = as far as the full run). T/16 is the length of `auto`'s scan; its refine "
+        "rung runs between about T/10 and T/3.", "",
         f"| recipe | optimizer, schedule | T | full-length best | {heads} |",
         "|---|---|---|---|" + "---|" * len(SUITE_FRACTIONS),
     ]
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("task", nargs="?", help="a built-in task (then LOW and HIGH)")
     parser.add_argument("low", nargs="?", type=float)
     parser.add_argument("high", nargs="?", type=float)
-    parser.add_argument("--suite", choices=HALVES, help="every recipe of this half instead")
+    parser.add_argument("--suite", choices=SETS, help="every recipe of this set instead")
     parser.add_argument("--publish", action="store_true", help="write the RESULTS.md section")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -130,8 +130,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in recipe_names(args.suite):
         rows[name] = recipe_horizon(name, cache)
         print(name, "done", flush=True)
-    publish_suite("horizon", args.suite, f"## Horizon: best LR by run length, {args.suite} half",
-                  rows, markdown, write=args.publish)
+    publish_suite("horizon", args.suite,
+                  f"## Horizon: best LR by run length, {set_name(args.suite)}", rows, markdown,
+                  write=args.publish)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from benchmarks.recipes import SETS, recipe_names
+from benchmarks.recipes import SETS, recipe_names, set_name
 from benchmarks.reference import GridReference, grid_reference, normalised_regret, per_seed_losses
 from benchmarks.results_md import publish_suite
 
@@ -68,7 +68,7 @@ def markdown(title: str, suite: str, rows: dict[str, dict], command: str) -> str
     lines = [
         title, "",
         f"Command: `{command}` (one torch thread; runs cached in `benchmarks/out/`).", "",
-        f"Each recipe of the {_set_name(suite)}: its grid's best LR (seeds 0-2, the reference "
+        f"Each recipe of the {set_name(suite)}: its grid's best LR (seeds 0-2, the reference "
         "every method is scored against); the *oracle*, the best of the grid LRs within a decade "
         "of it by the mean of full runs on seeds 3, 4, 5, and its regret scored like a method's "
         "(seeds 0-2 against the grid); the regret of the grid's two neighbours of its best "
@@ -89,10 +89,6 @@ def markdown(title: str, suite: str, rows: dict[str, dict], command: str) -> str
     return "\n".join(lines) + "\n"
 
 
-def _set_name(suite: str) -> str:
-    return "fresh set" if suite == "fresh" else f"{suite} half"
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=SETS, required=True)
@@ -103,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in recipe_names(args.suite):
         rows[name] = recipe_floor(name)
         print(f"{name}: oracle regret {rows[name]['oracle_regret']:.3f}", flush=True)
-    publish_suite("noise_floor", args.suite, f"## Scoring noise floor, {_set_name(args.suite)}",
+    publish_suite("noise_floor", args.suite, f"## Scoring noise floor, {set_name(args.suite)}",
                   rows, markdown, write=args.publish)
 
 

@@ -21,7 +21,8 @@ time: the caches are plain JSON files that a second process would overwrite.
 ``--suite dev|validation`` runs one half of the development suite (``benchmarks/recipes``) and
 reports every recipe with its per-seed regrets and worst seed. Rules and constants are chosen on
 the development half; the validation half is run once a change is decided. ``--suite fresh``
-runs the fresh set, recipes written after the rules were chosen (never tuned on).
+runs the fresh set, recipes written after the rules were chosen (never tuned on);
+``--suite dev-constant`` the dev half's decaying recipes at a constant LR (development material).
 """
 
 from __future__ import annotations
@@ -282,6 +283,11 @@ FRESH_INTRO = ("The fresh set of recipes (`FRESH` in `benchmarks/recipes/_suite.
                "\"Development suite\"): written after `auto`'s rules and constants were chosen, "
                "outside the dev / validation split, run once to see whether the two halves' "
                "results hold on recipes no rule was chosen on")
+CONSTANT_TITLE = "## Development suite: search on the dev half at a constant LR"
+CONSTANT_INTRO = ("The dev half's recipes whose schedule decays, each run at a constant LR "
+                  "instead (`DEV_CONSTANT` in `benchmarks/recipes/__init__.py`, grids in "
+                  "\"Development suite\"): development material for the constant-LR regime, of "
+                  "which the dev half itself holds one 60-step recipe")
 TASKS_TITLE = "## Search strategies (issue 4)"
 TASKS_INTRO = (
     "Each method searches each task's own recipe (its optimizer and schedule; the LR range of the "
@@ -384,10 +390,12 @@ def section(args: argparse.Namespace, scored: Sequence[tuple[Record, float]],
                 f"{reference_lines(args.tasks)}")
         return TASKS_TITLE, f"{TASKS_TITLE}\n\nCommand: `{command}`\n\n{body}"
     fresh = args.suite == "fresh"
-    title = FRESH_TITLE if fresh else SUITE_TITLE.format(half=args.suite)
-    which = (FRESH_INTRO if fresh else
-             f"The {args.suite} half of the development suite (`benchmarks/recipes`, see "
-             "\"Development suite\" for the recipes and their grids)")
+    title, which = {
+        "fresh": (FRESH_TITLE, FRESH_INTRO),
+        "dev-constant": (CONSTANT_TITLE, CONSTANT_INTRO),
+    }.get(args.suite, (SUITE_TITLE.format(half=args.suite),
+                       f"The {args.suite} half of the development suite (`benchmarks/recipes`, "
+                       "see \"Development suite\" for the recipes and their grids)"))
     intro = (f"{which}, study seeds "
              f"{', '.join(map(str, args.seeds))}; each chosen LR is scored by full runs on seeds "
              f"{', '.join(map(str, SEEDS))} as normalised regret against the recipe's grid "
@@ -412,8 +420,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tasks", default=",".join(TASKS),
                         help="comma-separated task names: built-in tasks or suite recipes")
     parser.add_argument("--suite", choices=SETS, default=None,
-                        help="run every recipe of this half of the suite, or of the fresh set "
-                             "(instead of --tasks)")
+                        help="run every recipe of this half of the suite, of the fresh set, "
+                             "or of the dev half at a constant LR (instead of --tasks)")
     parser.add_argument("--score-estimates", action="store_true",
                         help="also score each study's estimated LR as if it were the answer")
     parser.add_argument("--publish", action="store_true",

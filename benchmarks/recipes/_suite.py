@@ -3,6 +3,7 @@ data and what limits the best LR. Each full run takes about a second on one CPU 
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial as p
 
 from benchmarks.recipes import _images as images
@@ -87,3 +88,17 @@ FRESH: tuple[Recipe, ...] = (
     Recipe("wine-mlp-rmsprop-onecycle", "a small MLP on tiny data under one-cycle, RMSprop",
            p(tab.classification, "wine"), p(tab.mlp, width=32), "rmsprop", "one-cycle", 150, 16),
 )
+
+
+def at_constant_lr(recipe: Recipe) -> Recipe:
+    """The same recipe with its schedule (and warm-up) replaced by a constant LR.
+
+    The dev half has one constant-LR recipe, the 60-step regression, too short for `auto` to buy
+    a refine rung at 1.5 runs, so the dev half cannot choose how a constant LR's rungs are read;
+    the validation and fresh sets, which hold four, showed that regime to be the worst at 1.5
+    runs. Variants of the dev half's own recipes give it development material there without
+    reading a validation recipe (``recipe_names("dev-constant")``).
+    """
+    return dataclasses.replace(
+        recipe, name=f"{recipe.name}-at-constant", regime=f"{recipe.regime}; at a constant LR",
+        schedule="constant", schedule_args=(), warmup=0.0)

@@ -62,7 +62,23 @@ def test_the_fresh_set_stays_outside_the_split_and_does_not_move_it():
     assert all(half_of(n) == "fresh" for n in fresh)
     assert sorted(recipe_names()) == sorted(RECIPES) == sorted([*recipe_names("dev"),
                                                                  *recipe_names("validation"),
-                                                                 *fresh])
+                                                                 *fresh,
+                                                                 *recipe_names("dev-constant")])
+
+
+def test_the_constant_lr_set_is_the_dev_half_decaying_recipes_at_a_constant_lr():
+    variants = recipe_names("dev-constant")
+    decaying = [n for n in recipe_names("dev") if RECIPES[n].schedule != "constant"]
+    assert variants == sorted(f"{n}-at-constant" for n in decaying) and len(variants) >= 6
+    assert not set(variants) & {r.name for r in (*SUITE, *FRESH)}
+    for name in decaying:
+        original, variant = RECIPES[name], RECIPES[f"{name}-at-constant"]
+        assert (variant.schedule, variant.schedule_args, variant.warmup) == ("constant", (), 0.0)
+        # everything else is the dev recipe's: same data, model, optimizer, run and range
+        assert dataclasses.replace(variant, name=name, regime=original.regime,
+                                   schedule=original.schedule,
+                                   schedule_args=original.schedule_args,
+                                   warmup=original.warmup) == original
 
 
 def test_an_unknown_half_or_recipe_gets_a_clear_error():

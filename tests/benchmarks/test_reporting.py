@@ -124,6 +124,8 @@ def test_suite_option_selects_a_set_and_publish_refuses_a_partial_task_list(caps
 
     assert tune_benchmark.parse_args(["--suite", "dev"]).tasks == recipe_names("dev")
     assert tune_benchmark.parse_args(["--suite", "fresh"]).tasks == recipe_names("fresh")
+    assert (tune_benchmark.parse_args(["--suite", "dev-constant"]).tasks
+            == recipe_names("dev-constant"))
     with pytest.raises(SystemExit):
         tune_benchmark.parse_args(["--tasks", "digits", "--publish"])
     assert "for a whole --suite set" in capsys.readouterr().err
