@@ -12,13 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def commit() -> str:
-    """The checked-out commit, with ``+dirty`` when tracked files differ from it."""
+    """The checked-out commit, with ``+dirty`` when tracked files differ from it (RESULTS.md
+    aside: it is the output, and the sections of one session are published one after another)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
                               check=False).stdout.strip()
 
     head = git("rev-parse", "--short=10", "HEAD") or "unknown"
-    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!benchmarks/RESULTS.md") else "")
 
 
 def cpu_model() -> str:

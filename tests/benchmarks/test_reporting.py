@@ -119,6 +119,27 @@ def test_every_published_section_is_stamped_under_its_heading(tmp_path, monkeypa
     assert json.loads((tmp_path / "probe.json").read_text()) == {"x": 1}
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_stamp_calls_a_commit_dirty_for_code_but_not_for_results_md(tmp_path, monkeypatch):
+    from benchmarks import stamp as stamp_module
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "benchmarks").mkdir()
+    for name in ("benchmarks/RESULTS.md", "code.py"):
+        (tmp_path / name).write_text("v1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    monkeypatch.setattr(stamp_module, "ROOT", tmp_path)
+    clean = stamp_module.commit()
+    (tmp_path / "benchmarks/RESULTS.md").write_text("a section published\n")
+    assert stamp_module.commit() == clean and not clean.endswith("+dirty")
+    (tmp_path / "code.py").write_text("v2\n")
+    assert stamp_module.commit() == clean + "+dirty"
+
+
 def test_suite_option_selects_a_set_and_publish_refuses_a_partial_task_list(capsys):
     from benchmarks.recipes import recipe_names
 
