@@ -65,6 +65,13 @@ benchmarks: $(VENV)/.installed-dev
 		grid-search-phase,lrtune-bayes,lrtune-hyperband --budgets 4 \
 		--budgets-of lrtune-auto=1.5,2,4 --budgets-of optuna-tpe=4,8 --seeds 0,1,2,3,4 \
 		--score-estimates --publish
+	$(BENCH).tune_benchmark --suite dev-constant --methods lrtune-auto,optuna-tpe --budgets 4 \
+		--budgets-of lrtune-auto=1.5,2,4 --budgets-of optuna-tpe=4,8 --seeds 0,1,2,3,4 \
+		--score-estimates --publish
+	$(BENCH).noise_floor --suite dev-constant --publish
+	$(BENCH).horizon --suite dev-constant --publish
+	$(BENCH).horizon_carry --budget 1.5 --publish
+	$(BENCH).horizon_carry --budget 2 --publish
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
