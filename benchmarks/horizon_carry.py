@@ -117,7 +117,7 @@ def markdown(rows: dict[str, list[dict[str, float]]], budget: float, command: st
                              f"{np.median(v):.3f} / {max(v):.3f}" for r, v in by_rule.items())
                          + ".")
             lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
