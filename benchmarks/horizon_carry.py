@@ -2,8 +2,8 @@
 
     nice -n 10 .venv/bin/python -m benchmarks.horizon_carry --budget 1.5 [--publish]
 
-Under a constant LR the best LR keeps falling with the run's length, so `auto` measures the shift
-between its scan (T/16) and its refine rung and carries it to T as a power law,
+Under a constant LR the best LR moves with the run's length (most often it falls), so `auto`
+measures the shift between its scan (T/16) and its refine rung and carries it to T as a power law,
 ``refine_best * (T / refine_len) ** -beta``, with the measured ``beta`` clipped to [0, 1]
 (docs/auto.md, section 2). At 1.5 runs the two rungs are only about 1.6x apart in length, so
 the measured exponent is mostly the noise of two readings a lattice step or a decade wide.
