@@ -101,14 +101,17 @@ def tune_command(
 
 def summary_lines(study: Study) -> list[str]:
     """What the study says beyond its best trial: the estimated full-length best LR with its
-    interval, a warning when the answer sits at an edge of the range, and why budget is left."""
+    interval, a warning when the answer sits at an edge of the range, a note when the move of the
+    best LR with the run's length was assumed, and why budget is left."""
     lines = []
     estimate = study.estimate
     if estimate is not None and estimate.low is not None:
         lines.append(f"estimated full-length best lr {estimate.describe()}")
-    warning = estimate.edge_warning() if estimate is not None else None
-    if warning is not None:
-        lines.append(f"[bold yellow]warning:[/] {warning}")
+    if estimate is not None:
+        for kind, text in (("warning", estimate.edge_warning()),
+                           ("note", estimate.shift_warning())):
+            if text is not None:
+                lines.append(f"[bold yellow]{kind}:[/] {text}")
     left = study.budget - study.spent
     if left >= 0.05:
         lines.append(f"{left:.2f} runs left unspent: less than the next trial the "

@@ -139,7 +139,8 @@ def recommendation(study: Study, trials: Sequence[TrialRecord], best: TrialRecor
 
 def estimate_sentences(basin: dict[str, Any]) -> str:
     """Where the trials place the full-length best LR (``basin["estimate"]``, from
-    :attr:`Study.estimate`), and the warning when the answer sits at an edge of the range."""
+    :attr:`Study.estimate`), the warning when the answer sits at an edge of the range, and the
+    note when the best LR's move with the run's length was assumed."""
     data = basin.get("estimate")
     if data is None:
         return ""
@@ -148,9 +149,10 @@ def estimate_sentences(basin: dict[str, Any]) -> str:
     text = []
     if estimate.low is not None:
         text.append(f"The trials place the full-length best LR at {estimate.describe()}.")
-    warning = estimate.edge_warning()
-    if warning is not None:
-        text.append(f"Warning: {warning}.")
+    for kind, warning in (("Warning", estimate.edge_warning()),
+                          ("Note", estimate.shift_warning())):
+        if warning is not None:
+            text.append(f"{kind}: {warning}.")
     return " ".join(text)
 
 

@@ -64,7 +64,10 @@ class LrEstimate:
     space fixes the LR.
 
     ``edge`` is ``"low"`` or ``"high"`` when the answer sits at that end of the searched range:
-    a wider range (``wider_range`` suggests one) may hold a better LR.
+    a wider range (``wider_range`` suggests one) may hold a better LR. ``shift_assumed`` is True
+    when the fit, under a constant LR, had one run length shorter than the full run to read: how
+    far the best LR moves with the run's length (each recipe's own, from rising to falling as
+    ``1/T``: docs/auto.md, section 2) was then the prior's, not measured.
     """
 
     lr: float
@@ -73,6 +76,7 @@ class LrEstimate:
     noise: float | None
     edge: str | None = None
     wider_range: tuple[float, float] | None = None
+    shift_assumed: bool = False
 
     def contains(self, lr: float) -> bool:
         return self.low is not None and self.high is not None and self.low <= lr <= self.high
@@ -95,10 +99,18 @@ class LrEstimate:
         return (f"the best LR sits at the {self.edge} end of the searched range: a better one "
                 f"may lie beyond it; search a wider range, e.g. {low:.3g} - {high:.3g}")
 
+    def shift_warning(self) -> str | None:
+        if not self.shift_assumed:
+            return None
+        return ("at a constant LR the best LR moves with the run's length, by an amount of each "
+                "recipe's own; the basin fit had one shorter length to read, so that move was "
+                "assumed, not measured: a budget of 2 runs or more measures it")
+
     def to_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "low": self.low, "high": self.high, "noise": self.noise,
                 "edge": self.edge,
-                "wider_range": list(self.wider_range) if self.wider_range else None}
+                "wider_range": list(self.wider_range) if self.wider_range else None,
+                "shift_assumed": self.shift_assumed}
 
 
 def best_estimate(context: Context, best: TrialRecord) -> LrEstimate:
@@ -185,7 +197,9 @@ def estimate_lr(trials: Sequence[TrialRecord], full_steps: int, lr_range: LogRan
     cdf = np.cumsum(post) / post.sum()
     tail = (1 - LEVEL) / 2
     q = lambda p: float(math.exp(grid[min(int(np.searchsorted(cdf, p)), len(grid) - 1)]))  # noqa: E731
-    return LrEstimate(q(0.5), q(tail), q(1 - tail), noise)
+    shifts = {r.shift for r in rungs}
+    assumed = not decays and len(shifts) < 2 and 0.0 not in shifts
+    return LrEstimate(q(0.5), q(tail), q(1 - tail), noise, shift_assumed=assumed)
 
 
 def _blurred(density: np.ndarray, sd: float) -> np.ndarray:

@@ -135,6 +135,14 @@ def test_tune_runs_an_objective_file_that_imports_a_sibling_module(project, tmp_
     assert 0.005 < best < 0.5
 
 
+def test_tune_notes_when_its_budget_could_not_measure_a_constant_lr_horizon():
+    result = runner.invoke(app, ["tune", str(ROOT / "examples/own_loop.py") + ":objective",
+                                 "--steps", "600", "--budget", "1.5", "--optimizer", "sgd"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"note: at a constant LR the best LR moves with the run's length.*"
+                     r"a budget of 2 runs or more measures it", " ".join(result.output.split()))
+
+
 def test_tune_states_its_interval_and_warns_when_the_answer_sits_at_the_edge():
     # the own-loop MLP on digits trains best with SGD around 0.1: a range up to 1e-3 is too low
     result = runner.invoke(app, ["tune", str(ROOT / "examples/own_loop.py") + ":objective",

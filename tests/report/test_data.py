@@ -175,3 +175,15 @@ def test_the_estimate_and_its_interval_are_in_the_report(data, digits_study):
     sentence = estimate_sentences(data.basin)
     assert sentence == (f"The trials place the full-length best LR at {estimate['lr']:.3g} "
                         f"(68% interval {estimate['low']:.3g}-{estimate['high']:.3g}).")
+
+
+def test_the_report_notes_when_the_move_with_length_was_assumed():
+    estimate = {"lr": 0.01, "low": 0.005, "high": 0.02, "noise": 0.01, "edge": None,
+                "wider_range": None, "shift_assumed": False}
+    assert estimate_sentences({"estimate": estimate}) == (
+        "The trials place the full-length best LR at 0.01 (68% interval 0.005-0.02).")
+    noted = estimate_sentences({"estimate": {**estimate, "shift_assumed": True}})
+    assert noted.endswith("Note: at a constant LR the best LR moves with the run's length, by an "
+                          "amount of each recipe's own; the basin fit had one shorter length to "
+                          "read, so that move was assumed, not measured: a budget of 2 runs or "
+                          "more measures it.")

@@ -75,6 +75,21 @@ def test_short_rungs_carry_the_basin_to_the_full_length_under_a_constant_lr():
     assert np.median(misses_short_only) > 0.2
 
 
+def test_it_says_when_one_short_length_left_the_shift_to_the_prior():
+    rng = np.random.default_rng(5)
+    scan = basin(rng, 1e-2, 0.02, lattice(4e-2, rng), FULL // 16, shift=0.5)
+    refine = basin(rng, 1e-2, 0.02, lattice(2e-2, rng), FULL // 4, shift=0.5, start=10)
+    full = basin(rng, 1e-2, 0.02, lattice(1e-2, rng), FULL, start=20)
+    one_length = estimate_lr(refine, FULL, RANGE, decays=False)
+    assert one_length.shift_assumed and "assumed, not measured" in one_length.shift_warning()
+    assert one_length.to_dict()["shift_assumed"] is True
+    for measured in (scan + refine, refine + full):  # two lengths, or the full length itself
+        assert not estimate_lr(measured, FULL, RANGE, decays=False).shift_assumed
+    # a decaying schedule's best LR hardly moves with the length: nothing was left unmeasured
+    decaying = estimate_lr(refine, FULL, RANGE, decays=True)
+    assert not decaying.shift_assumed and decaying.shift_warning() is None
+
+
 def test_a_diverged_run_censors_the_basin_below_it():
     rng = np.random.default_rng(3)
     lrs = [1e-3, 2.2e-3, 4.6e-3]  # the loss still falls at the top of what was tried

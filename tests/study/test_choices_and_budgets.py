@@ -1,5 +1,6 @@
 """Choices of the space, a weight-decay range and the budget, on real studies of digits: each
-choice's own cliff, weight decay searched with the LR, budgets spent, the edge-of-range flag."""
+choice's own cliff, weight decay searched with the LR, budgets spent, the edge-of-range flag, the
+note that a constant LR's move with the run's length was assumed."""
 
 import math
 
@@ -84,6 +85,18 @@ def test_an_answer_at_the_edge_of_the_range_is_flagged_with_a_wider_range(digits
     assert "wider range" in estimate.edge_warning()
     inside = tune(digits, lrtune.Space(lr=(1e-3, 3.0), optimizer="sgd"), 2.0).estimate
     assert inside.edge is None and inside.edge_warning() is None
+
+
+def test_a_constant_lr_study_too_small_to_measure_the_horizon_says_so(digits):
+    # at 1.5 runs the scan's points lie a decade apart: only the refine rung has a basin to fit,
+    # so how far the best LR moves with the length is the prior's; 2 runs fit two lengths
+    space = lrtune.Space(lr=(1e-3, 3.0), optimizer="sgd")  # at a constant LR
+    small = tune(digits, space, 1.5, steps=digits.steps).estimate
+    assert small.noise is not None  # a basin was fitted, to one length
+    assert small.shift_assumed and "2 runs" in small.shift_warning()
+    assert not tune(digits, space, 2.0, steps=digits.steps).estimate.shift_assumed
+    decaying = lrtune.Space(lr=(1e-3, 3.0), optimizer="sgd", schedule="cosine")
+    assert not tune(digits, decaying, 1.5, steps=digits.steps).estimate.shift_assumed
 
 
 def test_the_estimate_of_a_real_study_brackets_its_answer(digits):
