@@ -104,7 +104,8 @@ class LrEstimate:
             return None
         return ("at a constant LR the best LR moves with the run's length, by an amount of each "
                 "recipe's own; the basin fit had one shorter length to read, so that move was "
-                "assumed, not measured: a budget of 2 runs or more measures it")
+                "assumed, not measured: a larger budget (2 runs or more) buys runs of a second "
+                "length, or full-length ones, that measure it")
 
     def to_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "low": self.low, "high": self.high, "noise": self.noise,
