@@ -107,11 +107,8 @@ def summary_lines(study: Study) -> list[str]:
     estimate = study.estimate
     if estimate is not None and estimate.low is not None:
         lines.append(f"estimated full-length best lr {estimate.describe()}")
-    if estimate is not None:
-        for kind, text in (("warning", estimate.edge_warning()),
-                           ("note", estimate.shift_warning())):
-            if text is not None:
-                lines.append(f"[bold yellow]{kind}:[/] {text}")
+    for kind, text in estimate.notices() if estimate is not None else ():
+        lines.append(f"[bold yellow]{kind}:[/] {text}")
     left = study.budget - study.spent
     if left >= 0.05:
         lines.append(f"{left:.2f} runs left unspent: less than the next trial the "

@@ -149,10 +149,7 @@ def estimate_sentences(basin: dict[str, Any]) -> str:
     text = []
     if estimate.low is not None:
         text.append(f"The trials place the full-length best LR at {estimate.describe()}.")
-    for kind, warning in (("Warning", estimate.edge_warning()),
-                          ("Note", estimate.shift_warning())):
-        if warning is not None:
-            text.append(f"{kind}: {warning}.")
+    text += [f"{kind.capitalize()}: {notice}." for kind, notice in estimate.notices()]
     return " ".join(text)
 
 

@@ -107,6 +107,13 @@ class LrEstimate:
                 "assumed, not measured: a larger budget (2 runs or more) buys runs of a second "
                 "length, or full-length ones, that measure it")
 
+    def notices(self) -> list[tuple[str, str]]:
+        """What is said beside the estimate (by ``lrtune tune`` and the report), as (kind,
+        sentence): a ``"warning"`` when the answer sits at an edge of the range, a ``"note"``
+        when a constant LR's move with the run's length was assumed."""
+        found = [("warning", self.edge_warning()), ("note", self.shift_warning())]
+        return [(kind, text) for kind, text in found if text is not None]
+
     def to_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "low": self.low, "high": self.high, "noise": self.noise,
                 "edge": self.edge,

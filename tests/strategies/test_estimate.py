@@ -83,6 +83,7 @@ def test_it_says_when_one_short_length_left_the_shift_to_the_prior():
     one_length = estimate_lr(refine, FULL, RANGE, decays=False)
     assert one_length.shift_assumed and "assumed, not measured" in one_length.shift_warning()
     assert one_length.to_dict()["shift_assumed"] is True
+    assert one_length.notices() == [("note", one_length.shift_warning())]
     for measured in (scan + refine, refine + full):  # two lengths, or the full length itself
         assert not estimate_lr(measured, FULL, RANGE, decays=False).shift_assumed
     # a decaying schedule's best LR hardly moves with the length: nothing was left unmeasured
