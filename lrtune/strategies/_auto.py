@@ -373,10 +373,10 @@ def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_st
     digits' a third of its ``T/16`` best), so the rungs are two noisy readings of one LR: their
     mean in log space, each weighted by its precision, one over the square of :func:`_gap` (equal
     where both rungs are a lattice step apart; 9:1 for the refine rung over a scan a decade
-    apart, as a 1.5-run budget buys). Under a constant LR it keeps falling with the length: the
-    shift measured between the rungs is carried on to the full length as a power law, or the
-    prior's (:data:`PRIOR_HORIZON_EXPONENT`) where no refine rung ran. ``fallback`` is the answer
-    when neither rung has a finite loss.
+    apart, as a 1.5-run budget buys). Under a constant LR it moves with the length, most often
+    down: the shift measured between the rungs is carried on to the full length as a power law,
+    or the prior's (:data:`PRIOR_HORIZON_EXPONENT`) where no refine rung ran. ``fallback`` is the
+    answer when neither rung has a finite loss.
     """
     scan_best = basin_vertex(scan)
     refine_best = basin_vertex(refine)
