@@ -76,7 +76,7 @@ def sweep_task(task_name: str, seeds: Sequence[int], num_iters: Sequence[int]) -
 def sweep(task_name: str, seed: int, num_iter: int) -> dict:
     result = lrtune_range_test(task_name, seed, num_iter)
     return {"task": task_name, "seed": seed, "num_iter": num_iter,
-            "momentum": result_momentum(task_name),
+            "momentum": result_momentum(task_name), "probe_batches": result.probe_batches,
             "passes": [{"lrs": p.lrs.tolist(), "losses": [float(v) for v in p.losses],
                         "stop_reason": p.stop_reason} for p in result.passes]}
 
@@ -93,7 +93,8 @@ def read(curve: dict) -> dict:
     task = benchmark_task(curve["task"])
     passes = [Pass(np.asarray(p["lrs"]), np.asarray(p["losses"], dtype=float), p["stop_reason"])
               for p in curve["passes"]]
-    _, _, reading = read_passes(passes, task.schedule(task.steps), momentum=curve["momentum"])
+    _, _, reading = read_passes(passes, task.schedule(task.steps), momentum=curve["momentum"],
+                                probe=curve.get("probe_batches", 0) > 0)
     return {**{k: curve[k] for k in ("task", "seed", "num_iter")},
             "suggestion": reading.suggestion, "band": list(reading.band),
             "verdict": reading.verdict.value, "steps": sum(len(p.lrs) for p in passes),

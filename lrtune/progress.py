@@ -89,13 +89,18 @@ class Progress:
     def watch_range_test(self, loss_fn: Callable[..., torch.Tensor],
                          optimizer: torch.optim.Optimizer,
                          num_iter: int) -> Callable[..., torch.Tensor]:
-        """``loss_fn`` (or ``step_fn``) for :func:`lrtune.find`, showing the sweep's LR and loss."""
+        """``loss_fn`` (or ``step_fn``) for :func:`lrtune.find`, showing the sweep's LR and loss.
+
+        Only calls with gradients count as steps: ``find`` also evaluates its probe batches
+        through the same function, without them."""
         self._run = _Run("range test", optimizer.param_groups[0]["lr"], num_iter)
         calls = 0
 
         def watched(*args: Any, **kwargs: Any) -> torch.Tensor:
             nonlocal calls
             loss = loss_fn(*args, **kwargs)
+            if not torch.is_grad_enabled():  # a probe evaluation, not a training step
+                return loss
             calls += 1
             if self._run is not None:
                 self._run.lr = optimizer.param_groups[0]["lr"]

@@ -15,7 +15,7 @@ from lrtune.exceptions import InvalidParameterError
 from lrtune.finder._analysis import (
     START_POINTS, Analysis, analyse, divergence_onset, rise_onset,
 )
-from lrtune.finder._plan import coarse_lrs, fine_lrs, least_iterations
+from lrtune.finder._plan import PROBE_BATCHES, coarse_lrs, fine_lrs, least_iterations
 from lrtune.finder._result import FinderResult, Pass
 from lrtune.finder._state import capture
 from lrtune.finder._stepper import Batches, Stepper, base_lrs
@@ -39,6 +39,7 @@ def find(
     scaler: torch.amp.GradScaler | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     schedule: Schedule | None = None,
+    probe_batches: int = PROBE_BATCHES,
     seed: int = 0,
 ) -> FinderResult:
     """Run an LR range test and suggest the LR to train with; everything is restored afterwards.
@@ -47,8 +48,12 @@ def find(
     finds where the loss blows up; then fine passes, each from the state you passed in, sweep at
     a fixed rate from well below that edge until they blow up, as many as the budget pays for
     (see :mod:`lrtune.finder._plan`). The suggestion is read from their mean curve, so a larger
-    budget narrows its band but does not move it. Every param group is scaled by one common
-    factor, so their ratios are kept; reported LRs are the first group's.
+    budget narrows its band but does not move it. A fine pass records, after each step, the
+    loss of ``probe_batches`` fixed batches drawn once from ``data`` (no gradient, the same
+    dropout masks each time), not the noisy loss of the batch it trained on: each probe costs a
+    forward pass per step (``0`` reads the training batches' losses instead, at no extra cost).
+    Every param group is scaled by one common factor, so their ratios are kept; reported LRs are
+    the first group's.
 
     Each step draws ``accumulation_steps`` batches from ``data`` (re-iterated when it runs out;
     pass a re-iterable loader, as a one-shot iterator is consumed for good) and computes the loss
@@ -69,7 +74,7 @@ def find(
     is touched.
     """
     _validate(model, optimizer, data, loss_fn, step_fn, start_lr, end_lr, num_iter,
-              accumulation_steps, grad_clip, scaler, scheduler, schedule, seed)
+              accumulation_steps, grad_clip, scaler, scheduler, schedule, probe_batches, seed)
     if step_fn is not None:
         compute_loss = step_fn
     else:
@@ -80,39 +85,42 @@ def find(
         model.train()
         stepper = Stepper(optimizer, Batches(data), compute_loss,
                           accumulation_steps=accumulation_steps, grad_clip=grad_clip, scaler=scaler)
-        passes = _passes(stepper, snapshot.rewind, start_lr, end_lr, num_iter)
+        passes = _passes(stepper, snapshot.rewind, start_lr, end_lr, num_iter, probe_batches)
     finally:
         snapshot.restore()
-    lrs, curve, reading = read_passes(passes, schedule, momentum=momentum_of(optimizer), seed=seed)
+    probed = len(stepper.probe)
+    lrs, curve, reading = read_passes(passes, schedule, momentum=momentum_of(optimizer), seed=seed,
+                                      probe=probed > 0)
     return FinderResult(
         lrs=lrs, losses=curve, passes=tuple(passes), smoothed=reading.smoothed,
         slope=reading.slope, usable=reading.usable, suggestion=reading.suggestion,
         band=reading.band, min_lr=reading.min_lr, knee_lr=reading.knee_lr,
         diverged_lr=reading.diverged_lr,
         schedule_factor=reading.schedule_factor, verdict=reading.verdict,
-        steps=sum(len(p.losses) for p in passes),
+        steps=sum(len(p.losses) for p in passes), probe_batches=probed,
         stop_reason="data exhausted" if passes[-1].stop_reason == "data exhausted" else "completed",
     )
 
 
 def read_passes(
     passes: Sequence[Pass], schedule: Schedule | None, *, momentum: float = 0.0, seed: int = 0,
+    probe: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, Analysis]:
-    """The curve the passes read (its LRs and mean losses) and its analysis: the fine passes',
-    or the coarse sweep's where there is no fine pass."""
+    """The curve the passes read (its LRs and mean losses) and its analysis: the fine passes'
+    (``probe``: read on probe batches), or the coarse sweep's where there is no fine pass."""
     coarse, fine = passes[0], passes[1:]
     floor = float(np.median(coarse.losses[:START_POINTS]))  # the untrained model's loss
     read = fine if fine else (coarse,)
     lrs = max(read, key=lambda p: len(p.lrs)).lrs  # past the longest pass the mean is the floor
     reading = analyse(lrs, [p.losses for p in read], schedule, floor=floor, momentum=momentum,
-                      seed=seed)
+                      seed=seed, probe=probe and bool(fine))
     return lrs, reading.curve, reading
 
 
 def _passes(stepper: Stepper, rewind: Callable[[], None], start_lr: float, end_lr: float,
-            num_iter: int) -> list[Pass]:
+            num_iter: int, probe_batches: int) -> list[Pass]:
     """The coarse sweep, then as many whole fine passes as ``num_iter`` pays for (see
-    :mod:`lrtune.finder._plan`), each from the snapshot."""
+    :mod:`lrtune.finder._plan`), each from the snapshot and read on the probe batches."""
     coarse = _sweep(stepper, coarse_lrs(start_lr, end_lr))
     if not coarse.losses.size:
         raise fail("data", OWNER, "a non-empty iterable of batches", "an empty one")
@@ -123,11 +131,23 @@ def _passes(stepper: Stepper, rewind: Callable[[], None], start_lr: float, end_l
     harm = [i for i in (rise_onset(coarse.losses), onset) if i is not None]
     edge = float(coarse.lrs[min(min(harm), len(coarse.lrs) - 1)]) if harm else end_lr
     lrs = fine_lrs(edge, start_lr, end_lr)
+    stepper.probe = _draw(stepper.batches, probe_batches)
     while left >= len(lrs) and passes[-1].stop_reason != "data exhausted":
         rewind()
         passes.append(_sweep(stepper, lrs))
         left -= len(passes[-1].losses)
     return passes
+
+
+def _draw(batches: Batches, count: int) -> list[Any]:
+    """The next ``count`` batches, or as many as a one-shot iterator has left."""
+    drawn: list[Any] = []
+    for _ in range(count):
+        try:
+            drawn.append(next(batches))
+        except StopIteration:
+            break
+    return drawn
 
 
 def _sweep(stepper: Stepper, lrs: np.ndarray) -> Pass:
@@ -141,7 +161,8 @@ def _sweep(stepper: Stepper, lrs: np.ndarray) -> Pass:
         except StopIteration:
             reason = "data exhausted"
             break
-        if not math.isfinite(losses[-1]) or divergence_onset(np.asarray(losses)) is not None:
+        if (not math.isfinite(losses[-1])
+                or divergence_onset(np.asarray(losses), probe=bool(stepper.probe)) is not None):
             reason = "diverged"
             break
     return Pass(lrs[: len(losses)], np.asarray(losses, dtype=float), reason)
@@ -190,7 +211,7 @@ def _length(data: Any) -> int | None:
 def _validate(
     model: Any, optimizer: Any, data: Any, loss_fn: Any, step_fn: Any, start_lr: Any, end_lr: Any,
     num_iter: Any, accumulation_steps: Any, grad_clip: Any, scaler: Any, scheduler: Any,
-    schedule: Any, seed: Any,
+    schedule: Any, probe_batches: Any, seed: Any,
 ) -> None:
     """Check every argument before anything is touched."""
     if not isinstance(model, nn.Module) or next(model.parameters(), None) is None:
@@ -237,4 +258,5 @@ def _validate(
     if schedule is not None and not isinstance(schedule, Schedule):
         raise fail("schedule", OWNER, "an lrtune Schedule (e.g. make_schedule('cosine', steps)) "
                    "or None", schedule)
+    check_int(probe_batches, "probe_batches", OWNER, minimum=0)
     check_int(seed, "seed", OWNER, minimum=0)

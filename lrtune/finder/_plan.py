@@ -23,6 +23,21 @@ the rate is not the user's choice:
    the LRs that matter, as a real run has: an untrained network, BatchNorm ones most, takes
    LRs early on that it cannot take once it has learned, so passes that start closer to the
    edge read too high.
+3. **A fine pass reads a probe**: after each step, the loss of :data:`PROBE_BATCHES` batches
+   drawn once before the passes, without gradients and with the same dropout masks every time,
+   instead of the loss of the batch the step trained on. That loss jumps from batch to batch
+   (noisy labels and dropout most), and one pass's knee then lands wherever its luckiest dip
+   was; the probe moves only with the weights, so what is left is how the runs themselves
+   differ. Read on the dev half of the suite (``python -m benchmarks.finder_spread --suite
+   dev``, num_iter 50-1000, seeds 0-4), the spread of the suggestion fell from 4.92 to 1.37 on
+   the noisy-label MLP and from 2.95 to 1.43 on the plain-SGD MLP, whose one-pass readings set
+   it; with 2 or 4 probe batches (tried first, before a probe's single blow-up ended a pass) the
+   noisy-label MLP's was 7.6 and 1.4, the plain-SGD MLP's 2.05 and 2.41 (benchmarks/RESULTS.md,
+   "LR range test: a probe instead of the training batch (notes)"). It costs
+   ``PROBE_BATCHES`` forward passes a step: a 150-step test took 1.9-3.4x as long on the
+   built-in digits, mnist1d and charlm tasks and a GroupNorm CNN.
+   The coarse sweep keeps the training batches' losses: its edge rule compares a rise with
+   their noise.
 
 Steps left over that cannot pay for a whole pass are not taken.
 """
@@ -37,6 +52,7 @@ COARSE_PER_DECADE = 1.5  # 13 steps over the default 8 decades: a pass fits in a
 FINE_PER_DECADE = 8.0
 FINE_BELOW = 3.75  # decades below the coarse edge where a fine pass starts
 FINE_ABOVE = 0.75  # and above it where it ends (a pass stops at its own blow-up before that)
+PROBE_BATCHES = 8  # batches whose loss a fine pass records after each step (rule 3)
 
 
 def coarse_lrs(start_lr: float, end_lr: float) -> np.ndarray:

@@ -55,6 +55,7 @@ class FinderResult:
     verdict: Verdict
     steps: int  # optimizer steps taken over all passes (skipped AMP steps not counted)
     stop_reason: str  # "completed" (the budget is spent) or "data exhausted"
+    probe_batches: int = 0  # batches the fine passes' losses were read on (0: the trained ones)
 
     @property
     def hint(self) -> str:
@@ -112,6 +113,7 @@ class FinderResult:
             "schedule_factor": self.schedule_factor,
             "steps": self.steps,
             "stop_reason": self.stop_reason,
+            "probe_batches": self.probe_batches,
         }
 
     def to_json(self, path: str | Path | None = None) -> str:

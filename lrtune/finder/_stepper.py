@@ -16,6 +16,7 @@ import torch
 from lrtune.exceptions import InvalidParameterError
 
 MAX_SKIPS = 30  # consecutive GradScaler skips before the gradients count as non-finite for good
+PROBE_SEED = 0  # every probe evaluation draws the same random numbers (dropout's masks)
 
 
 class Batches:
@@ -41,7 +42,9 @@ class Stepper:
     """Trains one optimizer step at a time at an LR set by the caller.
 
     All param groups follow one common factor: group ``i`` gets ``lr * ratios[i]``, where the
-    ratios are the groups' base LRs (see :func:`base_lrs`) relative to the first group's.
+    ratios are the groups' base LRs (see :func:`base_lrs`) relative to the first group's. With
+    ``probe`` batches set, a step returns their loss after the update instead of the loss of the
+    batches it trained on (see :meth:`probe_loss`).
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class Stepper:
         bases = base_lrs(optimizer)
         self.ratios = [b / bases[0] for b in bases]
         self.params = [p for g in optimizer.param_groups for p in g["params"]]
+        self.probe: list[Any] = []
 
     def set_lr(self, lr: float) -> None:
         for group, ratio in zip(self.optimizer.param_groups, self.ratios, strict=False):
@@ -69,7 +73,8 @@ class Stepper:
                 group["lr"] = lr * ratio
 
     def step(self) -> float:
-        """One optimizer update; returns its mean micro-batch loss.
+        """One optimizer update; returns its mean micro-batch loss (the probe's after it, when
+        :attr:`probe` holds batches).
 
         Scaler-skipped updates are retried on the next batches (they did not train), up to
         :data:`MAX_SKIPS` in a row; a non-finite loss is returned at once, without a step.
@@ -81,8 +86,22 @@ class Stepper:
                 self.optimizer.zero_grad(set_to_none=True)
                 return loss
             if self._update():
-                return loss
+                return self.probe_loss() if self.probe else loss
         return math.nan  # the scaler never found finite gradients: the run has blown up
+
+    def probe_loss(self) -> float:
+        """The mean loss of the :attr:`probe` batches at the current weights, without gradients.
+
+        The same batches with the same random draws every time (the global RNGs are forked and
+        seeded, so dropout masks repeat and the caller's streams are untouched): the value moves
+        only with the weights, not with which batch a step drew or which units dropout hid.
+        """
+        device = self.params[0].device
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda"
+                                                    else []):
+            torch.manual_seed(PROBE_SEED)
+            total = sum(float(self.compute_loss(batch)) for batch in self.probe)
+        return total / len(self.probe)
 
     def _accumulate(self) -> float:
         self.optimizer.zero_grad(set_to_none=True)

@@ -187,11 +187,25 @@ def test_gradient_accumulation_counts_optimizer_steps():
         return TASK.forward_loss(model, *batch)
 
     result = find(model, optimizer, loader, step_fn=step_fn, num_iter=ITERS, accumulation_steps=3,
-                  end_lr=1e-2)  # no divergence: every planned step of every pass is taken
+                  end_lr=1e-2, probe_batches=0)  # no divergence: every planned step is taken
     assert result.steps == counts["steps"] == sum(len(p.lrs) for p in result.passes)
     assert ITERS - len(result.passes[-1].lrs) < result.steps <= ITERS  # no room for one more
     assert counts["batches"] == 3 * result.steps
     assert all(p.lrs[-1] == pytest.approx(1e-2) for p in result.passes)
+
+
+def test_fine_passes_read_a_probe_that_moves_only_with_the_weights():
+    """At LRs too small to move the weights, the training batches' losses still jump with the
+    batch drawn and dropout's masks; the probe's (fixed batches, the same masks each time) do
+    not."""
+    model, optimizer, _, _, loader = bn_setup()
+
+    def jumps(probe_batches: int) -> float:
+        result = find(model, optimizer, loader, nn.functional.cross_entropy, num_iter=ITERS,
+                      end_lr=1e-4, probe_batches=probe_batches)  # Adam's steps: at most 2e-6
+        return float(np.median(np.abs(np.diff(result.passes[1].losses[:10]))))
+
+    assert jumps(4) < 0.01 * jumps(0)
 
 
 def test_grad_scaler_skipped_steps_are_not_counted():
@@ -208,7 +222,7 @@ def test_grad_scaler_skipped_steps_are_not_counted():
         return loss
 
     result = find(model, optimizer, loader, step_fn=step_fn, num_iter=ITERS, end_lr=1e-2,
-                  scaler=scaler, grad_clip=1.0)
+                  scaler=scaler, grad_clip=1.0, probe_batches=0)  # every call is a step's
     assert result.steps == counts["steps"] == sum(len(p.lrs) for p in result.passes)
     assert counts["calls"] == result.steps + 3
     assert np.isfinite(result.losses).all()
@@ -226,7 +240,8 @@ def test_param_groups_are_swept_by_one_factor():
         seen.append([g["lr"] for g in optimizer.param_groups])
         return TASK.forward_loss(model, *batch)
 
-    result = find(model, optimizer, TASK.train_loader(0), step_fn=step_fn, num_iter=ITERS)
+    result = find(model, optimizer, TASK.train_loader(0), step_fn=step_fn, num_iter=ITERS,
+                  probe_batches=0)  # every call is a step's
     ratios = np.array([a / b for a, b in seen])
     np.testing.assert_allclose(ratios, 10.0, rtol=1e-12)
     np.testing.assert_allclose([a for a, _ in seen],
@@ -261,6 +276,8 @@ BAD_INPUTS = [
     ({"accumulation_steps": 0}, r"'accumulation_steps' parameter of find\(\) must be an int >= 1"),
     ({"grad_clip": -1.0}, r"'grad_clip' parameter of find\(\) must be a float > 0"),
     ({"schedule": "cosine"}, r"'schedule' parameter of find\(\) must be an lrtune Schedule"),
+    ({"probe_batches": -1}, r"'probe_batches' parameter of find\(\) must be an int >= 0"),
+    ({"probe_batches": True}, r"'probe_batches' parameter of find\(\) must be an int >= 0"),
     ({"data": "dicts"}, r"'data' parameter of find\(\) must be an iterable of \(inputs, targets"),
 ]
 
@@ -394,7 +411,7 @@ def test_a_second_minimum_after_the_loss_climbed_back_above_its_start_is_not_rea
     model, optimizer, loader = digits_setup()
     sweep = find(model, optimizer, loader, step_fn=TASK.step_fn(model), start_lr=1e-5,
                  end_lr=100.0, num_iter=60).passes[1]
-    n = divergence_onset(sweep.losses)  # the real curve up to where it diverged
+    n = divergence_onset(sweep.losses, probe=True)  # the real curve up to where it diverged
     alone = analyse(sweep.lrs[:n], [sweep.losses[:n]])
     assert alone.verdict in (Verdict.CLEAR, Verdict.WIDE_BAND)
     # past it, the loss climbs back above its start, but less far than the divergence rule's
@@ -408,3 +425,13 @@ def test_a_second_minimum_after_the_loss_climbed_back_above_its_start_is_not_rea
     assert n < reading.usable <= n + 12 and reading.diverged_lr is not None
     assert reading.suggestion < lrs[n]
     assert 1 / 1.5 < reading.suggestion / alone.suggestion < 1.5
+
+
+def test_a_probe_loss_above_the_limit_once_is_a_blow_up():
+    """Batch losses need three in a row above the limit (one noisy batch is not a blow-up); a
+    probe has no batch noise, and a network that spiked and came back to chance level is gone."""
+    spike = np.array([2.3] * 5 + [2.0, 1.6, 1.2, 1.0, 0.9, 9.0, 2.3, 2.2, 2.4, 2.3])
+    assert divergence_onset(spike) is None
+    assert divergence_onset(spike, probe=True) == 10
+    sustained_rise = np.concatenate([spike[:10], [9.0, 9.5, 12.0]])
+    assert divergence_onset(sustained_rise) == divergence_onset(sustained_rise, probe=True) == 10
