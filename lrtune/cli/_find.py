@@ -13,6 +13,7 @@ from lrtune._validation import check_choice, fail
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_object
 from lrtune.finder import FinderResult, find
+from lrtune.finder._plan import PROBE_BATCHES
 from lrtune.optimizers import build_optimizer, get_optimizer_spec
 from lrtune.tasks import TASKS, get_task
 
@@ -54,6 +55,10 @@ def find_command(
                                           "loss diverges).")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed of a built-in task's model and data order, "
                                       "and of the bootstrap.")] = 0,
+    probe_batches: Annotated[int, typer.Option(
+        help="Fixed batches whose loss a fine pass reads after each step (a forward pass each "
+             "per step); 0 reads the trained batches' noisier losses at no extra cost.")
+    ] = PROBE_BATCHES,
     out: Annotated[Path | None, typer.Option(
         help="Write the figure to this file (.png, .svg, ...).")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the history and "
@@ -67,7 +72,8 @@ def find_command(
         setup = _user_setup(setup_target)
         iters = 150 if iters is None else iters
     result = find(setup.pop("model"), setup.pop("optimizer"), setup.pop("data"),
-                  start_lr=start_lr, end_lr=end_lr, num_iter=iters, seed=seed, **setup)
+                  start_lr=start_lr, end_lr=end_lr, num_iter=iters, seed=seed,
+                  probe_batches=probe_batches, **setup)
     _report(result)
     if out is not None:
         result.plot(out)

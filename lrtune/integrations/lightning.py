@@ -36,6 +36,7 @@ except ImportError as err:  # an optional dependency: say how to get it
 from lrtune._validation import fail
 from lrtune.exceptions import InvalidParameterError
 from lrtune.finder import FinderResult, find
+from lrtune.finder._plan import PROBE_BATCHES
 from lrtune.space import Space
 from lrtune.strategies import Strategy
 from lrtune.study import Study
@@ -98,14 +99,17 @@ class RangeTest(pl.Callback):
     The sweep steps the module's first optimizer through its own ``training_step`` on the
     training data; weights, optimizer state and RNGs are restored before training goes on.
     ``update_attr=False`` leaves the LR as it was; ``stop=True`` ends ``fit`` after the test (to
-    run it alone). ``result`` holds the :class:`~lrtune.finder.FinderResult`.
+    run it alone). ``result`` holds the :class:`~lrtune.finder.FinderResult`. The fine passes
+    read ``probe_batches`` fixed batches through ``training_step`` without gradients (see
+    :func:`lrtune.find`).
     """
 
     def __init__(self, num_iter: int = 150, start_lr: float = 1e-7, end_lr: float = 10.0, *,
                  attr_name: str = "", update_attr: bool = True, stop: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, probe_batches: int = PROBE_BATCHES) -> None:
         self.options: dict[str, Any] = {"num_iter": num_iter, "start_lr": start_lr,
-                                        "end_lr": end_lr, "seed": seed}
+                                        "end_lr": end_lr, "seed": seed,
+                                        "probe_batches": probe_batches}
         self.attr_name, self.update_attr, self.stop = attr_name, update_attr, stop
         self.result: FinderResult | None = None
 

@@ -376,7 +376,19 @@ def test_cli_find_prints_the_suggestion_and_writes_the_files(tmp_path):
     saved = json.loads(history.read_text())
     assert f"knee at lr {saved['knee_lr']:.3g}" in outcome.output  # what the suggestion is read at
     assert figure.stat().st_size > 10_000
-    assert saved["verdict"] == "clear"
+    assert saved["verdict"] == "clear" and saved["probe_batches"] == 8
+
+
+def test_cli_find_can_read_the_trained_batches_instead_of_a_probe(tmp_path):
+    from typer.testing import CliRunner
+
+    from lrtune.cli import app
+
+    history = tmp_path / "history.json"
+    outcome = CliRunner().invoke(app, ["find", "--task", "digits", "--iters", "60",
+                                       "--probe-batches", "0", "--json", str(history)])
+    assert outcome.exit_code == 0, outcome.output
+    assert json.loads(history.read_text())["probe_batches"] == 0
 
 
 def test_cli_find_reports_bad_input_in_one_line(monkeypatch, capsys):

@@ -99,6 +99,7 @@ def test_range_test_callback_restores_the_model_and_trains_at_its_suggestion(loa
     trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
     result = finder.result
     assert result is not None and result.steps > 20
+    assert result.probe_batches == 8  # read through training_step, without gradients
     assert seen["same"]  # the sweep's updates were undone before training
     assert module.hparams.lr == seen["lr"] == result.suggestion
     assert 0.01 < result.suggestion < 1.0
