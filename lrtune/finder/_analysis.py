@@ -187,7 +187,7 @@ def divergence_onset(
 
     A probe's losses (:mod:`lrtune.finder._plan`, rule 3) have no batch noise to excuse a
     value above the limit: once is a blow-up. Waiting for three let an Adam-trained BatchNorm
-    CNN (built-in mnist1d) run on past a spike to 200x its start, back to chance level and on
+    CNN (built-in mnist1d) run on past a spike to 180x its start, back to chance level and on
     to a second spike, and the pass's mean read past them.
     """
     end = _finite_end(losses)
