@@ -85,7 +85,8 @@ def find(
         model.train()
         stepper = Stepper(optimizer, Batches(data), compute_loss,
                           accumulation_steps=accumulation_steps, grad_clip=grad_clip, scaler=scaler)
-        passes = _passes(stepper, snapshot.rewind, start_lr, end_lr, num_iter, probe_batches)
+        passes, exhausted = _passes(stepper, snapshot.rewind, start_lr, end_lr, num_iter,
+                                    probe_batches)
     finally:
         snapshot.restore()
     probed = len(stepper.probe)
@@ -98,7 +99,7 @@ def find(
         diverged_lr=reading.diverged_lr,
         schedule_factor=reading.schedule_factor, verdict=reading.verdict,
         steps=sum(len(p.losses) for p in passes), probe_batches=probed,
-        stop_reason="data exhausted" if passes[-1].stop_reason == "data exhausted" else "completed",
+        stop_reason="data exhausted" if exhausted else "completed",
     )
 
 
@@ -118,25 +119,30 @@ def read_passes(
 
 
 def _passes(stepper: Stepper, rewind: Callable[[], None], start_lr: float, end_lr: float,
-            num_iter: int, probe_batches: int) -> list[Pass]:
+            num_iter: int, probe_batches: int) -> tuple[list[Pass], bool]:
     """The coarse sweep, then as many whole fine passes as ``num_iter`` pays for (see
-    :mod:`lrtune.finder._plan`), each from the snapshot and read on the probe batches."""
+    :mod:`lrtune.finder._plan`), each from the snapshot and read on the probe batches; and
+    whether the data ran out."""
     coarse = _sweep(stepper, coarse_lrs(start_lr, end_lr))
     if not coarse.losses.size:
         raise fail("data", OWNER, "a non-empty iterable of batches", "an empty one")
     passes, left = [coarse], num_iter - len(coarse.losses)
+    exhausted = coarse.stop_reason == "data exhausted"
     onset = divergence_onset(coarse.losses)
     if onset is not None and onset < START_POINTS:  # blew up at once: nothing to refine
-        return passes
+        return passes, exhausted
     harm = [i for i in (rise_onset(coarse.losses), onset) if i is not None]
     edge = float(coarse.lrs[min(min(harm), len(coarse.lrs) - 1)]) if harm else end_lr
     lrs = fine_lrs(edge, start_lr, end_lr)
     stepper.probe = _draw(stepper.batches, probe_batches)
-    while left >= len(lrs) and passes[-1].stop_reason != "data exhausted":
+    while left >= len(lrs) and not exhausted:
         rewind()
-        passes.append(_sweep(stepper, lrs))
-        left -= len(passes[-1].losses)
-    return passes
+        fine = _sweep(stepper, lrs)
+        exhausted = fine.stop_reason == "data exhausted"
+        if fine.losses.size:  # a one-shot iterator may run out before a pass's first step
+            passes.append(fine)
+        left -= len(fine.losses)
+    return passes, exhausted
 
 
 def _draw(batches: Batches, count: int) -> list[Any]:

@@ -4,6 +4,7 @@ param-group ratios, bad input, the result object and the CLI. Real tiny training
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -206,6 +207,15 @@ def test_fine_passes_read_a_probe_that_moves_only_with_the_weights():
         return float(np.median(np.abs(np.diff(result.passes[1].losses[:10]))))
 
     assert jumps(4) < 0.01 * jumps(0)
+
+
+@pytest.mark.parametrize("batches", [13, 15])  # the coarse sweep's 13 steps, then 2 for the probe
+def test_data_that_runs_out_before_a_fine_pass_is_read_from_the_coarse_sweep(batches):
+    model, optimizer, loader = digits_setup()
+    result = find(model, optimizer, itertools.islice(iter(loader), batches),
+                  nn.functional.cross_entropy, num_iter=ITERS)
+    assert result.stop_reason == "data exhausted" and len(result.passes) == 1
+    assert result.steps == 13 and np.isfinite(result.suggestion)
 
 
 def test_grad_scaler_skipped_steps_are_not_counted():
