@@ -17,7 +17,7 @@ from torch import nn
 
 from lrtune.exceptions import InvalidParameterError
 from lrtune.finder import FinderResult, LRTriple, Verdict, find
-from lrtune.finder._analysis import analyse, divergence_onset, schedule_factor
+from lrtune.finder._analysis import FEW_PASS_SPREAD, analyse, divergence_onset, schedule_factor
 from lrtune.schedules import Constant, Cosine, ScheduledLR, make_schedule
 from lrtune.tasks import get_task
 
@@ -447,6 +447,18 @@ def test_a_second_minimum_after_the_loss_climbed_back_above_its_start_is_not_rea
     assert n < reading.usable <= n + 12 and reading.diverged_lr is not None
     assert reading.suggestion < lrs[n]
     assert 1 / 1.5 < reading.suggestion / alone.suggestion < 1.5
+
+
+def test_a_band_from_one_or_two_passes_spans_at_least_the_few_pass_spread():
+    model, optimizer, loader = digits_setup()
+    for num_iter, passes in ((ITERS, 1), (75, 2)):  # passes of 31 steps after a coarse 9
+        result = find(model, optimizer, loader, nn.functional.cross_entropy, num_iter=num_iter,
+                      end_lr=1e-2)
+        assert len(result.passes) - 1 == passes
+        low, high = result.band
+        assert low <= result.suggestion / FEW_PASS_SPREAD * (1 + 1e-9)
+        assert high >= result.suggestion * FEW_PASS_SPREAD * (1 - 1e-9)
+        assert result.verdict is not Verdict.CLEAR
 
 
 def test_a_probe_loss_above_the_limit_once_is_a_blow_up():
