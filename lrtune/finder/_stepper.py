@@ -100,8 +100,9 @@ class Stepper:
         with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda"
                                                     else []):
             torch.manual_seed(PROBE_SEED)
-            total = sum(float(self.compute_loss(batch)) for batch in self.probe)
-        return total / len(self.probe)
+            losses = torch.stack([self.compute_loss(batch) for batch in self.probe])
+        # one read-back a step, not one per batch; summed in float64 on the host, as before
+        return float(losses.to("cpu", torch.float64).sum()) / len(self.probe)
 
     def _accumulate(self) -> float:
         self.optimizer.zero_grad(set_to_none=True)
