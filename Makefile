@@ -50,6 +50,10 @@ BENCH := nice -n 10 $(BIN)/python -m benchmarks
 benchmarks: $(VENV)/.installed-dev
 	$(BENCH).finder_benchmark
 	$(BENCH).finder_heldout
+	OMP_NUM_THREADS=1 $(BENCH).finder_spread
+	OMP_NUM_THREADS=1 $(BENCH).finder_spread --suite dev
+	OMP_NUM_THREADS=1 $(BENCH).finder_spread --suite validation
+	OMP_NUM_THREADS=1 $(BENCH).finder_probe --publish
 	OMP_NUM_THREADS=1 $(BENCH).load_test
 	$(BENCH).tune_benchmark --tasks digits,diabetes,mnist1d,charlm --seeds 0,1,2 --budgets 2,4 \
 		--publish

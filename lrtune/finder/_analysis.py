@@ -51,8 +51,8 @@ for the passes of :mod:`lrtune.finder._plan`; ratios are LR / grid-best LR.
    differ: on the dev half's 1000-step tests, the band of one pass held that test's answer on
    58% of passes, of two on 60%. Such a band spans at least :data:`FEW_PASS_SPREAD` (1.15x)
    either side of the suggestion: 78% and 84% (chosen there for about 80%, a 10-90% band's
-   share); read once on the validation half, 51% -> 60% and 63% -> 78% (the scratch count of
-   the closing note of issue 12, over ``benchmarks/out/finder_spread_*_passes.json``).
+   share); read once on the validation half, 51% -> 60% and 63% -> 78% (``python -m
+   benchmarks.finder_probe``, over the passes ``benchmarks.finder_spread`` saved).
    "Clear" also needs the band within :data:`CLEAR_BAND` (3x); a
    clear descent with a wider band is ``wide band``.
 5. **Heavy-ball momentum is read where a long run would feel it** (:func:`momentum_lag`). The

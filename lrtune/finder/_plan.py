@@ -34,8 +34,9 @@ the rate is not the user's choice:
    it; with 2 or 4 probe batches (tried first, before a probe's single blow-up ended a pass) the
    noisy-label MLP's was 7.6 and 1.4, the plain-SGD MLP's 2.05 and 2.41 (benchmarks/RESULTS.md,
    "LR range test: a probe instead of the training batch (notes)"). It costs
-   ``PROBE_BATCHES`` forward passes a step: a 150-step test took 1.9-3.4x as long on the
-   built-in digits, mnist1d and charlm tasks and a GroupNorm CNN.
+   ``PROBE_BATCHES`` forward passes a step: a 150-step test took 2.1-3.5x as long on the
+   built-in digits, mnist1d and charlm tasks and a GroupNorm CNN (``python -m
+   benchmarks.finder_probe``).
    The coarse sweep keeps the training batches' losses: its edge rule compares a rise with
    their noise.
 
