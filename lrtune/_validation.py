@@ -20,11 +20,16 @@ def fail(name: str, owner: str, requirement: str, value: Any) -> InvalidParamete
     )
 
 
-def check_int(value: Any, name: str, owner: str, *, minimum: int = 1) -> int:
-    """An integer ``>= minimum`` (bools are rejected: ``True`` is not a step count)."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise fail(name, owner, f"an int >= {minimum}", value)
-    return int(value)
+def check_int(
+    value: Any, name: str, owner: str, *, minimum: int = 1, maximum: int | None = None
+) -> int:
+    """An integer ``>= minimum`` (and ``<= maximum``; bools are rejected: ``True`` is not a
+    step count)."""
+    number = int(value) if isinstance(value, Integral) and not isinstance(value, bool) else None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise fail(name, owner, f"an int {bounds}", value)
+    return number
 
 
 def check_float(

@@ -54,7 +54,8 @@ def find_command(
     end_lr: Annotated[float, typer.Option(help="Last LR of the sweep (it stops earlier if the "
                                           "loss diverges).")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed of a built-in task's model and data order, "
-                                      "and of the bootstrap.")] = 0,
+                                      "of the test's random draws (dropout) and of the "
+                                      "bootstrap.")] = 0,
     probe_batches: Annotated[int, typer.Option(
         help="Fixed batches whose loss a fine pass reads after each step (a forward pass each "
              "per step); 0 reads the trained batches' noisier losses at no extra cost.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -65,8 +66,11 @@ def find(
 
     Pass the ``schedule`` you will train with: a decaying schedule (or warm-up) lets the peak LR
     sit higher than a constant one (see :mod:`lrtune.finder._analysis` for the rule and the
-    evidence). ``scheduler`` is only saved and restored, never stepped. ``seed`` drives the
-    bootstrap behind the uncertainty band (no RNG of yours is used).
+    evidence). ``scheduler`` is only saved and restored, never stepped. ``seed`` seeds the
+    global RNGs (Python's, NumPy's, torch's) for the test's own training steps and drives the
+    bootstrap behind the uncertainty band: dropout's masks and any random augmentation in your
+    ``step_fn`` are the seed's, so the same inputs and seed give the same result whatever your
+    program drew before, and your RNG streams are put back afterwards.
 
     Afterwards the weights, buffers, gradients, train/eval modes, optimizer, scheduler, scaler,
     Python/NumPy/torch(/CUDA) RNGs and the loader's shuffling generator are exactly as before,
@@ -82,6 +86,7 @@ def find(
         compute_loss = _supervised(model, loss_fn)
     snapshot = capture(model, optimizer, scheduler=scheduler, scaler=scaler, loader=data)
     try:
+        _seed_rngs(seed)
         model.train()
         stepper = Stepper(optimizer, Batches(data), compute_loss,
                           accumulation_steps=accumulation_steps, grad_clip=grad_clip, scaler=scaler)
@@ -101,6 +106,15 @@ def find(
         steps=sum(len(p.losses) for p in passes), probe_batches=probed,
         stop_reason="data exhausted" if exhausted else "completed",
     )
+
+
+def _seed_rngs(seed: int) -> None:
+    """Seed every global RNG for the test's steps (the snapshot puts the caller's back): dropout
+    drew from whatever the caller's program had drawn before, so a test of a dropout model gave
+    another coarse sweep in each process that ran other work first."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also every CUDA device's
 
 
 def read_passes(
@@ -265,4 +279,4 @@ def _validate(
         raise fail("schedule", OWNER, "an lrtune Schedule (e.g. make_schedule('cosine', steps)) "
                    "or None", schedule)
     check_int(probe_batches, "probe_batches", OWNER, minimum=0)
-    check_int(seed, "seed", OWNER, minimum=0)
+    check_int(seed, "seed", OWNER, minimum=0, maximum=2**32 - 1)  # NumPy's seed range

@@ -195,6 +195,24 @@ def test_gradient_accumulation_counts_optimizer_steps():
     assert all(p.lrs[-1] == pytest.approx(1e-2) for p in result.passes)
 
 
+def test_the_seed_not_the_callers_draws_decides_dropouts_masks():
+    """A dropout model's test is the same whatever the caller drew before, and its own seed
+    changes it (the masks): a benchmark that ran other work first got another coarse sweep."""
+
+    def coarse_losses(draws: int, seed: int) -> np.ndarray:
+        model, optimizer, _, _, loader = bn_setup()
+        torch.rand(draws), random.random(), np.random.rand()  # the caller's own use of the RNGs
+        after_draws = torch.get_rng_state()
+        result = find(model, optimizer, loader, nn.functional.cross_entropy, num_iter=ITERS,
+                      seed=seed)
+        assert torch.equal(torch.get_rng_state(), after_draws)  # the caller's stream is back
+        return result.passes[0].losses
+
+    first = coarse_losses(draws=1, seed=0)
+    assert np.array_equal(first, coarse_losses(draws=1000, seed=0))
+    assert not np.array_equal(first, coarse_losses(draws=1, seed=1))
+
+
 def test_fine_passes_read_a_probe_that_moves_only_with_the_weights():
     """At LRs too small to move the weights, the training batches' losses still jump with the
     batch drawn and dropout's masks; the probe's (fixed batches, the same masks each time) do
@@ -288,6 +306,7 @@ BAD_INPUTS = [
     ({"schedule": "cosine"}, r"'schedule' parameter of find\(\) must be an lrtune Schedule"),
     ({"probe_batches": -1}, r"'probe_batches' parameter of find\(\) must be an int >= 0"),
     ({"probe_batches": True}, r"'probe_batches' parameter of find\(\) must be an int >= 0"),
+    ({"seed": 2**32}, r"'seed' parameter of find\(\) must be an int from 0 to 4294967295"),
     ({"data": "dicts"}, r"'data' parameter of find\(\) must be an iterable of \(inputs, targets"),
 ]
 
