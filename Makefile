@@ -54,6 +54,7 @@ benchmarks: $(VENV)/.installed-dev
 	OMP_NUM_THREADS=1 $(BENCH).finder_spread --suite dev
 	OMP_NUM_THREADS=1 $(BENCH).finder_spread --suite validation
 	OMP_NUM_THREADS=1 $(BENCH).finder_probe --publish
+	$(BENCH).finder_single_pass --publish
 	OMP_NUM_THREADS=1 $(BENCH).load_test
 	$(BENCH).tune_benchmark --tasks digits,diabetes,mnist1d,charlm --seeds 0,1,2 --budgets 2,4 \
 		--publish
