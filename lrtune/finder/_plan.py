@@ -30,11 +30,16 @@ the rate is not the user's choice:
    was; the probe moves only with the weights, so what is left is how the runs themselves
    differ. Read on the dev half of the suite (``python -m benchmarks.finder_spread --suite
    dev``, num_iter 50-1000, seeds 0-4), the spread of the suggestion fell from 4.92 to 1.37 on
-   the noisy-label MLP and from 2.95 to 1.43 on the plain-SGD MLP, whose one-pass readings set
-   it; with 2 or 4 probe batches (tried first, before a probe's single blow-up ended a pass) the
-   noisy-label MLP's was 7.6 and 1.4, the plain-SGD MLP's 2.05 and 2.41 (benchmarks/RESULTS.md,
-   "LR range test: a probe instead of the training batch (notes)"). It costs
-   ``PROBE_BATCHES`` forward passes a step: a 150-step test took 2.1-3.5x as long on the
+   the noisy-label MLP (1.41 once ``find`` seeded its own dropout draws) and from 2.95 to 1.43
+   on the plain-SGD MLP, whose one-pass readings set it; with 2 or 4 probe batches (tried
+   first, before a probe's single blow-up ended a pass) the noisy-label MLP's was 7.6 and 1.4,
+   the plain-SGD MLP's 2.05 and 2.41 (benchmarks/RESULTS.md, "LR range test: a probe instead of
+   the training batch (notes)"). What the probe leaves is how the runs differ: read alone, one
+   pass's suggestion lies within a p10-p90 width of 1.1-1.3x of its test's on most recipes, but
+   2-10x on the LSTM, the GroupNorm CNN under AdamW, the built-in mnist1d CNN and some small
+   MLPs (``python -m benchmarks.finder_single_pass``), where a 50-step test, which buys one
+   pass, reads wherever its pass landed. It costs ``PROBE_BATCHES`` forward passes a step: a
+   150-step test took 2.1-3.5x as long on the
    built-in digits, mnist1d and charlm tasks and a GroupNorm CNN (``python -m
    benchmarks.finder_probe``).
    The coarse sweep keeps the training batches' losses: its edge rule compares a rise with
