@@ -231,15 +231,28 @@ def _held_out_rise(
 ) -> Finding | None:
     """The held-out loss ended well above its best: overfitting while the training loss kept
     falling; otherwise the steps are too large to settle (the training loss did not fall either,
-    so no memorising explains the rise)."""
-    vals = np.where(np.isfinite(vals), vals, np.inf)
+    so no memorising explains the rise).
+
+    "Well above" is :attr:`Thresholds.overfit_ratio` times the best. A best at or below zero (a
+    negative log-likelihood, an error rate that touched 0) has no ratio: the rise is then
+    measured in the held-out loss's own scale (:func:`loss_scale` of its first value and best).
+    """
+    finite = np.isfinite(vals)
+    vals = np.where(finite, vals, np.inf)
     best_i = int(np.argmin(vals))
     end = float(np.median(vals[-MIN_VAL_POINTS:]))  # one lucky or unlucky evaluation is not the end
     best = float(vals[best_i])
-    if not end > thresholds.overfit_ratio * best:
+    ratio = thresholds.overfit_ratio
+    if best > 0:
+        limit, how_far = ratio * best, f"{end / best:.1f}x its best"
+    else:
+        first = float(vals[int(np.argmax(finite))])
+        limit = best + (ratio - 1) * float(loss_scale(first, best))
+        how_far = f"{end - best:.4g} above its best"
+    if not end > limit:
         return None
     train_then = float(np.interp(val_steps[best_i], steps, smoothed))
-    rose = (f"the held-out loss rose to {end:.4g}, {end / best:.1f}x its best ({best:.4g} at step "
+    rose = (f"the held-out loss rose to {end:.4g}, {how_far} ({best:.4g} at step "
             f"{int(val_steps[best_i])}), while the training loss")
     values = {"best": best, "end": end, "best_step": int(val_steps[best_i])}
     if smoothed[-1] < train_then:

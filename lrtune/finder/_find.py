@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from lrtune.finder._analysis import (
 from lrtune.finder._plan import PROBE_BATCHES, coarse_lrs, fine_lrs, least_iterations
 from lrtune.finder._result import FinderResult, Pass
 from lrtune.finder._state import capture
-from lrtune.finder._stepper import Batches, Stepper, base_lrs
+from lrtune.finder._stepper import Batches, DataExhausted, Stepper, base_lrs
 from lrtune.schedules import Schedule
 
 OWNER = "find()"
@@ -84,17 +85,19 @@ def find(
     else:
         assert loss_fn is not None  # _validate: exactly one of loss_fn and step_fn
         compute_loss = _supervised(model, loss_fn)
+    num_iter, seed = int(num_iter), int(seed)  # NumPy integers pass the checks too
     snapshot = capture(model, optimizer, scheduler=scheduler, scaler=scaler, loader=data)
     try:
         _seed_rngs(seed)
         model.train()
         stepper = Stepper(optimizer, Batches(data), compute_loss,
                           accumulation_steps=accumulation_steps, grad_clip=grad_clip, scaler=scaler)
-        passes, exhausted = _passes(stepper, snapshot.rewind, start_lr, end_lr, num_iter,
-                                    probe_batches)
+        with torch.enable_grad():  # the test trains, also when called under torch.no_grad()
+            passes, exhausted = _passes(stepper, snapshot.rewind, start_lr, end_lr, num_iter,
+                                        probe_batches)
     finally:
         snapshot.restore()
-    probed = len(stepper.probe)
+    probed = len(stepper.probe) if len(passes) > 1 else 0  # no fine pass: nothing read on them
     lrs, curve, reading = read_passes(passes, schedule, momentum=momentum_of(optimizer), seed=seed,
                                       probe=probed > 0)
     return FinderResult(
@@ -139,6 +142,11 @@ def _passes(stepper: Stepper, rewind: Callable[[], None], start_lr: float, end_l
     whether the data ran out."""
     coarse = _sweep(stepper, coarse_lrs(start_lr, end_lr))
     if not coarse.losses.size:
+        served = stepper.batches.served
+        if served:  # fewer than one optimizer step accumulates
+            raise fail("data", OWNER, f"an iterable of at least {stepper.accumulation_steps} "
+                       "batches (one optimizer step accumulates accumulation_steps of them)",
+                       f"{served} batch{'es' if served > 1 else ''}")
         raise fail("data", OWNER, "a non-empty iterable of batches", "an empty one")
     passes, left = [coarse], num_iter - len(coarse.losses)
     exhausted = coarse.stop_reason == "data exhausted"
@@ -165,7 +173,7 @@ def _draw(batches: Batches, count: int) -> list[Any]:
     for _ in range(count):
         try:
             drawn.append(next(batches))
-        except StopIteration:
+        except DataExhausted:
             break
     return drawn
 
@@ -178,7 +186,7 @@ def _sweep(stepper: Stepper, lrs: np.ndarray) -> Pass:
         stepper.set_lr(float(lr))
         try:
             losses.append(stepper.step())
-        except StopIteration:
+        except DataExhausted:
             reason = "data exhausted"
             break
         if (not math.isfinite(losses[-1])
@@ -238,7 +246,13 @@ def _validate(
         raise fail("model", OWNER, "a torch.nn.Module with parameters", model)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise fail("optimizer", OWNER, "a torch.optim.Optimizer", optimizer)
-    first = base_lrs(optimizer)[0]
+    try:
+        first = base_lrs(optimizer)[0]
+    except (KeyError, TypeError, ValueError):  # no 'lr', or lr=None (Adafactor's relative step)
+        raise fail("optimizer", OWNER, "an optimizer whose param groups each have a numeric "
+                   "'lr' (the sweep sets it)",
+                   f"lr={[g.get('lr', 'missing') for g in optimizer.param_groups]!r}") from None
+
     if not first > 0:
         raise fail("optimizer", OWNER, "an optimizer whose first param group has a base lr > 0 "
                    "('initial_lr' if a scheduler set one, else 'lr'; the other groups keep their "
@@ -260,9 +274,12 @@ def _validate(
     end_lr = check_float(end_lr, "end_lr", OWNER, low=0.0)
     if end_lr <= start_lr:
         raise fail("end_lr", OWNER, f"a float > start_lr ({start_lr:g})", end_lr)
+    if torch.is_inference_mode_enabled():
+        raise InvalidParameterError("find() trains the model, which torch.inference_mode() "
+                                    "forbids: call it outside that block.")
     least = least_iterations(start_lr, end_lr)
-    if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < least:
-        decades = math.log10(end_lr / start_lr)
+    if isinstance(num_iter, bool) or not isinstance(num_iter, Integral) or num_iter < least:
+        decades = math.log10(end_lr) - math.log10(start_lr)
         raise fail("num_iter", OWNER, f"an int >= {least} (the coarse sweep over {decades:.1f} "
                    "decades of LR and one fine pass)", num_iter)
     check_int(accumulation_steps, "accumulation_steps", OWNER)

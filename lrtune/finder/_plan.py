@@ -63,7 +63,7 @@ PROBE_BATCHES = 8  # batches whose loss a fine pass records after each step (rul
 
 def coarse_lrs(start_lr: float, end_lr: float) -> np.ndarray:
     """The coarse sweep's LRs, log-even over the whole range."""
-    decades = math.log10(end_lr / start_lr)
+    decades = math.log10(end_lr) - math.log10(start_lr)  # end / start may overflow
     return np.geomspace(start_lr, end_lr, math.ceil(COARSE_PER_DECADE * decades) + 1)
 
 

@@ -53,7 +53,8 @@ class FinderResult:
     diverged_lr: float | None  # where the loss blew up; None if it never did
     schedule_factor: float  # how much the schedule raised the suggestion over a constant LR
     verdict: Verdict
-    steps: int  # optimizer steps taken over all passes (skipped AMP steps not counted)
+    steps: int  # steps spent over all passes: updates, and the non-finite loss that ended a
+    # pass without one (steps an AMP scaler skipped are not counted)
     stop_reason: str  # "completed" (the budget is spent) or "data exhausted"
     probe_batches: int = 0  # batches the fine passes' losses were read on (0: the trained ones)
 

@@ -19,23 +19,34 @@ MAX_SKIPS = 30  # consecutive GradScaler skips before the gradients count as non
 PROBE_SEED = 0  # every probe evaluation draws the same random numbers (dropout's masks)
 
 
+class DataExhausted(Exception):
+    """The data has no batch left: a fresh pass over it yielded nothing."""
+
+
 class Batches:
     """Endless batches from a re-iterable loader: a new pass starts when one ends.
 
-    ``StopIteration`` only when a fresh pass yields nothing (an empty loader, or a one-shot
-    iterator that has run out).
+    :class:`DataExhausted` only when a fresh pass yields nothing (an empty loader, or a one-shot
+    iterator that has run out); not ``StopIteration``, which the user's own code may raise (a
+    ``next()`` on an empty iterator inside a forward) and which must reach the user as it is.
     """
 
     def __init__(self, data: Iterable[Any]) -> None:
         self.data = data
         self.iterator: Iterator[Any] = iter(data)
+        self.served = 0  # batches handed out so far
 
     def __next__(self) -> Any:
         try:
-            return next(self.iterator)
+            batch = next(self.iterator)
         except StopIteration:
             self.iterator = iter(self.data)
-            return next(self.iterator)
+            try:
+                batch = next(self.iterator)
+            except StopIteration:
+                raise DataExhausted from None
+        self.served += 1
+        return batch
 
 
 class Stepper:
@@ -78,7 +89,7 @@ class Stepper:
 
         Scaler-skipped updates are retried on the next batches (they did not train), up to
         :data:`MAX_SKIPS` in a row; a non-finite loss is returned at once, without a step.
-        Raises ``StopIteration`` when the data has run out.
+        Raises :class:`DataExhausted` when the data has run out.
         """
         for _ in range(MAX_SKIPS):
             loss = self._accumulate()

@@ -109,6 +109,23 @@ def test_a_held_out_rise_is_overfitting_only_while_the_training_loss_falls():
     assert "did not fall" in flat_diagnosis.primary.evidence and "lower" in flat_diagnosis.hint
 
 
+@pytest.mark.parametrize(("val", "overfits"), [
+    ([0.6, 0.3, 0.1, 0.05, 0.0, 0.02, 0.01, 0.01, 0.02, 0.01], False),  # an error rate touched 0
+    ([-0.3, -0.5, -0.7, -0.8, -0.85, -0.9, -0.92, -0.93, -0.94, -0.94], False),  # a falling NLL
+    ([-0.3, -0.8, -1.0, -0.9, -0.7, -0.5, -0.3, -0.2, -0.2, -0.2], True),  # ... that rose back
+])
+def test_a_held_out_best_at_or_below_zero_is_read_without_a_ratio(val, overfits):
+    """``overfit_ratio`` times a best of 0 or below means nothing (and divided by zero): the rise
+    is measured in the held-out loss's own scale there."""
+    steps = np.arange(300)
+    train_loss = 2.0 * np.exp(-steps / 50) + 0.01
+    diagnosis = classify(steps, train_loss, val_steps=np.arange(0, 300, 30),
+                         val_losses=np.array(val))
+    assert (diagnosis.status is Status.OVERFITTING) is overfits
+    if overfits:
+        assert "above its best (-1 at step 60)" in diagnosis.primary.evidence
+
+
 def test_exploding_gradients_are_reported_with_their_growth(diabetes):
     torch.manual_seed(0)
     model = nn.Linear(10, 1)

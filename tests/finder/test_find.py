@@ -234,6 +234,33 @@ def test_data_that_runs_out_before_a_fine_pass_is_read_from_the_coarse_sweep(bat
                   nn.functional.cross_entropy, num_iter=ITERS)
     assert result.stop_reason == "data exhausted" and len(result.passes) == 1
     assert result.steps == 13 and np.isfinite(result.suggestion)
+    assert result.probe_batches == 0  # drawn, but no curve was read on them
+
+
+def test_a_stop_iteration_from_the_users_code_is_not_the_end_of_the_data():
+    """Only the data running out ends a pass; a StopIteration the forward raises (``next()`` of
+    an empty iterator) reaches the caller, as it would from their own loop."""
+    model, optimizer, loader = digits_setup()
+    before = [t.clone() for t in tensors_of(model, optimizer)]
+    calls = iter(range(20))
+
+    def step_fn(batch):
+        next(calls)  # the 21st call raises StopIteration: the user's bug, not the data's end
+        return TASK.step_fn(model)(batch)
+
+    with pytest.raises(StopIteration):
+        find(model, optimizer, loader, step_fn=step_fn, num_iter=ITERS)
+    assert all(torch.equal(a, b) for a, b in zip(tensors_of(model, optimizer), before,
+                                                  strict=True))
+
+
+def test_numpy_integers_and_a_no_grad_caller_are_taken_as_they_would_be_in_a_loop():
+    model, optimizer, loader = digits_setup()
+    plain = find(model, optimizer, loader, nn.functional.cross_entropy, num_iter=ITERS, seed=1)
+    with torch.no_grad():
+        other = find(model, optimizer, loader, nn.functional.cross_entropy,
+                     num_iter=np.int64(ITERS), seed=np.int64(1))
+    assert other.suggestion == plain.suggestion and other.steps == plain.steps
 
 
 def test_grad_scaler_skipped_steps_are_not_counted():
@@ -308,6 +335,14 @@ BAD_INPUTS = [
     ({"probe_batches": True}, r"'probe_batches' parameter of find\(\) must be an int >= 0"),
     ({"seed": 2**32}, r"'seed' parameter of find\(\) must be an int from 0 to 4294967295"),
     ({"data": "dicts"}, r"'data' parameter of find\(\) must be an iterable of \(inputs, targets"),
+    ({"data": "two", "accumulation_steps": 3},
+     r"'data' parameter of find\(\) must be an iterable of at least 3 batches .*Got '2 batches'"),
+    ({"optimizer": "no lr"}, r"'optimizer' parameter of find\(\) must be an optimizer whose "
+                             r"param groups each have a numeric 'lr'.*Got 'lr=\[None\]'"),
+    ({"start_lr": 1e-320, "num_iter": 60}, r"'num_iter' parameter of find\(\) must be an int "
+                                           r">= \d+ \(the coarse sweep over 321.0 decades"),
+    ({"inference_mode": True}, r"find\(\) trains the model, which torch.inference_mode\(\) "
+                               r"forbids"),
 ]
 
 
@@ -321,9 +356,14 @@ def test_bad_input_is_refused_and_leaves_everything_untouched(change, message):
     kwargs = {"model": model, "optimizer": optimizer, "data": loader,
               "loss_fn": nn.functional.cross_entropy, "num_iter": ITERS}
     kwargs.update(change)
-    special = {"generator": empty_generator(), "dicts": DictBatches(loader)}
+    special = {"generator": empty_generator(), "dicts": DictBatches(loader),
+               "two": itertools.islice(iter(TASK.train_loader(1)), 2)}
     if isinstance(kwargs["data"], str):
         kwargs["data"] = special[kwargs["data"]]
+    if kwargs["optimizer"] == "no lr":  # Adafactor's relative step keeps lr=None
+        kwargs["optimizer"] = torch.optim.SGD(model.parameters(), lr=0.1)
+        kwargs["optimizer"].param_groups[0]["lr"] = None
+    inference = kwargs.pop("inference_mode", False)
     if isinstance(kwargs.get("step_fn"), str):
         kind = kwargs["step_fn"]
         kwargs["step_fn"] = {
@@ -336,7 +376,8 @@ def test_bad_input_is_refused_and_leaves_everything_untouched(change, message):
     before = [t.clone() for t in tensors_of(model, optimizer)]
     generator_state = loader.generator.get_state()
     rng_state = torch.get_rng_state()
-    with pytest.raises(InvalidParameterError, match=message) as info:
+    with pytest.raises(InvalidParameterError, match=message) as info, \
+            torch.inference_mode(inference):
         find(**kwargs)
     assert isinstance(info.value, ValueError)
     assert all(torch.equal(a, b)
