@@ -40,13 +40,30 @@ class Thresholds:
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average (no lag) with shrinking windows at the edges."""
-    if window <= 1 or len(values) < 3:
-        return values.astype(float)
-    kernel = np.ones(window)
-    sums = np.convolve(values, kernel, mode="same")
-    counts = np.convolve(np.ones_like(values), kernel, mode="same")
-    return sums / counts
+    """Centred moving average (no lag) with shrinking windows at the edges.
+
+    From running sums, in time linear in the length (a convolution with a window of a twentieth
+    of the run took 0.8 s at 200,000 steps and grew with the square); a non-finite value makes
+    every window that holds it non-finite, as in a sum.
+    """
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if window <= 1 or n < 3:
+        return values.copy()
+    at = np.arange(n)
+    low, high = np.maximum(at - window // 2, 0), np.minimum(at + window // 2 + 1, n)
+
+    def window_sums(x: np.ndarray) -> np.ndarray:
+        running = np.concatenate(([0.0], np.cumsum(x, dtype=float)))
+        return running[high] - running[low]
+
+    finite = np.isfinite(values)
+    sums = window_sums(np.where(finite, values, 0.0))
+    if not finite.all():
+        up, down = window_sums(values == np.inf) > 0, window_sums(values == -np.inf) > 0
+        sums[up], sums[down] = np.inf, -np.inf
+        sums[(window_sums(np.isnan(values)) > 0) | (up & down)] = np.nan
+    return sums / (high - low)
 
 
 def step_noise(values: np.ndarray) -> float:
