@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lrtune.diagnostics import RunMonitor, Status, Thresholds, classify
+from lrtune.diagnostics._classify import smooth
 from lrtune.exceptions import InvalidParameterError
 from lrtune.schedules import Constant
 from lrtune.tasks import get_task, train
@@ -280,3 +281,12 @@ def test_a_run_that_spiked_and_learned_too_little_is_told_to_lower_the_lr():
     assert spiked  # the window holds such runs (3 of the 6 on an Intel Xeon)
     for diagnosis in spiked:
         assert diagnosis.status is Status.COLLAPSED and "lower" in diagnosis.hint
+
+
+def test_smoothing_is_the_centred_mean_of_the_values_in_its_window(diabetes):
+    losses = np.asarray(train(diabetes, 0.01, seed=0).losses, dtype=float)[:200]
+    window = 9
+    brute = [losses[max(0, i - 4):i + 5].mean() for i in range(len(losses))]
+    np.testing.assert_allclose(smooth(losses, window), brute, rtol=1e-12)
+    losses[50] = np.inf  # a blow-up is inf in every window that holds it, and nowhere else
+    assert np.flatnonzero(np.isinf(smooth(losses, window))).tolist() == list(range(46, 55))
