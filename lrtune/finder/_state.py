@@ -12,7 +12,10 @@ What is restored and how:
   tensor the optimizer steps that is not in the model (``SGD(list(m.parameters()) + [t])``);
   ``.grad`` is put back (``None`` stays ``None``); every module's ``training`` flag is put back;
 - optimizer, scheduler and GradScaler through their own ``state_dict``/``load_state_dict``
-  (the scheduler before the optimizer, whose param groups carry the exact learning rates);
+  (the scheduler before the optimizer, whose param groups carry the exact learning rates); a
+  tensor in a param group (a tensor ``lr``, on the device a fused or capturable optimizer
+  wants) gets its value back in place, as the same object, not the CPU copy ``load_state_dict``
+  would leave there;
 - Python ``random``, NumPy's global RNG, torch's CPU RNG and every CUDA device's RNG (when CUDA
   is available);
 - the ``torch.Generator`` a loader shuffles with (``loader.generator``,
@@ -56,6 +59,7 @@ class Snapshot:
     grads: list[tuple[torch.Tensor, torch.Tensor | None]]
     modes: list[tuple[nn.Module, bool]]
     optimizer: torch.optim.Optimizer
+    group_tensors: list[tuple[int, str, torch.Tensor]]  # (group, key, the live tensor)
     optimizer_state: dict[str, Any]
     scheduler: Any
     scheduler_state: dict[str, Any] | None
@@ -78,7 +82,7 @@ class Snapshot:
         """
         for live, saved in self.tensors:
             live.copy_(saved)
-        self.optimizer.load_state_dict(to_cpu(self.optimizer_state))
+        self._load_optimizer(to_cpu(self.optimizer_state))
         if self.scaler is not None:
             self.scaler.load_state_dict(to_cpu(self.scaler_state))
 
@@ -93,7 +97,7 @@ class Snapshot:
             module.training = mode
         if self.scheduler is not None:
             self.scheduler.load_state_dict(self.scheduler_state)
-        self.optimizer.load_state_dict(self.optimizer_state)
+        self._load_optimizer(self.optimizer_state)
         if self.scaler is not None:
             self.scaler.load_state_dict(self.scaler_state)
         for generator, state in self.generators:
@@ -103,6 +107,15 @@ class Snapshot:
         torch.set_rng_state(self.torch_rng)
         if self.cuda_rng is not None:
             torch.cuda.set_rng_state_all(self.cuda_rng)
+
+
+    def _load_optimizer(self, state: dict[str, Any]) -> None:
+        """``load_state_dict``, then each param-group tensor back as the object it was."""
+        self.optimizer.load_state_dict(state)
+        groups = self.optimizer.param_groups
+        for index, key, live in self.group_tensors:
+            live.copy_(groups[index][key])
+            groups[index][key] = live
 
 
 def capture(
@@ -123,6 +136,9 @@ def capture(
                for p in params],
         modes=[(m, m.training) for m in model.modules()],
         optimizer=optimizer,
+        group_tensors=[(i, key, value) for i, group in enumerate(optimizer.param_groups)
+                       for key, value in group.items()
+                       if key != "params" and isinstance(value, torch.Tensor)],
         optimizer_state=to_cpu(optimizer.state_dict()),
         scheduler=scheduler,
         scheduler_state=None if scheduler is None else to_cpu(scheduler.state_dict()),

@@ -304,6 +304,17 @@ def test_param_groups_are_swept_by_one_factor():
     assert [g["lr"] for g in optimizer.param_groups] == [0.1, 0.01]
 
 
+def test_a_tensor_lr_comes_back_as_the_same_tensor_with_its_value():
+    """A tensor LR (what fused and capturable optimizers keep on their device) is the user's
+    object, perhaps driven by their own code: ``load_state_dict`` alone leaves a CPU copy."""
+    model, _, loader = digits_setup()
+    lr = torch.tensor(0.05)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    result = find(model, optimizer, loader, nn.functional.cross_entropy, num_iter=ITERS)
+    assert len(result.passes) > 1  # the fine passes rewound the optimizer too
+    assert optimizer.param_groups[0]["lr"] is lr and float(lr) == pytest.approx(0.05)
+
+
 def empty_generator():
     return iter(())
 
