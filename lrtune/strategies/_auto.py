@@ -66,8 +66,14 @@ class AutoStrategy(Strategy):
         full = context.full_steps
         finals = final_count(context.budget)
         explore = (context.budget - finals) * full  # everything but the full-length runs
-        scan_steps = max(8, round(full * SCAN_LENGTH))
+        scan_steps = min(full, max(8, round(full * SCAN_LENGTH)))  # never past a full run
         combos = context.space.choices()
+        space = context.space
+        if not space.searches_lr and len(combos) == 1 and not isinstance(space.weight_decay,
+                                                                           LogRange):
+            # nothing to search: the one configuration's full run is the answer
+            return FINISHED if context.tagged("final") else Proposal(
+                self._config(context, space.lr_range.low, combos[0]), full, "final")
         scans = [scan_trials(context, i) for i in range(len(combos))]
         share = scan_share(explore, scan_steps, len(combos))
         # 1. scan every choice of the space
@@ -425,7 +431,7 @@ def refine_plan(context: Context, scan_steps: int, finals: int) -> tuple[int | N
     """
     probes = 2 if isinstance(context.space.weight_decay, LogRange) else 0
     scanned = sum(t.steps_done for t in context.live if t.tag.startswith("scan:"))
-    left = round(context.budget * context.full_steps) - scanned - finals * context.full_steps
+    left = context.budget_steps - scanned - finals * context.full_steps
     tried = context.tagged("refine")
     for points in range(REFINE_POINTS, 1, -1):
         steps = min(round(context.full_steps * REFINE_MAX_LENGTH), left // (points + probes))

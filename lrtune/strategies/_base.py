@@ -82,8 +82,14 @@ class Context:
         return sum(t.steps if t.state is TrialState.RUNNING else t.steps_done for t in self.live)
 
     @property
+    def budget_steps(self) -> int:
+        """The budget in steps, rounded down (never more than was granted; the tolerance keeps
+        a product such as 2.3 * 100 = 229.99999999999997 at 230)."""
+        return math.floor(self.budget * self.full_steps + 1e-9)
+
+    @property
     def remaining_steps(self) -> int:
-        return int(round(self.budget * self.full_steps)) - self.spent_steps
+        return self.budget_steps - self.spent_steps
 
     def tagged(self, tag: str) -> list[TrialRecord]:
         return [t for t in self.live if t.tag == tag]

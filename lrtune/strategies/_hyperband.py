@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from lrtune.strategies._base import (
-    FINISHED, WAIT, Answer, Context, Proposal, Strategy, by_value, next_untried,
+    FINISHED, WAIT, Answer, Context, Proposal, Strategy, by_value, key_of, next_untried,
 )
 from lrtune.strategies._random import sample_configs
 
@@ -39,6 +39,8 @@ class HyperbandStrategy(Strategy):
     def ask(self, context: Context) -> Answer:
         for b, s in enumerate(self.brackets(context)):
             configs = sample_configs_for(context, b, self.eta ** s)
+            keys = [key_of(c) for c in configs]  # None: a value that does not hash
+            distinct = len(configs) if None in keys else len(set(keys))
             for rung in range(s + 1):
                 tag = f"b{b}r{rung}"
                 keep = self.eta ** (s - rung)
@@ -47,7 +49,9 @@ class HyperbandStrategy(Strategy):
                     candidates = configs
                 else:
                     below = context.tagged(f"b{b}r{rung - 1}")
-                    if len(below) < self.eta ** (s - rung + 1) or not all(
+                    # a rung holds eta**k configs, or all the distinct ones there are (a
+                    # space with a fixed LR samples one config eta**s times)
+                    if len(below) < min(self.eta ** (s - rung + 1), distinct) or not all(
                             t.state.finished for t in below):
                         return WAIT  # the rung below is not finished yet
                     candidates = [t.params for t in by_value(below)[:keep]]

@@ -58,9 +58,10 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
     trial = Trial(number, proposal.params, proposal.steps, study.seed, study.space,
                   full_steps=study.steps, checkpoint=checkpoint)
     start = time.perf_counter()
-    value, error, contract_broken, raised = None, None, False, None
+    value, error, contract_broken, raised, returned = None, None, False, None, False
     try:
         result = objective(trial)
+        returned = True
         trial.monitor.flush()  # values reported last are checked here, as the objective's doing
         state, value, error = _judge(result)
         if state is not TrialState.FAILED and trial.steps_done > proposal.steps:
@@ -84,7 +85,10 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
     diagnosis = trial.diagnose(value) if len(trial.monitor.losses) else None
     if state is TrialState.COMPLETED and diagnosis is not None and diagnosis.diverged:
         state, value = TrialState.DIVERGED, None  # blew up but the objective swallowed it
-    steps_done = max(trial.steps_done, proposal.steps if state is TrialState.COMPLETED else 1)
+    # what it trained: a completed run, or one that returned without reporting (a NaN
+    # evaluation), ran its length; a stopped or failed one what it reported (at least a step)
+    trained_all = state is TrialState.COMPLETED or (returned and trial.steps_done == 0)
+    steps_done = max(trial.steps_done, proposal.steps if trained_all else 1)
     recorded = study.finish_trial(
         trial_id, state, value,
         steps_done=steps_done,

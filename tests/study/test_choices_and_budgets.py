@@ -5,6 +5,7 @@ note that a constant LR's move with the run's length was assumed."""
 import math
 
 import pytest
+import torch
 
 import lrtune
 from lrtune.records import TrialState
@@ -64,6 +65,61 @@ def test_auto_spends_its_budget(digits, budget):
     study = tune(digits, task_space(digits), budget, steps=digits.steps)
     assert budget - 0.06 <= study.spent <= budget + 1e-9
     assert [t.tag for t in study.trials][-1] == "final"
+
+
+def test_a_run_that_returned_nan_without_reporting_is_counted_at_its_length(digits):
+    """It trained all its steps (only its evaluation came out NaN): counted as one step each,
+    such trials had ``auto`` train twice its budget while ``spent`` said a fifth of it."""
+    x, y = digits.data.x_train[:256], digits.data.y_train[:256]
+    trained = []
+
+    def objective(trial):
+        model = torch.nn.Linear(64, 10)
+        optimizer = trial.optimizer(model.parameters())
+        for _ in range(trial.steps):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        trained.append(trial.steps)
+        return math.nan  # no trial.report() calls
+
+    study = lrtune.tune(objective, steps=40, budget=2.0, space=lrtune.Space(optimizer="sgd"))
+    assert all(t.state is TrialState.DIVERGED for t in study.trials)
+    assert study.spent == pytest.approx(sum(trained) / 40) and study.spent <= 2.0
+
+
+@pytest.mark.parametrize(("strategy", "budget"), [("grid", 3.7), ("bayes", 1.5), ("auto", 1.5)])
+def test_a_budget_that_is_not_a_whole_number_of_steps_is_rounded_down(digits, strategy, budget):
+    """A one-step run: 3.7 runs buy 3 steps, not 4 (rounded to nearest, the budget was overspent
+    by up to half a full run)."""
+    study = lrtune.tune(objective(digits), steps=1, budget=budget, strategy=strategy,
+                        space=lrtune.Space(optimizer="sgd", schedule="constant"), seed=0)
+    assert study.spent == math.floor(budget)
+
+
+@pytest.mark.parametrize("steps", [2, 16])
+def test_auto_with_nothing_to_search_trains_the_one_full_run(digits, steps):
+    """A fixed LR and one choice: no scan (its 8 steps were longer than a 2-step run, and did
+    not fit the budget: no trial ran at all), the full run is the answer."""
+    study = lrtune.tune(objective(digits), steps=steps, budget=1.25,
+                        space=lrtune.Space(lr=0.05, optimizer="sgd", schedule="constant"))
+    assert [(t.tag, t.steps) for t in study.trials] == [("final", steps)]
+    assert study.best.number == 0
+
+
+def test_hyperband_with_a_fixed_lr_promotes_the_one_config_it_has(digits):
+    """A fixed LR samples one config eta**s times; the rung above waited for eta**s distinct
+    ones and the study stopped with an internal error."""
+    study = lrtune.tune(objective(digits), steps=32, budget=3.0, strategy="hyperband",
+                        space=lrtune.Space(lr=0.05, optimizer="sgd", schedule="constant"))
+    assert [(t.tag, t.steps) for t in study.trials] == [("b0r0", 11), ("b0r1", 32), ("b1r0", 32)]
+
+
+def test_auto_scans_choices_at_a_fixed_lr_no_longer_than_a_full_run(digits):
+    study = lrtune.tune(objective(digits), steps=4, budget=2.0,
+                        space=lrtune.Space(lr=0.05, optimizer=["sgd", "adam"], schedule="constant"))
+    assert {t.params["optimizer"] for t in study.trials} == {"sgd", "adam"}
+    assert all(t.steps <= 4 for t in study.trials) and study.best.steps == 4
 
 
 @pytest.mark.parametrize(("strategy", "lr"), [("grid", (1e-2, 100.0)), ("bayes", (0.3, 1e3))])
