@@ -50,6 +50,10 @@ class OptimizerSpec:
         return self.cls(  # type: ignore[call-arg]
             params, lr=lr, weight_decay=weight_decay, **kwargs)
 
+    def takes(self, option: str) -> bool:
+        """Whether the family's optimizer accepts the keyword ``option`` (``momentum``)."""
+        return option in _accepted_kwargs(self.cls)
+
 
 def _accepted_kwargs(cls: type[torch.optim.Optimizer]) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters) - {"self", "params"}

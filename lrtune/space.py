@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, cast
 
 from lrtune._validation import check_choice, check_float, fail
@@ -20,6 +20,11 @@ from lrtune.schedules import SCHEDULES, Schedule, make_schedule, with_warmup
 
 _OWNER = "Space()"
 CATEGORICAL = ("optimizer", "schedule", "warmup", "momentum")
+# the registered schedules that need no parameter beyond their length (``step`` needs its
+# ``step_size``: a Space of names has nowhere to carry it)
+BUILT_BY_NAME = tuple(name for name, cls in SCHEDULES.items()
+                      if all(f.name == "total_steps" or f.default is not MISSING
+                             or f.default_factory is not MISSING for f in fields(cls) if f.init))
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,10 @@ class Space:
         for s in schedules:
             if not isinstance(s, Schedule):
                 check_choice(s, "schedule", _OWNER, SCHEDULES)
+                if s not in BUILT_BY_NAME:
+                    raise fail("schedule", _OWNER, "a schedule its name alone builds ("
+                               f"{', '.join(BUILT_BY_NAME)}), or a Schedule object for one that "
+                               f"needs parameters, e.g. make_schedule({s!r}, steps, ...)", s)
         warmups = tuple(check_float(w, "warmup", _OWNER, low=0.0, high=1.0, low_inclusive=True,
                                     high_inclusive=False) for w in _as_choices(warmup, "warmup"))
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -85,6 +94,11 @@ class Space:
         set_("momentum", (None,) if momentum is None else tuple(
             check_float(m, "momentum", _OWNER, low=0.0, high=1.0, low_inclusive=True,
                         high_inclusive=False) for m in _as_choices(momentum, "momentum")))
+        without = [name for name in optimizers if not OPTIMIZERS[name].takes("momentum")]
+        if momentum is not None and without:
+            raise fail("momentum", _OWNER, "None with an optimizer that has no momentum "
+                       f"({', '.join(without)}: only the SGD and RMSprop families take it)",
+                       momentum)
 
     # -- structure -----------------------------------------------------------------------------
     @property

@@ -156,6 +156,11 @@ def test_bad_tune_input_fails_before_any_training(kwargs, message):
      r"The 'warmup' parameter of Space\(\) must be a float in \[0, 1\)\. Got 1\.0"),
     ({"optimizer": []},
      r"The 'optimizer' parameter of Space\(\) must be a value or a non-empty list"),
+    ({"schedule": "step"}, r"The 'schedule' parameter of Space\(\) must be a schedule its name "
+                           r"alone builds \(constant, .*make_schedule\('step', steps, ...\)"),
+    ({"optimizer": ["sgd", "adam"], "momentum": [0.8, 0.9]},
+     r"The 'momentum' parameter of Space\(\) must be None with an optimizer that has no "
+     r"momentum \(adam: only the SGD and RMSprop families take it\)"),
 ])
 def test_bad_space_input(kwargs, message):
     with pytest.raises(InvalidParameterError, match=message):
