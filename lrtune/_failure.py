@@ -2,7 +2,9 @@
 
 A shape error raised deep inside torch is reported at the user's line that called torch (the
 line to fix), not at torch's file: frames in the standard library, in installed packages and in
-lrtune itself are skipped. When no frame is the user's (a built-in task), the last one is used.
+lrtune itself are skipped. When no frame is the user's (a built-in task), the last one is used,
+less lrtune's pass-through wrappers (:func:`transparent`): an objective that cannot take the
+trial fails at the wrapper's call, which is not where the mistake is.
 """
 
 from __future__ import annotations
@@ -10,17 +12,32 @@ from __future__ import annotations
 import os
 import sysconfig
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from types import CodeType
+from typing import TypeVar
 
 _NOT_USER_CODE = tuple(
     os.path.join(os.path.realpath(p), "")
     for p in {*(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")),
               str(Path(__file__).parent)})
 
+_TRANSPARENT: set[CodeType] = set()
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def transparent(function: F) -> F:
+    """Mark ``function`` as a pass-through to the user's code: its frame is never reported."""
+    _TRANSPARENT.add(function.__code__)
+    return function
+
 
 def user_frame(err: BaseException) -> traceback.FrameSummary | None:
     """The innermost frame of ``err``'s traceback that is in the user's code."""
-    frames = traceback.extract_tb(err.__traceback__)
+    frames = traceback.StackSummary.extract(
+        (frame, line) for frame, line in traceback.walk_tb(err.__traceback__)
+        if frame.f_code not in _TRANSPARENT)
     for frame in reversed(frames):
         path = os.path.realpath(frame.filename)
         if not frame.filename.startswith("<") and not path.startswith(_NOT_USER_CODE):

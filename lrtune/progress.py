@@ -30,6 +30,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from lrtune._failure import transparent
 from lrtune.diagnostics import Standing, standing
 from lrtune.records import TrialRecord
 from lrtune.trial import Trial
@@ -199,6 +200,7 @@ class _Watched:
         self.objective = objective
         self.progress = progress
 
+    @transparent  # a failure to call the objective is not this line's
     def __call__(self, trial: Trial) -> float:
         progress = self.progress
         if progress is None:

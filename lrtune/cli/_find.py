@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +10,8 @@ import typer
 
 from lrtune._validation import check_choice, fail
 from lrtune.cli._app import app, console
-from lrtune.cli._loading import load_object
+from lrtune.cli._loading import load_function
+from lrtune.exceptions import InvalidParameterError
 from lrtune.finder import FinderResult, find
 from lrtune.finder._plan import PROBE_BATCHES
 from lrtune.optimizers import build_optimizer, get_optimizer_spec
@@ -72,6 +72,7 @@ def find_command(
     else:
         setup = _user_setup(setup_target)
         iters = 150 if iters is None else iters
+    _make_folders({"--out": out, "--json": json_path})
     result = find(setup.pop("model"), setup.pop("optimizer"), setup.pop("data"),
                   start_lr=start_lr, end_lr=end_lr, num_iter=iters, seed=seed,
                   probe_batches=probe_batches, **setup)
@@ -82,6 +83,19 @@ def find_command(
     if json_path is not None:
         result.to_json(json_path)
         console.print(f"History written to {json_path}")
+
+
+def _make_folders(files: dict[str, Path | None]) -> None:
+    """Create the missing folders of the files to write, as ``lrtune report -o`` does; before
+    the test runs, so a folder that cannot be made costs no training."""
+    for option, path in files.items():
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InvalidParameterError(f"{option}: cannot create the folder "
+                                        f"{str(path.parent)!r} ({err.strerror}).") from None
 
 
 def _builtin(name: str, seed: int) -> dict[str, Any]:
@@ -100,13 +114,7 @@ def _builtin(name: str, seed: int) -> dict[str, Any]:
 
 
 def _user_setup(target: str) -> dict[str, Any]:
-    builder = load_object(target, "SETUP")
-    try:
-        inspect.signature(builder).bind()
-    except TypeError as err:  # it needs arguments (or is not a function at all)
-        raise fail("setup", "lrtune find", f"a function of no arguments ({err})", target) from None
-    except ValueError:  # a builtin without a signature: let the call say
-        pass
+    builder = load_function(target, "SETUP", "lrtune find", "a function of no arguments", 0)
     built = builder()
     if isinstance(built, tuple) and len(built) == 4:
         return dict(zip(("model", "optimizer", "data", "loss_fn"), built, strict=True))

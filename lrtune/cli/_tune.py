@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from lrtune.cli._app import app, console
-from lrtune.cli._loading import load_object
+from lrtune.cli._loading import load_function
 from lrtune.cli._options import as_option
 from lrtune.exceptions import InvalidParameterError, LrtuneError
 from lrtune.progress import Progress
@@ -61,7 +61,8 @@ def tune_command(
                       schedule=schedule, warmup=warmup, weight_decay=weight_decay)
     except InvalidParameterError as err:
         raise as_option(err) from None
-    objective = load_object(target)
+    objective = load_function(target, "TARGET", "lrtune tune",
+                              "a function of one argument, the trial", 1)
     if ray is not None and storage is None:
         raise typer.BadParameter("--ray needs --storage: a URL every Ray node reaches "
                                  "(sqlite:///lrtune.db on one node, postgresql://... across nodes)")

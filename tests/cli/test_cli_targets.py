@@ -1,0 +1,118 @@
+"""What the CLI does with the user's targets and output paths: a target that cannot be called the
+way the command calls it, and an output file in a folder that does not exist yet.
+
+The entry point runs in-process (``main()`` with ``sys.argv`` set), as the ``lrtune`` script
+runs it."""
+
+import inspect
+import json
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from lrtune.cli import main
+
+SETUP = '''
+import torch
+from torch import nn
+
+
+def make_setup():
+    torch.manual_seed(0)
+    x = torch.randn(256, 8)
+    y = x @ torch.randn(8, 1)
+    model = nn.Linear(8, 1)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    return (model, torch.optim.SGD(model.parameters(), lr=1e-3), data,
+            nn.functional.mse_loss)
+'''
+
+TARGETS = '''
+objective = 3
+
+
+def no_args():
+    return 1.0
+
+
+unreadable = max  # a builtin whose signature inspect cannot read: max(trial) raises TypeError
+'''
+
+STEMS = ("targets_setup", "targets_objectives")
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def lrtune_cli(monkeypatch, capsys, tmp_path):
+    """Runs ``lrtune ARGS`` in ``tmp_path``, which holds the user's files of this module."""
+    (tmp_path / "targets_setup.py").write_text(SETUP)
+    (tmp_path / "targets_objectives.py").write_text(TARGETS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the loader adds the folder: undo it
+
+    def run(*args):
+        monkeypatch.setattr(sys, "argv", ["lrtune", *args])
+        with pytest.raises(SystemExit) as ended:
+            main()
+        out, err = capsys.readouterr()
+        return Ran(ended.value.code, out, err)
+
+    yield run
+    for name in STEMS:
+        sys.modules.pop(name, None)
+
+
+def one_line_error(proc):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+def test_find_writes_the_figure_and_history_into_folders_it_creates(lrtune_cli, tmp_path):
+    figure, history = tmp_path / "figs" / "run1" / "fig.png", tmp_path / "out" / "history.json"
+    proc = lrtune_cli("find", "targets_setup.py:make_setup", "--iters", "50",
+                      "--out", str(figure), "--json", str(history))
+    assert proc.returncode == 0, proc.stderr
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    suggestion = json.loads(history.read_text())["suggestion"]
+    assert f"Suggested lr: {suggestion:.3g}" in proc.stdout
+
+
+def test_find_fails_before_the_test_when_the_output_folder_cannot_be_made(lrtune_cli, tmp_path):
+    (tmp_path / "taken").write_text("a file where the folder would be")
+    line = one_line_error(lrtune_cli("find", "targets_setup.py:make_setup", "--iters", "50",
+                                     "--out", "taken/fig.png"))
+    assert line == "error: --out: cannot create the folder 'taken' (File exists)."
+
+
+@pytest.mark.parametrize("name, why", [("objective", "3 is not a callable object"),
+                                       ("no_args", "too many positional arguments")])
+def test_tune_refuses_a_target_that_cannot_take_the_trial_before_any_study(
+        lrtune_cli, tmp_path, name, why):
+    target = f"targets_objectives.py:{name}"
+    line = one_line_error(lrtune_cli("tune", target, "--steps", "16",
+                                     "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                                     "--study", "s"))
+    assert line == (f"error: The 'target' parameter of lrtune tune must be a function of one "
+                    f"argument, the trial ({why}). Got {target!r} instead.")
+    assert not (tmp_path / "s.db").exists()  # refused before a study was created
+
+
+def test_a_target_without_a_readable_signature_runs_and_fails_outside_lrtunes_wrapper(
+        lrtune_cli):
+    with pytest.raises(ValueError):  # the premise: the check has to let this one through
+        inspect.signature(max)
+    line = one_line_error(lrtune_cli("tune", "targets_objectives.py:unreadable",
+                                     "--steps", "16"))
+    assert line.startswith("error: The objective failed the same way in all ")
+    assert "TypeError: 'Trial' object is not iterable" in line
+    assert "progress.py" not in line  # the progress wrapper's call is not the failure's place
