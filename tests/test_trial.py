@@ -70,6 +70,8 @@ def test_sparse_reports_store_intermediate_values_and_get_pruned(tmp_path, digit
 @pytest.mark.parametrize("bad, got", [
     (torch.ones(3), r"Got a tensor of shape \(3,\) at step 2 instead"),
     ("abc", r"Got 'abc' at step 2 instead"),
+    ("0.5", r"Got '0.5' at step 2 instead"),  # float() reads it, but text is no loss
+    (b"0.5", r"Got b'0.5' at step 2 instead"),
 ])
 def test_a_bad_value_is_named_at_the_read_back(bad, got):
     trial = _trial()

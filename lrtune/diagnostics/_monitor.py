@@ -168,6 +168,9 @@ class RunMonitor:
         return diagnosis
 
 
+_TEXT = (str, bytes, bytearray)
+
+
 def _to_floats(steps: list[int], values: list[Any], name: str, source: str) -> list[float]:
     """Host floats of ``values``, with a clear error for a bad one.
 
@@ -184,6 +187,8 @@ def _to_floats(steps: list[int], values: list[Any], name: str, source: str) -> l
         if stacked is not None and stacked.numel() == len(values):
             return stacked.reshape(-1).float().cpu().tolist()
     try:
+        if any(isinstance(v, _TEXT) for v in values):  # float("0.5") works, but is no loss
+            raise TypeError
         return [float(v.item()) if isinstance(v, torch.Tensor) else float(v) for v in values]
     except (RuntimeError, TypeError, ValueError):  # a bad value: name its step below
         return [_to_float(step, value, name, source)
@@ -195,6 +200,8 @@ def _to_float(step: int, value: Any, name: str, source: str) -> float:
         if value.numel() == 1:
             return float(value.detach().reshape(()).float())
         got = f"a tensor of shape {tuple(value.shape)}"
+    elif isinstance(value, _TEXT):
+        got = repr(value)
     else:
         try:
             return float(value)
