@@ -78,8 +78,11 @@ def to_storable(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def from_storable(space: Space, params: Mapping[str, Any]) -> dict[str, Any]:
     """Params as stored, with Schedule objects put back in place of their descriptions (one this
-    process cannot rebuild stays the stored text)."""
-    out = dict(params)
+    process cannot rebuild stays the stored text), and a dimension the space fixes filled in
+    where the trial does not name it (a study Optuna created searched only its own params)."""
+    fixed = {name: values[0] for name in (*CATEGORICAL, "weight_decay")
+             if isinstance(values := getattr(space, name), tuple) and len(values) == 1}
+    out = {**{k: v for k, v in fixed.items() if k not in params}, **params}
     if "schedule" in out:
         by_label = {_storable(s): s for s in space.schedule}
         stored = out["schedule"]
@@ -139,10 +142,15 @@ def downsample_history(
 
 # -- records ---------------------------------------------------------------------------------------
 def record_from_optuna(space: Space, trial: FrozenTrial,
-                       params: dict[str, Any] | None = None) -> TrialRecord:
+                       params: dict[str, Any] | None = None, *, full_steps: int = 0) -> TrialRecord:
     """The record of a stored trial; ``params`` stands in for its stored params (the Optuna
-    integration's trials name the LR their own way and hold the user's other params)."""
+    integration's trials name the LR their own way and hold the user's other params). A trial
+    with no length of its own (one a plain Optuna study ran) counts as a run of ``full_steps``.
+    """
     attrs = attrs_of(trial)
+    if "steps" not in attrs:
+        attrs = {"steps": full_steps, "steps_done": full_steps if trial.state.is_finished() else 0,
+                 **attrs}
     state = _state(trial.state, attrs.get("state"))
     error = attrs.get("error")
     if state is TrialState.LOST and not (error or "").startswith("lost"):

@@ -189,14 +189,16 @@ class Study:
         number = trial.number
         self._open.update(range(len(self._slots), number))  # a gap: look again next time
         self._slots.extend([None] * (number + 1 - len(self._slots)))
-        self._slots[number] = None if is_retired(trial) else record_from_optuna(self.space, trial)
+        self._slots[number] = None if is_retired(trial) else record_from_optuna(
+            self.space, trial, full_steps=self.steps)
         if trial.state.is_finished():
             self._open.discard(number)
         else:
             self._open.add(number)
 
     def record(self, trial_id: int) -> TrialRecord:
-        return record_from_optuna(self.space, retrying(self._storage.get_trial, trial_id))
+        return record_from_optuna(self.space, retrying(self._storage.get_trial, trial_id),
+                                  full_steps=self.steps)
 
     def running_trials(self) -> list[RunningTrial]:
         """The trials the storage has RUNNING, with their raw attrs (for liveness checks)."""

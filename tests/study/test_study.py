@@ -9,10 +9,12 @@ import time
 
 import optuna
 import pytest
+import torch
 
 import lrtune
 from lrtune.exceptions import InvalidParameterError, ObjectiveError, StudyExtendedWarning
 from lrtune.records import TrialState
+from lrtune.report import report_data
 from lrtune.strategies import make_strategy
 from lrtune.study import Study, join_study
 from lrtune.tasks import objective, task_space
@@ -184,6 +186,42 @@ def test_a_plain_optuna_study_of_the_same_name_is_not_taken_over(tmp_path, digit
         lrtune.tune(objective(digits), steps=digits.steps, budget=1.0, strategy="grid",
                     space=task_space(digits), storage=url, study_name="mine")
     assert _snapshot(url, "mine") == before
+
+
+def test_a_plain_optuna_study_is_read_with_the_space_standing_in(tmp_path, digits):
+    """Its trials name only the LR and have no length: the space's fixed dimensions fill in the
+    rest and each counts as a full run (estimate, show and report failed on both)."""
+    url = f"sqlite:///{tmp_path / 'plain.db'}"
+    x, y = digits.data.x_train[:256], digits.data.y_train[:256]
+
+    def train(trial):  # 30 full-batch SGD steps of a linear model on digits
+        torch.manual_seed(0)
+        model = torch.nn.Linear(64, 10)
+        optimizer = torch.optim.SGD(model.parameters(), lr=trial.suggest_float("lr", 1e-3, 3.0,
+                                                                               log=True))
+        for _ in range(30):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+        return float(loss)
+
+    optuna.create_study(study_name="mine", storage=url,
+                        sampler=optuna.samplers.RandomSampler(seed=0)).optimize(train, n_trials=8)
+    study = lrtune.load_study("mine", url, space=lrtune.Space(lr=(1e-3, 3.0), optimizer="sgd"))
+    assert all(t.steps == t.steps_done == study.steps for t in study.trials)
+    estimate = study.estimate
+    assert estimate is not None and estimate.low <= estimate.lr <= estimate.high
+    assert "Train with lr" in report_data(study).recommendation
+
+
+def test_an_lr_range_narrower_than_the_estimates_resolution_is_estimated(digits):
+    """The posterior's blur took 3 sd in grid steps: 2.4e9 points here (it ran out of memory)."""
+    study = lrtune.tune(objective(digits), steps=60, budget=2.0, strategy="grid", seed=0,
+                        space=lrtune.Space(lr=(0.05, 0.05 * (1 + 1e-9)), optimizer="sgd",
+                                           schedule="constant"))
+    estimate = study.estimate
+    assert estimate is not None and 0.05 <= estimate.lr <= 0.05 * (1 + 1e-9)
 
 
 @pytest.fixture
