@@ -201,8 +201,9 @@ def plot_curves(curves: list[dict[str, Any]], ax: Any = None, x: str = DEFAULT_X
             _log_if_spread(ax, finite)
             high = sorted(finite)[int(0.97 * (len(finite) - 1))]  # explosions off the top
             low = min(finite)
-            ax.set_ylim(low * 0.9 if ax.get_yscale() == "log" else low - 0.05 * (high - low),
-                        high * 1.4 if ax.get_yscale() == "log" else high + 0.1 * (high - low))
+            if high > low:  # a flat curve (one constant loss) keeps matplotlib's own margins
+                ax.set_ylim(low * 0.9 if ax.get_yscale() == "log" else low - 0.05 * (high - low),
+                            high * 1.4 if ax.get_yscale() == "log" else high + 0.1 * (high - low))
         if any(c["state"] == "diverged" for c in curves):
             ax.plot([], [], "x", color=DIVERGED, ms=7, mew=2, label="diverged here")
             ax.legend(loc="upper right")

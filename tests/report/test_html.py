@@ -2,6 +2,7 @@
 
 import base64
 import re
+import warnings
 
 import optuna
 import pytest
@@ -81,6 +82,21 @@ def test_a_study_without_trials_or_written_by_plain_optuna_code(tmp_path):
     plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     with pytest.raises(lrtune.InvalidParameterError, match="without an 'lr' parameter"):
         report_data(lrtune.load_study("plain", url))
+
+
+def test_a_study_whose_loss_never_moved_draws_without_a_warning(tmp_path):
+    """Equal low and high limits made matplotlib warn from inside lrtune."""
+    def flat(trial):
+        for step in range(trial.steps):
+            trial.report(1.0, step)
+        return 1.0
+
+    study = lrtune.tune(flat, steps=32, budget=2.0, strategy="grid",
+                        space=lrtune.Space(lr=(1e-3, 1e-1), optimizer="sgd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_report(study, tmp_path / "flat.html")
+    assert (tmp_path / "flat.html").stat().st_size > 0
 
 
 def test_control_and_bidi_characters_in_user_strings_are_shown_not_obeyed(tmp_path):
