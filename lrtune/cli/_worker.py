@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from lrtune.cli._app import app, console
-from lrtune.cli._loading import load_object
+from lrtune.cli._loading import load_function
 from lrtune.cli._strategy_option import StrategyOption, register_strategy
 from lrtune.progress import Progress
 from lrtune.records import TrialRecord
@@ -29,7 +29,9 @@ def worker_command(
     strategy: StrategyOption = None,
 ) -> None:
     """Join the stored study STUDY and run its trials until it is done."""
-    objective = load_object(target)  # first: its module may register the study's strategy
+    # first: its module may register the study's strategy
+    objective = load_function(target, "TARGET", "lrtune worker",
+                              "a function of one argument, the trial", 1)
     register_strategy(strategy)
     interrupt_on_sigterm()
     ran: list[TrialRecord] = []

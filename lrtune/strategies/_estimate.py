@@ -104,8 +104,8 @@ class LrEstimate:
             return None
         return ("at a constant LR the best LR moves with the run's length, by an amount of each "
                 "recipe's own; the basin fit had one shorter length to read, so that move was "
-                "assumed, not measured: a larger budget (2 runs or more) buys runs of a second "
-                "length, or full-length ones, that measure it")
+                "assumed, not measured: runs of a second length, or full-length ones, measure "
+                "it (auto buys them from a budget of 2 runs)")
 
     def notices(self) -> list[tuple[str, str]]:
         """What is said beside the estimate (by ``lrtune tune`` and the report), as (kind,

@@ -107,6 +107,14 @@ def test_tune_refuses_a_target_that_cannot_take_the_trial_before_any_study(
     assert not (tmp_path / "s.db").exists()  # refused before a study was created
 
 
+def test_worker_refuses_a_target_that_cannot_take_the_trial(lrtune_cli, tmp_path):
+    target = "targets_objectives.py:no_args"
+    line = one_line_error(lrtune_cli("worker", target, "--storage",
+                                     f"sqlite:///{tmp_path / 's.db'}", "--study", "s"))
+    assert line == ("error: The 'target' parameter of lrtune worker must be a function of one "
+                    f"argument, the trial (too many positional arguments). Got {target!r} instead.")
+
+
 def test_a_target_without_a_readable_signature_runs_and_fails_outside_lrtunes_wrapper(
         lrtune_cli):
     with pytest.raises(ValueError):  # the premise: the check has to let this one through

@@ -185,6 +185,6 @@ def test_the_report_notes_when_the_move_with_length_was_assumed():
     noted = estimate_sentences({"estimate": {**estimate, "shift_assumed": True}})
     assert noted.endswith("Note: at a constant LR the best LR moves with the run's length, by an "
                           "amount of each recipe's own; the basin fit had one shorter length to "
-                          "read, so that move was assumed, not measured: a larger budget (2 runs "
-                          "or more) buys runs of a second length, or full-length ones, that "
-                          "measure it.")
+                          "read, so that move was assumed, not measured: runs of a second "
+                          "length, or full-length ones, measure it (auto buys them from a budget "
+                          "of 2 runs).")
