@@ -75,6 +75,8 @@ def tune(
         raise fail("callbacks", owner, "a list of callables (study, trial record) or None",
                    callbacks)
     _check_storage(storage, owner)
+    if study_name is not None and not (isinstance(study_name, str) and study_name):
+        raise fail("study_name", owner, "a non-empty str or None", study_name)
     executor = check_choice(executor, "executor", owner, EXECUTORS)
     if workers is not None:
         workers = check_int(workers, "workers", owner)

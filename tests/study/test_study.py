@@ -138,6 +138,8 @@ def test_storage_url_errors_hide_the_password():
     ({"budget": 1.0}, r"The 'budget' parameter of tune\(\) must be at least 1.25 full runs for "
                       r"the 'auto' strategy"),
     ({"space": {"lr": 1}}, r"The 'space' parameter of tune\(\) must be an lrtune.Space"),
+    ({"study_name": 5}, r"The 'study_name' parameter of tune\(\) must be a non-empty str or "
+                        r"None\. Got 5"),
 ])
 def test_bad_tune_input_fails_before_any_training(kwargs, message):
     calls = []
