@@ -252,7 +252,6 @@ def _validate(
         raise fail("optimizer", OWNER, "an optimizer whose param groups each have a numeric "
                    "'lr' (the sweep sets it)",
                    f"lr={[g.get('lr', 'missing') for g in optimizer.param_groups]!r}") from None
-
     if not first > 0:
         raise fail("optimizer", OWNER, "an optimizer whose first param group has a base lr > 0 "
                    "('initial_lr' if a scheduler set one, else 'lr'; the other groups keep their "
@@ -270,18 +269,10 @@ def _validate(
     for name, fn in (("loss_fn", loss_fn), ("step_fn", step_fn)):
         if fn is not None and not callable(fn):
             raise fail(name, OWNER, "callable", fn)
-    start_lr = check_float(start_lr, "start_lr", OWNER, low=0.0)
-    end_lr = check_float(end_lr, "end_lr", OWNER, low=0.0)
-    if end_lr <= start_lr:
-        raise fail("end_lr", OWNER, f"a float > start_lr ({start_lr:g})", end_lr)
     if torch.is_inference_mode_enabled():
         raise InvalidParameterError("find() trains the model, which torch.inference_mode() "
                                     "forbids: call it outside that block.")
-    least = least_iterations(start_lr, end_lr)
-    if isinstance(num_iter, bool) or not isinstance(num_iter, Integral) or num_iter < least:
-        decades = math.log10(end_lr) - math.log10(start_lr)
-        raise fail("num_iter", OWNER, f"an int >= {least} (the coarse sweep over {decades:.1f} "
-                   "decades of LR and one fine pass)", num_iter)
+    check_sweep(start_lr, end_lr, num_iter, probe_batches, seed, OWNER)
     check_int(accumulation_steps, "accumulation_steps", OWNER)
     if grad_clip is not None:
         check_float(grad_clip, "grad_clip", OWNER, low=0.0)
@@ -295,5 +286,21 @@ def _validate(
     if schedule is not None and not isinstance(schedule, Schedule):
         raise fail("schedule", OWNER, "an lrtune Schedule (e.g. make_schedule('cosine', steps)) "
                    "or None", schedule)
-    check_int(probe_batches, "probe_batches", OWNER, minimum=0)
-    check_int(seed, "seed", OWNER, minimum=0, maximum=2**32 - 1)  # NumPy's seed range
+
+
+def check_sweep(start_lr: Any, end_lr: Any, num_iter: Any, probe_batches: Any, seed: Any,
+                owner: str) -> dict[str, Any]:
+    """The sweep's own arguments, checked by find()'s rules for ``owner`` (find() or a callback
+    that runs it), as find() takes them."""
+    start_lr = check_float(start_lr, "start_lr", owner, low=0.0)
+    end_lr = check_float(end_lr, "end_lr", owner, low=0.0)
+    if end_lr <= start_lr:
+        raise fail("end_lr", owner, f"a float > start_lr ({start_lr:g})", end_lr)
+    least = least_iterations(start_lr, end_lr)
+    if isinstance(num_iter, bool) or not isinstance(num_iter, Integral) or num_iter < least:
+        decades = math.log10(end_lr) - math.log10(start_lr)
+        raise fail("num_iter", owner, f"an int >= {least} (the coarse sweep over {decades:.1f} "
+                   "decades of LR and one fine pass)", num_iter)
+    return {"start_lr": start_lr, "end_lr": end_lr, "num_iter": int(num_iter),
+            "probe_batches": check_int(probe_batches, "probe_batches", owner, minimum=0),
+            "seed": check_int(seed, "seed", owner, minimum=0, maximum=2**32 - 1)}  # NumPy's
