@@ -95,7 +95,8 @@ def tune(
 
     ``steps`` (one full run) defaults to the Trainer's ``max_steps``, or its epochs times the
     steps per epoch. ``lr`` is the range to search (default: AdamW's, 1e-6 to 0.1); ``warmup``
-    defaults to the Trainer's own. The objective is ``trainer.evaluate()[metric]``. The other
+    defaults to the Trainer's own (one as long as the run or longer is, as the Trainer trains it,
+    a warm-up over the whole run). The objective is ``trainer.evaluate()[metric]``. The other
     arguments are :func:`lrtune.tune`'s.
     """
     owner = "tune()"
@@ -160,9 +161,20 @@ def _full_steps(trainer: Trainer) -> int:
 
 
 def _warmup_fraction(args: Any, steps: int) -> float:
-    """The Trainer's warm-up as a fraction of a run (it may be given in steps)."""
+    """The Trainer's warm-up as a fraction of a run (it may be given in steps), read as
+    ``TrainingArguments.get_warmup_steps`` reads it: below 1 a ratio, else ``int`` steps."""
     warmup = args.warmup_steps
-    return warmup / steps if warmup >= 1 else float(warmup)
+    if warmup < 1:
+        return float(warmup)
+    if int(warmup) < steps:
+        return int(warmup) / steps
+    # As long as the run or longer: every scheduler of transformers' get_scheduler ramps the LR
+    # (step / warmup_steps) while step < warmup_steps, so the Trainer warms up all the way and
+    # never decays, to a peak short of learning_rate by a constant factor that the LR search
+    # absorbs. Space takes a fraction below 1; this one the Trainer's ceil(fraction * max_steps)
+    # turns into every trial's whole max_steps (t - t / (2 * steps) lies in (t - 1, t) for
+    # t <= steps), so each trial trains that shape, compressed.
+    return 1 - 1 / (2 * steps)
 
 
 __all__ = ["SCHEDULES", "tune"]

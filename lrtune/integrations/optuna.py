@@ -21,8 +21,9 @@ same answer) when the LR parameter is called ``"lr"``.
 from __future__ import annotations
 
 import copy
-import math
 import dataclasses
+import math
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -31,21 +32,26 @@ import optuna
 from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler, RandomSampler
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState as OptunaState
 
 from lrtune._validation import check_float, check_int, fail
 from lrtune.diagnostics import RunMonitor
+from lrtune.exceptions import InvalidParameterError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.schedules import Schedule
 from lrtune.space import Space
 from lrtune.strategies import Context, Proposal, Strategy, make_strategy
 from lrtune.strategies._base import answer_of
 from lrtune.study._schema import (
-    BUDGET_ATTR, CONFIG_ATTR, PREFIX, attrs_of, downsample_history, prefixed, record_from_optuna,
+    BUDGET_ATTR, CONFIG_ATTR, PREFIX, RETIRED_ATTR, attrs_of, downsample_history, prefixed,
+    record_from_optuna,
 )
 
-WAIT_SECONDS = 1.0  # how often to look again while other workers' trials block the strategy
+# how often to look again while other processes' trials block the strategy (a trial of this
+# process wakes the waiting ones when it ends)
+WAIT_SECONDS = 1.0
 
 
 class LrtuneSampler(BaseSampler):
@@ -56,6 +62,9 @@ class LrtuneSampler(BaseSampler):
     schedule (an lrtune schedule name, or a Schedule over ``steps``): ``auto`` uses it to judge
     how the best LR moves with run length. Other parameters go to ``independent_sampler``
     (default: random).
+
+    The study must minimise one objective, a loss. Its threads (``optimize(n_jobs=...)``) share
+    the strategy: each trial claims its proposal before it trains, so no two train the same one.
     """
 
     def __init__(self, steps: int, *, budget: float = 2.0, strategy: str | Strategy = "auto",
@@ -74,8 +83,29 @@ class LrtuneSampler(BaseSampler):
         self.independent_sampler = independent_sampler or RandomSampler(seed=seed)
         check = Space(schedule=schedule)  # fail now, not at the first trial
         check.schedule_for(check.config(1.0), self.steps)
+        # one proposal or stop decision at a time (n_jobs > 1); notified when a trial ends
+        self._lock = threading.Condition()
+        self._told: dict[tuple[int, int], TrialRecord] = {}  # told trials Optuna has not stored
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)  # a lock does not pickle: a copy makes its own
+        del state["_lock"]
+        state["_told"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Condition()
 
     # -- Optuna's sampler interface ------------------------------------------------------------
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Refuse a study lrtune's strategies cannot serve, before its first trial trains."""
+        error = _direction_error(study)
+        if error is not None:
+            # ask() has created the trial already: end it, or the storage keeps it running
+            study._storage.set_trial_state_values(trial._trial_id, OptunaState.FAIL)
+            raise error
+
     def infer_relative_search_space(self, study: optuna.Study,
                                     trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return {}
@@ -95,10 +125,7 @@ class LrtuneSampler(BaseSampler):
                        "with low > 0 (trial.suggest_float(name, low, high, log=True))", dist)
         space = self._space(dist)
         self._write_config(study, space)
-        proposal = self._propose(study, trial, space)
-        _set_attrs(study, trial, state=TrialState.RUNNING.value, steps=proposal.steps,
-                   tag=proposal.tag)
-        return min(max(proposal.params["lr"], dist.low), dist.high)
+        return self._propose(study, trial, space)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: OptunaState,
                     values: Sequence[float] | None) -> None:
@@ -113,10 +140,13 @@ class LrtuneSampler(BaseSampler):
         finished.user_attrs = {**trial.user_attrs, **prefixed(told)}
         # a trial with planned steps had its LR from sample_independent: a FloatDistribution
         space = self._space(cast(FloatDistribution, trial.distributions[self.lr_param]))
-        context = self._context(study, space, finished=self._record(finished, space))
-        waiting = any(t.state is TrialState.RUNNING for t in context.live)
-        if not waiting and not isinstance(answer_of(self.strategy, context), Proposal):
-            study.stop()  # the budget is spent: the strategy has its answer
+        with self._lock:  # two trials ending at once each see the other as ended
+            self._told[_key(study, trial)] = self._record(finished, space)
+            self._lock.notify_all()  # trials waiting for this one ask again now
+            context = self._context(study, space)
+            waiting = any(t.state is TrialState.RUNNING for t in context.live)
+            if not waiting and not isinstance(answer_of(self.strategy, context), Proposal):
+                study.stop()  # the budget is spent: the strategy has its answer
 
     # -- the strategy's view of the study ------------------------------------------------------
     def _space(self, dist: FloatDistribution) -> Space:
@@ -131,40 +161,74 @@ class LrtuneSampler(BaseSampler):
                 "steps": self.steps, "space": space.describe(), "strategy": self.strategy.name,
                 "seed": self.seed})
 
-    def _context(self, study: optuna.Study, space: Space, skip: int | None = None,
-                 finished: TrialRecord | None = None) -> Context:
-        """The strategy's view: every trial this sampler proposed, but ``skip`` (the trial being
-        sampled), with ``finished`` in place of the trial it describes (told, not yet stored)."""
+    def _context(self, study: optuna.Study, space: Space, skip: int | None = None) -> Context:
+        """The strategy's view: every trial this sampler claimed, but ``skip`` (the trial being
+        sampled); one told in :meth:`after_trial` that Optuna still has running, as told.
+        Call it holding the lock (it forgets told trials once Optuna has stored them)."""
         records = []
         for t in study.get_trials(deepcopy=False):
-            if finished is not None and t.number == finished.number:
-                records.append(finished)
-            elif t.number != skip and PREFIX + "steps" in t.user_attrs \
-                    and self.lr_param in t.params:
+            key = _key(study, t)
+            if t.state is not OptunaState.RUNNING:
+                self._told.pop(key, None)
+            if key in self._told:
+                records.append(self._told[key])
+            elif t.number != skip and self._claimed(t):
                 records.append(self._record(t, space))
         return Context(space, self.steps, self.budget, self.seed, tuple(records))
+
+    def _claimed(self, t: FrozenTrial) -> bool:
+        return PREFIX + "steps" in t.user_attrs and \
+            (self.lr_param in t.params or PREFIX + "lr" in t.user_attrs)
+
+    def _lr_of(self, t: FrozenTrial) -> float:
+        """A claimed trial's LR: its param, or the claim's until Optuna stores the param."""
+        return t.params[self.lr_param] if self.lr_param in t.params else t.user_attrs[PREFIX + "lr"]
 
     def _record(self, t: FrozenTrial, space: Space) -> TrialRecord:
         """A trial as lrtune sees it: its LR in ``space`` (the user's other params are not the
         strategy's). A short run Optuna calls PRUNED at its planned length is stored as
         completed (see :func:`outcome`), with Optuna's value for it, its last reported one."""
-        return record_from_optuna(space, t, params=space.config(t.params[self.lr_param]))
+        return record_from_optuna(space, t, params=space.config(self._lr_of(t)))
 
-    def _propose(self, study: optuna.Study, trial: FrozenTrial, space: Space) -> Proposal:
-        """The strategy's next proposal; waits while other processes' trials block it."""
-        while True:
-            context = self._context(study, space, skip=trial.number)
-            proposal = answer_of(self.strategy, context)
-            if isinstance(proposal, Proposal):
-                return proposal
-            if not context.running:  # FINISHED; WAIT and FINISHED wait for running trials
-                break
-            time.sleep(WAIT_SECONDS)
-        # Done, but asked for more (n_trials larger than the budget): train the answer again.
+    def _propose(self, study: optuna.Study, trial: FrozenTrial, space: Space) -> float:
+        """The LR of the strategy's next proposal, claimed for ``trial``; waits while running
+        trials block the strategy. Asking and claiming hold the lock, so the trials of this
+        process's other threads are in the strategy's view from the moment they are claimed."""
+        with self._lock:
+            while True:
+                context = self._context(study, space, skip=trial.number)
+                proposal = answer_of(self.strategy, context)
+                if isinstance(proposal, Proposal):
+                    return self._claim(study, trial, proposal, space)
+                if not context.running:  # FINISHED; WAIT and FINISHED wait for running trials
+                    return self._after_the_end(study, trial, context, space)
+                # woken when a trial of this process ends; another process's, seen on a timer
+                self._lock.wait(WAIT_SECONDS)
+
+    def _after_the_end(self, study: optuna.Study, trial: FrozenTrial, context: Context,
+                       space: Space) -> float:
+        """A trial that asks once the strategy is done and nothing runs."""
+        if getattr(study, "_stop_flag", False):  # stopped in this optimize() call (n_jobs > 1)
+            # Another thread's trial ended the study after this one started: the budget is
+            # spent, so it trains nothing (retired: lrtune's reader leaves it out).
+            study._storage.set_trial_user_attr(trial._trial_id, RETIRED_ATTR,
+                                               "the study finished before this trial started")
+            raise optuna.TrialPruned("lrtune: the budget is spent; nothing is left to train")
+        # Done, but asked for more (a finished study optimized again): train the answer again.
         study.stop()
         best = self.strategy.recommend(context)
         lr = best.lr if best is not None else space.lr_range.low
-        return Proposal(space.config(lr), self.steps, "extra")
+        return self._claim(study, trial, Proposal(space.config(lr), self.steps, "extra"), space)
+
+    def _claim(self, study: optuna.Study, trial: FrozenTrial, proposal: Proposal,
+               space: Space) -> float:
+        """Record ``proposal`` as ``trial``'s, LR included (Optuna stores the param only once
+        this sampler returns), so the next ask sees it running; ``steps`` last: it marks a
+        complete claim."""
+        lr = min(max(proposal.params["lr"], space.lr_range.low), space.lr_range.high)
+        _set_attrs(study, trial, state=TrialState.RUNNING.value, tag=proposal.tag, lr=lr,
+                   steps=proposal.steps)
+        return lr
 
 
 class LrtunePruner(BasePruner):
@@ -247,6 +311,26 @@ def outcome(trial: FrozenTrial, state: OptunaState, planned: int,
         "error": "the objective raised or returned a non-number" if lrtune_state is
         TrialState.FAILED else None,
     }
+
+
+def _direction_error(study: optuna.Study) -> InvalidParameterError | None:
+    """Why LrtuneSampler cannot serve ``study``: its strategies minimise one loss."""
+    directions = study.directions
+    owner = "optuna.create_study()"
+    if len(directions) > 1:
+        return fail("directions", owner, "a single direction, 'minimize', with LrtuneSampler "
+                    "(lrtune's strategies minimise one loss: return that loss, and keep other "
+                    "measures with trial.set_user_attr)", [d.name.lower() for d in directions])
+    if directions[0] is not StudyDirection.MINIMIZE:
+        return fail("direction", owner, "'minimize' with LrtuneSampler (lrtune's strategies "
+                    "minimise a loss: return a loss, or negate the score you maximise)",
+                    directions[0].name.lower())
+    return None
+
+
+def _key(study: optuna.Study, trial: FrozenTrial) -> tuple[int, int]:
+    """A trial's key among every storage this sampler serves."""
+    return id(study._storage), trial._trial_id
 
 
 def _stored(storage: optuna.storages.BaseStorage, trial_id: int, key: str) -> Any:

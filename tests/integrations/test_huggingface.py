@@ -11,7 +11,9 @@ import pytest
 import torch
 
 transformers = pytest.importorskip("transformers")
-from transformers import PretrainedConfig, PreTrainedModel, Trainer, TrainingArguments  # noqa: E402
+from transformers import (  # noqa: E402
+    PretrainedConfig, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments,
+)
 
 from lrtune import InvalidParameterError  # noqa: E402
 from lrtune.integrations.huggingface import tune  # noqa: E402
@@ -109,3 +111,39 @@ def test_a_trainer_without_model_init_is_refused_before_training(tmp_path):
                            model=CharModel(CharConfig(vocab_size=len(get_task("charlm").vocab))))
     with pytest.raises(InvalidParameterError, match="model_init"):
         tune(trainer)
+
+
+class WarmupRecorder(TrainerCallback):
+    """Each train()'s warm-up and the LR of each of its steps, as its scheduler sets them."""
+
+    def __init__(self):
+        self.runs = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.runs.append((state.max_steps, args.get_warmup_steps(state.max_steps), []))
+
+    def on_step_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+        self.runs[-1][2].append(lr_scheduler.get_last_lr()[0])
+
+
+@pytest.mark.parametrize("warmup_steps", [40, 60])
+def test_a_warmup_as_long_as_the_run_warms_up_every_trial_all_the_way(tmp_path, warmup_steps):
+    # Trainer.train() takes warmup_steps=60 with max_steps=40: every transformers scheduler
+    # ramps the LR up for the whole run. tune() refused it as a warm-up fraction of 1.5 (1.0 for
+    # 40) of Space(), which the caller never called; now each trial trains that ramp, compressed
+    recorder = WarmupRecorder()
+    args = TrainingArguments(
+        output_dir=str(tmp_path), max_steps=40, warmup_steps=warmup_steps,
+        lr_scheduler_type="linear", per_device_train_batch_size=32,
+        per_device_eval_batch_size=512, use_cpu=True, report_to="none", save_strategy="no",
+        disable_tqdm=True, seed=0)
+    assert args.get_warmup_steps(40) >= 40  # the Trainer's own run: warm-up throughout
+    trainer = make_trainer(tmp_path, args=args, callbacks=[recorder])
+    study = tune(trainer, budget=1.25)
+    assert len(recorder.runs) == len(study.trials) > 1
+    assert {steps for steps, _, _ in recorder.runs} == {t.steps for t in study.trials}
+    assert any(steps < 40 for steps, _, _ in recorder.runs)  # short runs compressed it too
+    for steps, warmup, lrs in recorder.runs:
+        assert warmup == steps and lrs == sorted(set(lrs))  # rising to the last step
+    # the answer left on the trainer trains the same shape at full length
+    assert trainer.args.warmup_steps < 1 and trainer.args.get_warmup_steps(40) == 40

@@ -4,7 +4,9 @@ The objective is ordinary Optuna code (suggest ``lr``, train, report the validat
 ten steps, prune when asked); only the sampler and pruner lines differ from a TPE study.
 """
 
+import itertools
 import math
+import threading
 
 import optuna
 import pytest
@@ -125,3 +127,73 @@ def test_the_returned_held_out_loss_reaches_the_verdict(memorise):
     assert outcome(frozen, done, 600)["diagnosis"]["status"] == "healthy"
     told = outcome(frozen, done, 600, held_out)["diagnosis"]
     assert told["status"] == "collapsed" and "held-out" in told["findings"][0]["evidence"]
+
+
+@pytest.mark.parametrize(("directions", "name", "got"), [
+    (["maximize"], "direction", "'maximize'"),
+    (["minimize", "minimize"], "directions", r"\['minimize', 'minimize'\]"),
+])
+def test_a_study_that_maximises_or_has_several_objectives_is_refused_before_training(
+        directions, name, got):
+    # the strategies minimise one loss: a maximised score would pick the LR that blew up, and a
+    # second objective crashed Optuna's after_trial once the first run had trained
+    started = []
+
+    def counted(trial: optuna.Trial) -> float:
+        started.append(trial.number)
+        return objective(trial)
+
+    study = optuna.create_study(directions=directions, pruner=LrtunePruner(),
+                                sampler=LrtuneSampler(steps=STEPS, schedule=TASK.schedule(STEPS)))
+    with pytest.raises(InvalidParameterError, match=rf"^The '{name}' parameter of "
+                       rf"optuna\.create_study\(\) must be .*'minimize'.* Got {got} instead\.$"):
+        study.optimize(counted, n_trials=100)
+    assert started == []  # refused before the objective ran
+    (trial,) = study.trials
+    assert trial.state is optuna.trial.TrialState.FAIL  # not left running in the storage
+
+
+PARALLEL_STEPS = 240
+
+
+def test_parallel_workers_never_train_the_same_proposal_nor_past_the_budget(tmp_path):
+    # optimize(n_jobs=2): each thread's trial asks for its LR while the other's may be asking,
+    # training, or just ending. Whatever the interleaving, every trial trains its own proposal
+    # and the study stays within its budget (two threads once got the same LR, and an "extra"
+    # full run followed a premature "done": 2.86 of 2 runs).
+    both_started = threading.Barrier(2, timeout=60)
+
+    def parallel_objective(trial: optuna.Trial) -> float:
+        if trial.number < 2:
+            both_started.wait()  # the first two trials ask for their LR at the same moment
+        lr = trial.suggest_float("lr", 1e-4, 3.0, log=True)
+        steps = planned_steps(trial, default=PARALLEL_STEPS)
+        model = TASK.make_model(0)
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        batches = itertools.chain.from_iterable(TASK.train_loader(e) for e in itertools.count())
+        for step, (x, y) in zip(range(steps), batches, strict=False):  # batches never end
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            cosine.step()
+            trial.report(loss.item(), step)  # every step: a short run stops at its length
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return TASK.evaluate(model)
+
+    storage = f"sqlite:///{tmp_path}/parallel.db"
+    study = optuna.create_study(sampler=LrtuneSampler(steps=PARALLEL_STEPS, schedule="cosine"),
+                                pruner=LrtunePruner(), storage=storage, study_name="parallel")
+    study.optimize(parallel_objective, n_trials=100, n_jobs=2)
+    reread = lrtune.load_study("parallel", storage)
+    proposals = [(t.lr, t.steps, t.tag) for t in reread.trials]
+    assert len(set(proposals)) == len(proposals), proposals
+    assert reread.spent <= reread.budget + 1e-9
+    assert "extra" not in {tag for _, _, tag in proposals}
+    assert reread.best.tag == "final" and reread.best.steps == PARALLEL_STEPS
+    # a trial whose thread asked once the budget was spent trained nothing, and lrtune skips it
+    for t in study.trials:
+        if "lrtune:steps" not in t.user_attrs:
+            assert "lrtune:retired" in t.user_attrs and not t.intermediate_values
