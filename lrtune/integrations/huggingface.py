@@ -34,6 +34,7 @@ except ImportError as err:  # an optional dependency: say how to get it
 
 from lrtune._validation import fail
 from lrtune.optimizers import OPTIMIZERS
+from lrtune.schedules import InverseSqrt, Schedule
 from lrtune.space import Space
 from lrtune.strategies import Strategy
 from lrtune.study import Study
@@ -111,8 +112,7 @@ def tune(
     base = trainer.args
     steps = steps if steps is not None else _full_steps(trainer)
     space = Space(lr=lr or OPTIMIZERS["adamw"].lr_range, optimizer="adamw",
-                  schedule=SCHEDULES.get(str(getattr(base.lr_scheduler_type, "value",
-                                                     base.lr_scheduler_type)), "constant"),
+                  schedule=_schedule(base, steps),
                   warmup=_warmup_fraction(base, steps) if warmup is None else warmup,
                   weight_decay=base.weight_decay)
 
@@ -158,6 +158,19 @@ def _full_steps(trainer: Trainer) -> int:
         return args.max_steps
     per_epoch = len(trainer.get_train_dataloader()) // args.gradient_accumulation_steps
     return max(1, math.ceil(args.num_train_epochs * per_epoch))
+
+
+def _schedule(args: Any, steps: int) -> str | Schedule:
+    """The lrtune schedule of the Trainer's ``lr_scheduler_type``: a name, or for the inverse
+    square root (which has a parameter) the schedule itself, with the timescale
+    ``get_scheduler`` gives it (the warm-up's steps, else 10,000)."""
+    name = SCHEDULES.get(str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+                         "constant")
+    if name != "inverse-sqrt":
+        return name
+    warmup = args.warmup_steps
+    timescale = int(warmup if warmup >= 1 else math.ceil(warmup * steps)) or 10_000
+    return InverseSqrt(steps, timescale=timescale)
 
 
 def _warmup_fraction(args: Any, steps: int) -> float:

@@ -17,6 +17,7 @@ from transformers import (  # noqa: E402
 
 from lrtune import InvalidParameterError  # noqa: E402
 from lrtune.integrations.huggingface import tune  # noqa: E402
+from lrtune.schedules import InverseSqrt  # noqa: E402
 from lrtune.tasks import get_task  # noqa: E402
 from lrtune.tasks._charlm import CharTransformer  # noqa: E402
 
@@ -147,3 +148,16 @@ def test_a_warmup_as_long_as_the_run_warms_up_every_trial_all_the_way(tmp_path, 
         assert warmup == steps and lrs == sorted(set(lrs))  # rising to the last step
     # the answer left on the trainer trains the same shape at full length
     assert trainer.args.warmup_steps < 1 and trainer.args.get_warmup_steps(40) == 40
+
+
+def test_an_inverse_square_root_schedule_is_searched_with_the_trainers_timescale(tmp_path):
+    """The one scheduler type whose lrtune schedule has a parameter: a name alone cannot build
+    it (Space refuses it), so the study keeps the schedule with get_scheduler's timescale."""
+    trainer = make_trainer(tmp_path, args=TrainingArguments(
+        output_dir=str(tmp_path), max_steps=40, per_device_train_batch_size=32,
+        lr_scheduler_type="inverse_sqrt", warmup_steps=8, use_cpu=True, report_to="none",
+        save_strategy="no", disable_tqdm=True, seed=0))
+    study = tune(trainer, lr=(1e-3, 1e-2), strategy="grid", budget=1.0)
+    (trial,) = study.trials
+    assert trial.state.value == "completed"
+    assert study.space.schedule == (InverseSqrt(40, timescale=8),)

@@ -137,7 +137,7 @@ def test_auto_with_runs_too_short_to_refine_gives_the_scan_its_whole_budget(digi
 def test_auto_with_more_choices_than_it_can_scan_trains_at_the_first_ones_default_lr(digits):
     # 16-step runs of nine choices at budget 1.25: not one scan run (8 steps) of each fits
     space = lrtune.Space(optimizer=["sgd", "adam", "adamw"],
-                         schedule=["constant", "cosine", "step"])
+                         schedule=["constant", "cosine", "linear"])
     study = lrtune.tune(objective(digits), steps=16, budget=1.25, strategy="auto", space=space,
                         seed=0)
     (final,) = study.trials  # one informed guess, at full length
@@ -149,7 +149,7 @@ def test_auto_with_more_choices_than_it_can_scan_trains_at_the_first_ones_defaul
 @pytest.mark.parametrize("budget", [2.0, 4.0])
 def test_auto_with_more_choices_than_it_can_scan_refines_the_first(digits, budget):
     space = lrtune.Space(optimizer=["sgd", "adam", "adamw"],
-                         schedule=["constant", "cosine", "step"])
+                         schedule=["constant", "cosine", "linear"])
     study = lrtune.tune(objective(digits), steps=120, budget=budget, strategy="auto",
                         space=space, seed=0)
     assert study.spent <= budget + 1e-9
