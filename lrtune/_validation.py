@@ -54,11 +54,16 @@ def check_float(
 
 
 def check_choice(value: Any, name: str, owner: str, choices: Iterable[str]) -> str:
-    """One of ``choices``; the message lists the valid names."""
+    """One of ``choices`` as a plain ``str``; the message lists the valid names.
+
+    A str subclass such as numpy's ``np.str_`` is converted: stored as given it would leak into
+    checkpoints that ``torch.load(weights_only=True)`` then refuses. ``str.__str__``, not
+    ``str()``: ``str()`` of a ``(str, Enum)`` member is its qualified name, not its value.
+    """
     options = sorted(choices)
     if value not in options:
         raise fail(name, owner, "one of " + ", ".join(repr(o) for o in options), value)
-    return value
+    return str.__str__(value)
 
 
 def _describe_interval(

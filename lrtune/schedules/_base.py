@@ -9,6 +9,7 @@ compression to another run length, a plain description for checkpoints) lives he
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -20,6 +21,7 @@ import numpy as np
 from lrtune._validation import check_float, check_int, fail
 
 _KIND = "lrtune.kind"  # dataclass-field metadata key telling compressed() how to rescale a field
+_SMALLEST_RATE = math.ulp(0.0)  # the smallest positive float
 
 
 def steps_field(*, minimum: int = 1, below_total: bool = False, default: Any = MISSING) -> Any:
@@ -122,7 +124,9 @@ class Schedule(ABC):
             elif kind == "milestones":
                 value = self._rescale_milestones(value, old, new)
             elif kind == "rate":
-                value = value ** (old / new)
+                # A big total decay over few steps underflows to 0.0, which no rate may be;
+                # the smallest positive float keeps a valid schedule that decays to ~0 too.
+                value = max(value ** (old / new), _SMALLEST_RATE)
             kwargs[f.name] = value
         return type(self)(**kwargs)
 
@@ -160,7 +164,11 @@ class Schedule(ABC):
     @staticmethod
     def from_description(data: Mapping[str, Any]) -> Schedule:
         """The schedule :meth:`describe` wrote, nested schedules included (any schedule class
-        imported in this process, so a user's own subclass too)."""
+        imported in this process, so a user's own subclass too).
+
+        Unknown and missing keys are refused, naming the valid ones, and so is a derived value
+        (Warmup's ``total_steps``) that disagrees with the rest.
+        """
         known = {c.__name__: c for c in _subclasses(Schedule)}
         kind = data.get("type") if isinstance(data, Mapping) else None
         if kind not in known:
@@ -168,9 +176,42 @@ class Schedule(ABC):
                        f"a description from Schedule.describe() with a 'type' among "
                        f"{sorted(known)} (a class of your own must be imported first)", data)
         cls = known[kind]
+        _check_keys(cls, data)
         params = {f.name: _unplain(data[f.name]) for f in fields(cls)
                   if f.init and f.name in data}
-        return cls(**params)
+        schedule = cls(**params)
+        _check_derived(schedule, data)
+        return schedule
+
+
+def _check_keys(cls: type[Schedule], data: Mapping[str, Any]) -> None:
+    """Only keys that describe() writes, and every required parameter: a misspelt key dropped
+    silently would rebuild another schedule than the one described."""
+    described = [f for f in fields(cls) if f.compare]
+    required = ["type"] + [f.name for f in described if f.init and f.default is MISSING
+                           and f.default_factory is MISSING]
+    optional = [f.name for f in described if f.name not in required]
+    unknown = [k for k in data if k not in required and k not in optional]
+    missing = [k for k in required if k not in data]
+    if not unknown and not missing:
+        return
+    keys = ", ".join(map(repr, required)) + (
+        " and optionally " + ", ".join(map(repr, optional)) if optional else "")
+    problem = "; ".join(f"{label}: {', '.join(map(repr, names))}"
+                        for label, names in (("unknown", unknown), ("missing", missing)) if names)
+    requirement = f"a description of a {cls.__name__}, with the keys {keys} ({problem})"
+    raise fail("data", "Schedule.from_description()", requirement, data)
+
+
+def _check_derived(schedule: Schedule, data: Mapping[str, Any]) -> None:
+    """A described field that the constructor derives (Warmup's total_steps) must agree."""
+    for f in fields(schedule):
+        if f.compare and not f.init and f.name in data:
+            value = _plain(getattr(schedule, f.name))
+            if data[f.name] != value:
+                requirement = (f"a description of a {type(schedule).__name__} whose {f.name!r} "
+                               f"is {value!r}, as its other keys give")
+                raise fail("data", "Schedule.from_description()", requirement, data)
 
 
 def _rescale(value: int, old: int, new: int) -> int:
@@ -207,4 +248,8 @@ def _plain(value: Any) -> Any:
         return value.describe()
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        # A numpy scalar left in a field (a subclass of one's own may keep one) would make a
+        # checkpoint that torch.load(weights_only=True) refuses.
+        return value.item()
     return value

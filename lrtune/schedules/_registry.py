@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from lrtune._validation import check_choice, check_float, check_int, fail
+from lrtune.exceptions import InvalidParameterError
 from lrtune.schedules._base import Schedule
 from lrtune.schedules._constant import Constant
 from lrtune.schedules._cosine import Cosine
@@ -73,7 +74,16 @@ def make_schedule(
     schedule = cls(total_steps, **params)
     if steps == 0:
         return schedule
-    return Warmup(schedule, steps, warmup_start, warmup_shape)
+    try:
+        return Warmup(schedule, steps, warmup_start, warmup_shape)
+    except InvalidParameterError as error:
+        # Everything else was checked above: the warm-up leaves the schedule too few steps.
+        left = total_steps - steps
+        requirement = (
+            f"a warm-up that leaves the {name!r} schedule enough steps "
+            f"(a warm-up of {steps} of the {total_steps} steps leaves it {left}: too few)"
+        )
+        raise fail("warmup", owner, requirement, warmup) from error
 
 
 def _warmup_steps(warmup: Any, total_steps: int, owner: str) -> int:

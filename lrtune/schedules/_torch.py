@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
@@ -43,8 +44,12 @@ class ScheduledLR(LRScheduler):
         return self.last_epoch
 
     def get_lr(self) -> list[float | Tensor]:
-        """Learning rates for ``last_epoch``: initial lr of each group times one factor."""
-        factor = self.schedule.factor(self.last_epoch)
+        """Learning rates for ``last_epoch``: initial lr of each group times one factor.
+
+        ``last_epoch`` is -1 in a member of torch's ``SequentialLR`` whose turn has not come (it
+        undoes their first step); like torch's schedulers it then holds the lrs of its first step.
+        """
+        factor = self.schedule.factor(max(self.last_epoch, 0))
         return [base * factor for base in self.base_lrs]
 
     _get_closed_form_lr = get_lr  # used by torch's deprecated ``step(epoch)``
@@ -59,11 +64,12 @@ class ScheduledLR(LRScheduler):
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Resume from :meth:`state_dict` and set the optimizer's lrs for the restored step.
+        """Resume from :meth:`state_dict`; like torch's schedulers, leave the optimizer's lrs.
 
-        Refuses a state saved for another schedule (a silent mismatch would change the lr
-        curve mid-run). The lrs are written immediately, so the resumed curve is exact whether
-        the optimizer's own state is loaded before, after, or not at all.
+        The optimizer's own ``state_dict`` restores its lrs: inside torch's ``SequentialLR`` or
+        ``ChainedScheduler`` another scheduler may have set them, and writing ours would clobber
+        them. Refuses a state saved for another schedule (a silent mismatch would change the lr
+        curve mid-run).
         """
         owner = "ScheduledLR.load_state_dict()"
         if not isinstance(state_dict, Mapping) or any(k not in state_dict for k in _STATE_KEYS):
@@ -83,11 +89,8 @@ class ScheduledLR(LRScheduler):
         self.last_epoch = int(state_dict["last_epoch"])
         self._step_count = int(state_dict["_step_count"])
         self.base_lrs = [float(b) for b in base_lrs]
-        for group, lr in zip(groups, self.get_lr(), strict=False):
-            if isinstance(group["lr"], Tensor):
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
+        # What our last step set, exactly (closed form), typed like each group's lr as torch's are.
         self._last_lr = [
-            g["lr"].clone() if isinstance(g["lr"], Tensor) else g["lr"] for g in groups
+            torch.full_like(g["lr"], float(lr)) if isinstance(g["lr"], Tensor) else lr
+            for g, lr in zip(groups, self.get_lr(), strict=True)
         ]

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from lrtune._validation import check_choice, check_float, check_int, fail
+from lrtune.exceptions import InvalidParameterError
 from lrtune.schedules._base import Schedule, steps_field
 
 WARMUP_SHAPES = ("cosine", "linear")
@@ -51,9 +52,37 @@ class Warmup(Schedule):
         self._set("shape", check_choice(self.shape, "shape", owner, WARMUP_SHAPES))
         self._set("warmup_steps", steps)
         self._set("start_factor", start)
-        rest = self.schedule.compressed(total - steps)
+        rest = self._compress_rest(total, steps)
         self._set("_rest", rest)
         self._set("_first", rest.factor(0))
+
+    def _compress_rest(self, total: int, steps: int) -> Schedule:
+        """The wrapped schedule over the steps left after the warm-up.
+
+        Its own error would name its compressed() and a length the user never passed.
+        """
+        try:
+            return self.schedule.compressed(total - steps)
+        except InvalidParameterError as error:
+            requirement = (
+                f"an int that leaves the wrapped {type(self.schedule).__name__} enough steps "
+                f"(a warm-up of {steps} of the {total} steps leaves it {total - steps}: too few)"
+            )
+            raise fail("warmup_steps", self._owner(), requirement, steps) from error
+
+    def compressed(self, total_steps: int) -> Schedule:
+        """See :meth:`Schedule.compressed`; a length too short for the warm-up and the wrapped
+        schedule is reported as this call's ``total_steps``, the number the user passed."""
+        owner = self._owner("compressed")
+        new = check_int(total_steps, "total_steps", owner)
+        try:
+            return super().compressed(new)
+        except InvalidParameterError as error:
+            requirement = (
+                f"an int long enough for the warm-up and the wrapped "
+                f"{type(self.schedule).__name__} after it"
+            )
+            raise fail("total_steps", owner, requirement, new) from error
 
     def _factor(self, t: int) -> float:
         steps = self.warmup_steps

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import enum
 import io
 import json
 import math
@@ -310,6 +311,92 @@ def test_a_description_of_an_unknown_schedule_class_is_refused() -> None:
         Schedule.from_description({"type": "Cyclic", "total_steps": 10})
 
 
+DESCRIPTION_ERRORS = {
+    "missing-key": (
+        {"type": "Cosine"},
+        "a description of a Cosine, with the keys 'type', 'total_steps' and optionally "
+        "'min_factor' (missing: 'total_steps')",
+    ),
+    "misspelt-key": (
+        {"type": "Cosine", "total_steps": 100, "min_factr": 0.1},
+        "a description of a Cosine, with the keys 'type', 'total_steps' and optionally "
+        "'min_factor' (unknown: 'min_factr')",
+    ),
+    "nested-misspelt-key": (
+        {"type": "Warmup", "schedule": {"type": "Constant", "total_steps": 9, "gama": 1},
+         "warmup_steps": 2},
+        "a description of a Constant, with the keys 'type', 'total_steps' (unknown: 'gama')",
+    ),
+    "warmup-length-disagrees": (
+        {**Warmup(Cosine(100), 10).describe(), "total_steps": 120},
+        "a description of a Warmup whose 'total_steps' is 100, as its other keys give",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DESCRIPTION_ERRORS.values(), ids=DESCRIPTION_ERRORS.keys())
+def test_a_description_with_wrong_keys_is_refused(case) -> None:
+    # Before: a raw TypeError, or a key silently dropped (another schedule rebuilt).
+    data, requirement = case
+    message = re.escape(
+        f"The 'data' parameter of Schedule.from_description() must be {requirement}. Got "
+    )
+    with pytest.raises(InvalidParameterError, match=f"^{message}"):
+        Schedule.from_description(data)
+
+
+def _plain_leaves(value) -> bool:
+    if isinstance(value, dict):
+        return all(type(k) is str and _plain_leaves(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain_leaves(v) for v in value)
+    return type(value) in (str, int, float, bool)
+
+
+def test_numpy_choices_are_stored_as_plain_str_and_checkpoints_load_weights_only() -> None:
+    shape, decay = np.array(["linear", "cosine"])[1], np.str_("sqrt")  # e.g. drawn with numpy
+    schedule = make_schedule("wsd", 100, warmup=10, warmup_shape=shape, decay_shape=decay)
+    assert type(schedule.shape) is str and type(schedule.schedule.decay_shape) is str
+    assert type(OneCycle(100, anneal=np.str_("linear")).anneal) is str
+
+    class Shape(str, enum.Enum):  # str() of a member is 'Shape.COSINE', its value 'cosine'
+        COSINE = "cosine"
+
+    assert Warmup(Cosine(100), 5, shape=Shape.COSINE).describe()["shape"] == "cosine"
+    assert schedule == make_schedule("wsd", 100, warmup=10, warmup_shape="cosine",
+                                     decay_shape="sqrt")
+    assert _plain_leaves(schedule.describe())
+    model, optimizer, scheduler = _setup(schedule)
+    _run(optimizer, scheduler, model, 20)
+    buffer = io.BytesIO()
+    torch.save({"opt": optimizer.state_dict(), "sched": scheduler.state_dict()}, buffer)
+    buffer.seek(0)
+    checkpoint = torch.load(buffer, weights_only=True)  # refused numpy scalars before
+    _, optimizer2, scheduler2 = _setup(schedule)
+    optimizer2.load_state_dict(checkpoint["opt"])
+    scheduler2.load_state_dict(checkpoint["sched"])
+    assert scheduler2.last_step == 20 and scheduler2.get_last_lr() == scheduler.get_last_lr()
+
+
+@every
+def test_descriptions_hold_plain_python_types_only(schedule: Schedule) -> None:
+    assert _plain_leaves(schedule.describe())
+
+
+def test_a_numpy_scalar_field_of_a_users_schedule_is_described_as_plain_data() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Hold(Schedule):  # a user's own schedule that keeps what it is given
+        level: float = 1.0
+
+        def _factor(self, t: int) -> float:
+            return float(self.level)
+
+    schedule = Hold(10, np.float64(0.5))
+    assert schedule.describe() == {"type": "Hold", "total_steps": 10, "level": 0.5}
+    assert _plain_leaves(schedule.describe())
+    assert Schedule.from_description(schedule.describe()) == schedule
+
+
 def _same(a, b) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
@@ -352,6 +439,19 @@ def test_compressed_exponential_keeps_total_decay(new: int) -> None:
     assert short.factor(new) == pytest.approx(0.95**120, rel=1e-9)
 
 
+@pytest.mark.parametrize(("total", "gamma"), [(2000, 0.5), (3000, 0.7), (120, 1e-300)])
+def test_compressed_exponential_with_an_underflowing_rate_stays_valid(
+    total: int, gamma: float
+) -> None:
+    # gamma ** (total / 1) underflows to 0.0, which Exponential refused as its own rate before.
+    short = Exponential(total, gamma).compressed(1)
+    assert 0.0 < short.gamma < 1e-300
+    assert short.factor(0) == 1.0 and short.factor(1) < 1e-300
+    assert Schedule.from_description(short.describe()) == short
+    warm = with_warmup(Exponential(total, gamma), 10).compressed(2)
+    assert warm.total_steps == 2 and 0.0 <= warm.factor(2) < 1e-300
+
+
 # --- 4. state_dict resume --------------------------------------------------------------------
 
 
@@ -375,10 +475,12 @@ def _setup(schedule: Schedule):
     return model, optimizer, ScheduledLR(optimizer, schedule)
 
 
+# The optimizer's state is always loaded too: it restores the lrs, as with torch's schedulers
+# (see test_load_state_dict_leaves_the_optimizer_lrs_alone_like_torch).
 RESUME = [pytest.param(s, "optimizer-first", id=n) for n, s in PLAIN.items()] + [
     pytest.param(ZOO[n], order, id=f"{n}-{order}")
     for n in ("warmup-one-cycle", "warmup-of-warmup")
-    for order in ("optimizer-first", "scheduler-first", "scheduler-only")
+    for order in ("optimizer-first", "scheduler-first")
 ]
 
 
@@ -405,6 +507,107 @@ def test_resume_from_state_dict_continues_the_same_curve(schedule: Schedule, ord
     assert scheduler2.last_step == 60 and scheduler2.get_last_lr() == list(expected[60])
     rest = _run(optimizer2, scheduler2, model2, T - 60)
     assert first + rest == expected  # exact equality
+
+
+def _through_torch_save(checkpoint: dict) -> dict:
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+@pytest.mark.parametrize("tensor_lr", [False, True], ids=["float-lr", "tensor-lr"])
+@pytest.mark.parametrize("make", [lambda o: ScheduledLR(o, Cosine(T)),
+                                  lambda o: tls.CosineAnnealingLR(o, T)], ids=["ours", "torch"])
+def test_load_state_dict_leaves_the_optimizer_lrs_alone_like_torch(make, tensor_lr: bool) -> None:
+    # Inside SequentialLR/ChainedScheduler the lrs may be another scheduler's: the optimizer's
+    # own state restores them. Before, ours wrote its own.
+    def optimizer():
+        lr = torch.tensor(0.5, dtype=torch.float64) if tensor_lr else 0.5  # one per optimizer
+        return torch.optim.SGD([nn.Parameter(torch.ones(2))], lr=lr)
+
+    live = optimizer()
+    scheduler = make(live)
+    for _ in range(30):
+        live.step()
+        scheduler.step()
+    saved = _through_torch_save(scheduler.state_dict())
+    fresh = optimizer()
+    scheduler2 = make(fresh)
+    before = float(fresh.param_groups[0]["lr"])  # the lr of step 0, not of step 30
+    scheduler2.load_state_dict(saved)
+    assert float(fresh.param_groups[0]["lr"]) == before != float(live.param_groups[0]["lr"])
+    assert scheduler2.last_epoch == 30
+    assert scheduler2.get_last_lr() == scheduler.get_last_lr()
+    assert type(scheduler2.get_last_lr()[0]) is type(scheduler.get_last_lr()[0])
+
+
+def _composite(kind: str):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    return model, optimizer, COMPOSITES[kind](optimizer)
+
+
+def _ours_later(o):  # ours waits for its turn: SequentialLR keeps its last_epoch at -1 until then
+    return tls.SequentialLR(o, [tls.LinearLR(o, 0.1, 1.0, 4), ScheduledLR(o, Cosine(16, 0.1))], [4])
+
+
+def _ours_first(o):  # ours is done after the milestone: ExponentialLR sets the lrs
+    return tls.SequentialLR(
+        o, [ScheduledLR(o, Linear(4, 0.1, 1.0)), tls.ExponentialLR(o, 0.8)], [4]
+    )
+
+
+COMPOSITES = {
+    "sequential-ours-later": _ours_later,
+    "sequential-ours-first": _ours_first,
+    # ours sets base * factor, then ExponentialLR scales it: the lrs are not ours alone
+    "chained": lambda o: tls.ChainedScheduler(
+        [ScheduledLR(o, Cosine(12)), tls.ExponentialLR(o, 0.9)]
+    ),
+    # torch's schedulers in ours' place: the behaviour ours must match
+    "torch-later": lambda o: tls.SequentialLR(
+        o, [tls.LinearLR(o, 0.1, 1.0, 4), tls.CosineAnnealingLR(o, 16, eta_min=0.05)], [4]
+    ),
+    "torch-first": lambda o: tls.SequentialLR(
+        o, [tls.LinearLR(o, 0.1, 1.0, 4), tls.ExponentialLR(o, 0.8)], [4]
+    ),
+}
+
+
+@pytest.mark.parametrize("at", [1, 3, 4, 7])  # before, just before, at and after the milestone
+@pytest.mark.parametrize("kind", COMPOSITES)
+def test_resume_inside_torch_sequential_and_chained_schedulers_is_exact(kind: str, at: int) -> None:
+    model, optimizer, scheduler = _composite(kind)
+    expected = _run(optimizer, scheduler, model, 14)
+
+    model, optimizer, scheduler = _composite(kind)
+    first = _run(optimizer, scheduler, model, at)
+    state = {"model": model.state_dict(), "opt": optimizer.state_dict()}
+    checkpoint = _through_torch_save({**state, "sched": scheduler.state_dict()})
+    model2, optimizer2, scheduler2 = _composite(kind)
+    model2.load_state_dict(checkpoint["model"])
+    optimizer2.load_state_dict(checkpoint["opt"])
+    scheduler2.load_state_dict(checkpoint["sched"])  # before: raised (step -1) or set its own lr
+    for live, resumed in zip(scheduler._schedulers, scheduler2._schedulers, strict=True):
+        assert resumed.last_epoch == live.last_epoch
+        assert resumed.get_last_lr() == live.get_last_lr()
+    rest = _run(optimizer2, scheduler2, model2, 14 - at)
+    assert first + rest == expected  # exact equality
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [("sequential-ours-later", "torch-later"),
+                                              ("sequential-ours-first", "torch-first")])
+def test_inside_sequential_lr_ours_follows_the_curve_of_torchs_twin(ours: str, theirs: str) -> None:
+    a = _run(*_reorder(_composite(ours)), 14)
+    b = _run(*_reorder(_composite(theirs)), 14)
+    _assert_traces_close(a, b, RECURSIVE)
+
+
+def _reorder(built):
+    model, optimizer, scheduler = built
+    return optimizer, scheduler, model
 
 
 def test_state_dict_is_plain_and_describes_the_schedule() -> None:
@@ -500,6 +703,46 @@ BAD_INPUT = {
             "make_schedule()",
             "an int in [0, 99] or a float fraction in [0, 1) (no warm-up longer than the schedule)",
             "1.5",
+        ),
+    ),
+    # A warm-up leaving the wrapped schedule too few steps names what the user passed, not
+    # MultiStep.compressed() and the 2 steps left (before).
+    "warmup-leaves-too-few-steps": (
+        lambda: Warmup(MultiStep(10, (3, 6, 9)), 8),
+        _msg(
+            "warmup_steps",
+            "Warmup()",
+            "an int that leaves the wrapped MultiStep enough steps "
+            "(a warm-up of 8 of the 10 steps leaves it 2: too few)",
+            "8",
+        ),
+    ),
+    "make-warmup-leaves-too-few-steps": (
+        lambda: make_schedule("multistep", 10, warmup=0.8, milestones=(3, 6, 9)),
+        _msg(
+            "warmup",
+            "make_schedule()",
+            "a warm-up that leaves the 'multistep' schedule enough steps "
+            "(a warm-up of 8 of the 10 steps leaves it 2: too few)",
+            "0.8",
+        ),
+    ),
+    "compressed-too-short-for-warmup": (
+        lambda: with_warmup(MultiStep(10, (3, 6, 9)), 2).compressed(3),
+        _msg(
+            "total_steps",
+            "Warmup.compressed()",
+            "an int long enough for the warm-up and the wrapped MultiStep after it",
+            "3",
+        ),
+    ),
+    "nested-warmup-compressed-too-short": (
+        lambda: Warmup(Warmup(MultiStep(10, (3, 6, 9)), 2), 3).compressed(4),
+        _msg(
+            "total_steps",
+            "Warmup.compressed()",
+            "an int long enough for the warm-up and the wrapped Warmup after it",
+            "4",
         ),
     ),
     "warmup-start-negative": (
