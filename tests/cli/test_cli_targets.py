@@ -7,11 +7,10 @@ runs it."""
 import inspect
 import json
 import sys
-from dataclasses import dataclass
 
 import pytest
+from cli_runs import one_line_error, run_main
 
-from lrtune.cli import main
 
 SETUP = '''
 import torch
@@ -42,13 +41,6 @@ unreadable = max  # a builtin whose signature inspect cannot read: max(trial) ra
 STEMS = ("targets_setup", "targets_objectives")
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def lrtune_cli(monkeypatch, capsys, tmp_path):
     """Runs ``lrtune ARGS`` in ``tmp_path``, which holds the user's files of this module."""
@@ -57,24 +49,9 @@ def lrtune_cli(monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))  # the loader adds the folder: undo it
 
-    def run(*args):
-        monkeypatch.setattr(sys, "argv", ["lrtune", *args])
-        with pytest.raises(SystemExit) as ended:
-            main()
-        out, err = capsys.readouterr()
-        return Ran(ended.value.code, out, err)
-
-    yield run
+    yield lambda *args: run_main(monkeypatch, capsys, args)
     for name in STEMS:
         sys.modules.pop(name, None)
-
-
-def one_line_error(proc):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    (line,) = proc.stderr.strip().splitlines()
-    assert line.startswith("error: ")
-    return line
 
 
 def test_find_writes_the_figure_and_history_into_folders_it_creates(lrtune_cli, tmp_path):

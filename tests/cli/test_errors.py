@@ -7,10 +7,10 @@ import contextlib
 import os
 import sqlite3
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_runs import one_line_error, run_main
 
 import lrtune
 from lrtune.cli import main
@@ -18,32 +18,13 @@ from lrtune.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def lrtune_cli(monkeypatch, capsys):
     def run(*args, cwd=ROOT):
         monkeypatch.chdir(cwd)
-        monkeypatch.setattr(sys, "argv", ["lrtune", *args])
-        with pytest.raises(SystemExit) as ended:
-            main()
-        out, err = capsys.readouterr()
-        return Ran(ended.value.code, out, err)
+        return run_main(monkeypatch, capsys, args)
 
     return run
-
-
-def one_line_error(proc):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr and "╭" not in proc.stderr
-    (line,) = proc.stderr.strip().splitlines()
-    assert line.startswith("error: ")
-    return line
 
 
 @pytest.mark.parametrize("args, expected", [
