@@ -229,12 +229,15 @@ class _Report(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = _loss_of(outputs)
+        micro = trainer.accumulate_grad_batches
         if loss is not None:  # Lightning hands it on divided by accumulate_grad_batches
-            self.losses.append(loss.detach() * trainer.accumulate_grad_batches)
+            self.losses.append(loss.detach() * micro if micro > 1 else loss.detach())
         if trainer.global_step > self.steps:
             self.steps = trainer.global_step
-            if self.losses:
-                self.trial.report(torch.stack(self.losses).mean(), self.steps - 1)
+            if self.losses:  # one micro-batch (no accumulation): no tensor work on the step path
+                losses = self.losses
+                self.trial.report(losses[0] if len(losses) == 1 else torch.stack(losses).mean(),
+                                  self.steps - 1)
             self.losses.clear()
 
 
