@@ -59,9 +59,10 @@ def check_choice(value: Any, name: str, owner: str, choices: Iterable[str]) -> s
     A str subclass such as numpy's ``np.str_`` is converted: stored as given it would leak into
     checkpoints that ``torch.load(weights_only=True)`` then refuses. ``str.__str__``, not
     ``str()``: ``str()`` of a ``(str, Enum)`` member is its qualified name, not its value.
+    Anything else is refused before ``in`` compares it: an array's ``==`` has no truth value.
     """
     options = sorted(choices)
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise fail(name, owner, "one of " + ", ".join(repr(o) for o in options), value)
     return str.__str__(value)
 

@@ -28,6 +28,17 @@ class OptimizerSpec:
     default_lr: float
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # a read-only copy: a write through a registered spec would change the family for every
+        # later optimizer in the process
+        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a mappingproxy does not pickle: rebuild from a dict (an objective sent to workers may
+        # hold a spec)
+        return OptimizerSpec, (self.name, self.cls, self.lr_range, self.default_lr,
+                               dict(self.defaults))
+
     def build(
         self,
         params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
@@ -37,8 +48,11 @@ class OptimizerSpec:
     ) -> torch.optim.Optimizer:
         """Build the optimizer; ``options`` override the family's defaults (e.g. ``momentum``)."""
         owner = f"OptimizerSpec('{self.name}').build()"
-        check_float(lr, "lr", owner, low=0.0)
-        check_float(weight_decay, "weight_decay", owner, low=0.0, low_inclusive=True)
+        # the plain floats, not a NumPy scalar as given: the optimizer's state_dict keeps them,
+        # and torch.load(weights_only=True) refuses NumPy scalars
+        lr = check_float(lr, "lr", owner, low=0.0)
+        weight_decay = check_float(weight_decay, "weight_decay", owner, low=0.0,
+                                   low_inclusive=True)
         kwargs = {**self.defaults, **options}
         unknown = set(kwargs) - _accepted_kwargs(self.cls)
         if unknown:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, cast
+from numbers import Real
+from typing import Any
 
 from lrtune._validation import check_choice, check_float, fail
 from lrtune.exceptions import LrtuneError
 from lrtune.optimizers import OPTIMIZERS
 from lrtune.schedules import SCHEDULES, Schedule, make_schedule, with_warmup
+from lrtune.schedules._registry import _warmup_steps
 
 _OWNER = "Space()"
 CATEGORICAL = ("optimizer", "schedule", "warmup", "momentum")
@@ -44,6 +46,9 @@ class LogRange:
         return math.exp(math.log(self.low) + unit * (math.log(self.high) - math.log(self.low)))
 
     def unit(self, value: float) -> float:
+        """The position of ``value`` in [0, 1] (0 in a degenerate range: a fixed LR)."""
+        if self.low == self.high:
+            return 0.0
         return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
 
 
@@ -72,33 +77,33 @@ class Space:
         weight_decay: float | tuple[float, float] | Sequence[float] = 0.0,
         momentum: float | Sequence[float] | None = None,
     ) -> None:
-        optimizers = _as_choices(optimizer, "optimizer")
-        for name in optimizers:
-            check_choice(name, "optimizer", _OWNER, OPTIMIZERS)
-        schedules = _as_choices(schedule, "schedule")
-        for s in schedules:
-            if not isinstance(s, Schedule):
-                check_choice(s, "schedule", _OWNER, SCHEDULES)
-                if s not in BUILT_BY_NAME:
-                    raise fail("schedule", _OWNER, "a schedule its name alone builds ("
-                               f"{', '.join(BUILT_BY_NAME)}), or a Schedule object for one that "
-                               f"needs parameters, e.g. make_schedule({s!r}, steps, ...)", s)
-        warmups = tuple(check_float(w, "warmup", _OWNER, low=0.0, high=1.0, low_inclusive=True,
-                                    high_inclusive=False) for w in _as_choices(warmup, "warmup"))
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("lr", _lr_dimension(lr, optimizers))
-        set_("optimizer", optimizers)
-        set_("schedule", schedules)
-        set_("warmup", warmups)
-        set_("weight_decay", _weight_decay_dimension(weight_decay))
-        set_("momentum", (None,) if momentum is None else tuple(
+        # each value checked, and a name kept as a plain str, before duplicates are dropped
+        optimizers = _unique(check_choice(name, "optimizer", _OWNER, OPTIMIZERS)
+                             for name in _as_choices(optimizer, "optimizer"))
+        schedules = _unique(_schedule_choice(s) for s in _as_choices(schedule, "schedule"))
+        warmups = _unique(check_float(w, "warmup", _OWNER, low=0.0, high=1.0, low_inclusive=True,
+                                      high_inclusive=False) for w in _as_choices(warmup, "warmup"))
+        momenta = (None,) if momentum is None else _unique(
             check_float(m, "momentum", _OWNER, low=0.0, high=1.0, low_inclusive=True,
-                        high_inclusive=False) for m in _as_choices(momentum, "momentum")))
+                        high_inclusive=False) for m in _as_choices(momentum, "momentum"))
         without = [name for name in optimizers if not OPTIMIZERS[name].takes("momentum")]
         if momentum is not None and without:
             raise fail("momentum", _OWNER, "None with an optimizer that has no momentum "
                        f"({', '.join(without)}: only the SGD and RMSprop families take it)",
                        momentum)
+        nesterov = [name for name in optimizers if OPTIMIZERS[name].defaults.get("nesterov")]
+        if nesterov and 0.0 in momenta:  # torch refuses it: every such trial would fail
+            raise fail("momentum", _OWNER, f"> 0 with {', '.join(nesterov)} (Nesterov momentum "
+                       "needs a momentum)", momentum)
+        lr_dimension = _lr_dimension(lr, optimizers)
+        weight_decay_dimension = _weight_decay_dimension(weight_decay)
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("lr", lr_dimension)
+        set_("optimizer", optimizers)
+        set_("schedule", schedules)
+        set_("warmup", warmups)
+        set_("weight_decay", weight_decay_dimension)
+        set_("momentum", momenta)
 
     # -- structure -----------------------------------------------------------------------------
     @property
@@ -118,26 +123,44 @@ class Space:
         return [dict(zip(dims, combo, strict=True)) for combo in itertools.product(*dims.values())]
 
     def config(self, lr: float, unit_weight_decay: float = 0.5, **choice: Any) -> dict[str, Any]:
-        """A complete parameter dict: ``lr``, the given choices, and defaults for the rest."""
+        """A complete parameter dict: ``lr``, the given choices, and defaults for the rest.
+
+        A choice the space does not hold, a misspelt keyword or an LR that is no positive
+        float is refused here, in the strategy that asked, not later by the storage. (The LR
+        is not held to the range: integrations read the LRs of trials lrtune did not propose.)
+        """
+        owner = "Space.config()"
         params = {name: getattr(self, name)[0] for name in CATEGORICAL}
-        if isinstance(self.weight_decay, LogRange):
-            params["weight_decay"] = self.weight_decay.value(unit_weight_decay)
-        else:
-            params["weight_decay"] = self.weight_decay[0]
-        params.update(choice)
-        params["lr"] = float(lr)
+        wd = self.weight_decay
+        params["weight_decay"] = wd.value(unit_weight_decay) if isinstance(wd, LogRange) else wd[0]
+        unknown = sorted(set(choice) - set(params))
+        if unknown:
+            raise fail("choice", owner, "keyword arguments among " + ", ".join(params), unknown)
+        for name, value in choice.items():
+            dimension = getattr(self, name)
+            if isinstance(dimension, LogRange):
+                params[name] = check_float(value, name, owner, low=dimension.low,
+                                           high=dimension.high, low_inclusive=True)
+            elif value in dimension:  # the space's own value: a str or float, not a NumPy one
+                params[name] = dimension[dimension.index(value)]
+            else:
+                raise fail(name, owner, f"one of the space's choices {list(dimension)}", value)
+        params["lr"] = check_float(lr, "lr", owner, low=0.0)
         return params
 
     def schedule_for(self, params: Mapping[str, Any], steps: int) -> Schedule:
         """The trial's schedule laid out over ``steps`` steps, warm-up included.
 
         Building a named schedule at the trial's own length *is* the compression: warm-up and
-        decay keep their fractions of the run. A user's Schedule object is compressed.
+        decay keep their fractions of the run. A user's Schedule object is compressed, and gets
+        the warm-up a named schedule would (make_schedule's rounding, which leaves the schedule
+        a step even in a one-step trial).
         """
         schedule, warmup = params["schedule"], params["warmup"]
         if isinstance(schedule, Schedule):
             base = schedule.compressed(steps)
-            return base if warmup == 0 else with_warmup(base, max(1, round(warmup * steps)))
+            warmup_steps = _warmup_steps(warmup, steps, "Space.schedule_for()")
+            return base if warmup_steps == 0 else with_warmup(base, warmup_steps)
         return make_schedule(schedule, steps, warmup=warmup)
 
     def describe(self) -> dict[str, Any]:
@@ -188,35 +211,57 @@ def _as_choices(value: Any, name: str) -> tuple[Any, ...]:
         return (value,)
     if len(value) == 0:
         raise fail(name, _OWNER, "a value or a non-empty list of values", value)
-    unique: list[Any] = []  # a choice listed twice is one choice, not a run left unspent
-    for item in value:
-        if all(item != seen for seen in unique):
-            unique.append(item)
+    return tuple(value)
+
+
+def _unique(values: Iterable[Any]) -> tuple[Any, ...]:
+    """The checked ``values`` in order, each once: a choice listed twice is one choice, not a run
+    left unspent."""
+    unique: list[Any] = []
+    for value in values:
+        if value not in unique:
+            unique.append(value)
     return tuple(unique)
+
+
+def _schedule_choice(value: Any) -> str | Schedule:
+    if isinstance(value, Schedule):
+        return value
+    name = check_choice(value, "schedule", _OWNER, SCHEDULES)
+    if name not in BUILT_BY_NAME:
+        raise fail("schedule", _OWNER, "a schedule its name alone builds ("
+                   f"{', '.join(BUILT_BY_NAME)}), or a Schedule object for one that needs "
+                   f"parameters, e.g. make_schedule({name!r}, steps, ...)", value)
+    return name
 
 
 def _lr_dimension(lr: Any, optimizers: tuple[str, ...]) -> LogRange | float:
     if lr is None:
         ranges = [OPTIMIZERS[name].lr_range for name in optimizers]
         return LogRange(min(r[0] for r in ranges), max(r[1] for r in ranges))
-    return _log_range_or_value(lr, "lr", positive=True)
+    if isinstance(lr, tuple):
+        return _log_range(lr, "lr")
+    if isinstance(lr, Sequence) and not isinstance(lr, str):  # a list reads as choices: not here
+        raise fail("lr", _OWNER, "a float > 0 or a (low, high) tuple to search between", lr)
+    return check_float(lr, "lr", _OWNER, low=0.0)
 
 
 def _weight_decay_dimension(value: Any) -> LogRange | tuple[float, ...]:
     if isinstance(value, tuple) and len(value) == 2:
-        # a 2-tuple always gives a LogRange
-        return cast(LogRange, _log_range_or_value(value, "weight_decay", positive=True))
-    return tuple(check_float(v, "weight_decay", _OWNER, low=0.0, low_inclusive=True)
-                 for v in _as_choices(value, "weight_decay"))
+        if isinstance(value[0], Real) and value[0] == 0:  # meant as "none up to high"
+            raise fail("weight_decay", _OWNER, "a (low, high) tuple with 0 < low < high: a log "
+                       "scale never reaches 0 (a list of choices such as [0.0, 1e-4, 1e-2] can "
+                       "include none)", value)
+        return _log_range(value, "weight_decay")
+    return _unique(check_float(v, "weight_decay", _OWNER, low=0.0, low_inclusive=True)
+                   for v in _as_choices(value, "weight_decay"))
 
 
-def _log_range_or_value(value: Any, name: str, *, positive: bool) -> LogRange | float:
-    if isinstance(value, tuple):
-        if len(value) != 2:
-            raise fail(name, _OWNER, "a float > 0 or a (low, high) tuple", value)
-        low = check_float(value[0], name, _OWNER, low=0.0)
-        high = check_float(value[1], name, _OWNER, low=0.0)
-        if low >= high:
-            raise fail(name, _OWNER, "a (low, high) tuple with 0 < low < high", value)
-        return LogRange(low, high)
-    return check_float(value, name, _OWNER, low=0.0)
+def _log_range(value: tuple[Any, ...], name: str) -> LogRange:
+    if len(value) != 2:
+        raise fail(name, _OWNER, "a float > 0 or a (low, high) tuple", value)
+    low, high = (check_float(v, name, _OWNER, low=0.0) for v in value)
+    if low >= high:
+        raise fail(name, _OWNER, "a (low, high) tuple with 0 < low < high (a single value fixes "
+                   "it)", value)
+    return LogRange(low, high)

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from lrtune._validation import check_int
+from lrtune._validation import check_int, fail
 from lrtune.diagnostics import Diagnosis, RunMonitor
 from lrtune.exceptions import LrtuneError
 from lrtune.optimizers import build_optimizer
@@ -74,11 +74,19 @@ class Trial:
 
     def optimizer(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
                   **options: Any) -> torch.optim.Optimizer:
-        """The optimizer of this trial's family, LR, weight decay (and momentum when searched)."""
-        if self.params.get("momentum") is not None:
-            options.setdefault("momentum", self.params["momentum"])
+        """The optimizer of this trial's family, LR, weight decay (and momentum when searched);
+        ``options`` set the family's other keywords (``betas``, ``fused``, ...)."""
+        momentum = self.params.get("momentum")
+        searched: dict[str, Any] = {} if momentum is None else {"momentum": momentum}
+        # what the search decides: overridden here, the trial would train with a value other
+        # than the one recorded for it (a param group's own "lr" or "weight_decay" still wins)
+        own = sorted({"lr", "weight_decay", *searched} & set(options))
+        if own:
+            raise fail("options", "Trial.optimizer()", "keywords other than lr, weight_decay "
+                       "and a searched momentum (the trial's own: fix or search them in the "
+                       "Space, or give a param group its own value)", own)
         return build_optimizer(self.params["optimizer"], params, self.lr,
-                               self.params["weight_decay"], **options)
+                               self.params["weight_decay"], **searched, **options)
 
     def schedule(self) -> Schedule:
         """This trial's LR schedule (a factor of ``lr``), laid out over ``steps``."""
@@ -91,8 +99,9 @@ class Trial:
 
     def report(self, loss: float | torch.Tensor, step: int | None = None,
                val_loss: float | torch.Tensor | None = None) -> None:
-        """Record the training loss at ``step`` (default: the next step), and the held-out loss
-        ``val_loss`` when you have one (it lets the verdict see overfitting).
+        """Record the training loss at ``step`` (default: the next step; a step may repeat, as
+        under gradient accumulation, but never go back), and the held-out loss ``val_loss`` when
+        you have one (it lets the verdict see overfitting).
 
         Report every step or every k-th step, as tensors or floats: values are read back in one
         batch every ``monitor.check_every`` reports (a bad value raises then, naming its step).
@@ -105,6 +114,9 @@ class Trial:
             step = check_int(step, "step", "Trial.report()", minimum=0)
         if step > self._last_step:
             self._last_step = step
+        elif step < self._last_step:  # a counter reset each epoch: steps_done would undercount
+            raise fail("step", "Trial.report()", f"at least the last step reported "
+                       f"({self._last_step}): steps count the whole run, not one epoch", step)
         monitor = self.monitor
         monitor.update(step, loss, None, val_loss)
         if type(loss) is float and not math.isfinite(loss):

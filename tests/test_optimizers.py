@@ -1,5 +1,9 @@
 """The optimizer registry builds real optimizers that train at their default LR."""
 
+import io
+import pickle
+
+import numpy as np
 import pytest
 import torch
 
@@ -40,7 +44,29 @@ def test_param_group_ratios_are_kept():
     assert [g["lr"] for g in opt.param_groups] == [0.1, 0.01]
 
 
+def test_numpy_lr_and_weight_decay_are_kept_as_floats():
+    model = torch.nn.Linear(3, 2)
+    opt = build_optimizer("adamw", model.parameters(), np.float32(1e-3), np.float64(1e-2))
+    group = opt.param_groups[0]
+    assert type(group["lr"]) is float and type(group["weight_decay"]) is float
+    buffer = io.BytesIO()  # so its state_dict loads without trusting NumPy
+    torch.save(opt.state_dict(), buffer)
+    buffer.seek(0)
+    assert torch.load(buffer, weights_only=True)["param_groups"][0]["lr"] == group["lr"]
+
+
+def test_registered_defaults_are_read_only():
+    spec = OPTIMIZERS["sgd-nesterov"]
+    with pytest.raises(TypeError):
+        spec.defaults["momentum"] = 0.5  # type: ignore[index]
+    assert build_optimizer("sgd-nesterov", [torch.nn.Parameter(torch.zeros(1))],
+                           0.1).defaults["momentum"] == 0.9
+    assert pickle.loads(pickle.dumps(spec)) == spec  # an objective holding one still pickles
+
+
 @pytest.mark.parametrize("call, message", [
+    (lambda p: build_optimizer(np.array("sgd"), p, 0.1),
+     r"The 'name' parameter of build_optimizer\(\) must be one of .*Got array\('sgd'"),
     (lambda p: build_optimizer("adamax", p, 0.1),
      r"The 'name' parameter of build_optimizer\(\) must be one of 'adagrad', 'adam', 'adamw'"),
     (lambda p: build_optimizer("sgd", p, 0.0),

@@ -117,6 +117,38 @@ def test_bad_step_is_rejected_before_anything_changes(step):
     assert trial.steps_done == 0 and len(trial.monitor.losses) == 0
 
 
+def test_steps_may_repeat_but_not_go_back():
+    trial = _trial()
+    for step in (0, 1, 1, 2):  # a step reported again: micro-batches of gradient accumulation
+        trial.report(1.0, step)
+    # a counter reset each epoch would hide how long the trial trained (steps_done)
+    with pytest.raises(InvalidParameterError,
+                       match=r"The 'step' parameter of Trial\.report\(\) must be at least the "
+                             r"last step reported \(2\): steps count the whole run, not one "
+                             r"epoch\. Got 0 instead"):
+        trial.report(1.0, 0)
+    assert trial.steps_done == 3 and list(trial.monitor.steps) == [0, 1, 1, 2]
+
+
+@pytest.mark.parametrize("option", ["lr", "weight_decay", "momentum"])
+def test_the_optimizer_trains_with_the_values_recorded_for_the_trial(option):
+    space = lrtune.Space(lr=0.05, optimizer="sgd", weight_decay=1e-4, momentum=[0.5, 0.9])
+    trial = Trial(0, space.config(0.05, momentum=0.5), 10, 0, space, full_steps=10)
+    model = torch.nn.Linear(3, 2)
+    with pytest.raises(InvalidParameterError,
+                       match=r"The 'options' parameter of Trial\.optimizer\(\) must be keywords "
+                             r"other than lr, weight_decay and a searched momentum .*"
+                             rf"Got \['{option}'\] instead"):
+        trial.optimizer(model.parameters(), **{option: 0.01})
+    # a param group's own weight decay (none for the biases) is the way to vary it
+    opt = trial.optimizer([{"params": [model.weight]},
+                           {"params": [model.bias], "weight_decay": 0.0}], nesterov=True)
+    assert [(g["lr"], g["weight_decay"], g["momentum"], g["nesterov"])
+            for g in opt.param_groups] == [(0.05, 1e-4, 0.5, True), (0.05, 0.0, 0.5, True)]
+    # unsearched, the family's default momentum is the user's to change
+    assert _trial().optimizer(model.parameters(), momentum=0.5).defaults["momentum"] == 0.5
+
+
 @pytest.mark.slow
 def test_the_objectives_return_value_reaches_the_verdict_as_the_held_out_loss(digits):
     def returns(held_out):
