@@ -31,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lrtune._failure import transparent
+from lrtune._visible import visible
 from lrtune.diagnostics import Standing, standing
 from lrtune.records import TrialRecord
 from lrtune.trial import Trial
@@ -222,6 +223,12 @@ class _Watched:
         return {"objective": self.objective, "progress": None}  # a display stays in its process
 
 
+def shown(text: str) -> str:
+    """User text for a console: shown as it is, never obeyed by the terminal (a strategy's tag
+    with an ESC), never read as rich markup (a study named ``[red]x``)."""
+    return escape(visible(text))
+
+
 def trial_line(record: TrialRecord, best: TrialRecord | None,
                placed: Standing | None = None) -> str:
     """One finished trial in one line (rich markup): LR, budget, outcome, the best so far, and
@@ -230,7 +237,7 @@ def trial_line(record: TrialRecord, best: TrialRecord | None,
     style = VERDICT_STYLE.get(record.verdict, "dim")
     best_text = (f"best lr {best.lr:.3g} ({best.value:.5g})"
                  if best is not None and best.value is not None else "no best yet")
-    return (f"trial {record.number:3d} {escape(record.tag):8s} lr={record.lr:9.3e} "
+    return (f"trial {record.number:3d} {shown(record.tag):8s} lr={record.lr:9.3e} "
             f"steps={record.steps_done}/{record.steps} -> {value:>10s} "
-            f"[{style}]{escape(record.verdict):12s}[/] | {best_text}"
-            + (f" | {escape(str(placed))}" if placed is not None else ""))
+            f"[{style}]{shown(record.verdict):12s}[/] | {best_text}"
+            + (f" | {shown(str(placed))}" if placed is not None else ""))

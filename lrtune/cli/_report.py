@@ -6,24 +6,28 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape as markup_escape  # a study named '[red]x' is not markup
 from rich.table import Table
 
-from lrtune._visible import visible
 from lrtune.cli._app import app, console
 from lrtune.cli._strategy_option import StrategyOption, register_strategy
-from lrtune.progress import VERDICT_STYLE
+from lrtune.exceptions import LrtuneError
+from lrtune.progress import VERDICT_STYLE, shown
 from lrtune.report import FORMATS, report_data, write_report
-from lrtune.report._data import config_text, estimate_sentences, length_label, wall_label
+from lrtune.report._data import (
+    budget_label, config_text, estimate_sentences, length_label, wall_label,
+)
 from lrtune.study import load_study
 
 STORAGE_HELP = "Storage URL of the study, e.g. sqlite:///lrtune.db."
-STEM_CHARS = 100  # a file name from a study name stays well below the file systems' 255 bytes
+# a file name from a study name stays well below the file systems' 255 bytes: counted in
+# UTF-8 bytes, as they count, not characters (a CJK character takes 3)
+STEM_BYTES = 100
 
 
-def _shown(text: str) -> str:
-    """User text as it is: never obeyed by the terminal, never read as rich markup."""
-    return markup_escape(visible(text))
+def _stem(study: str) -> str:
+    """The file name (without its suffix) for the report of ``study``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study)
+    return safe.encode()[:STEM_BYTES].decode(errors="ignore") or "study"
 
 
 @app.command()
@@ -40,12 +44,15 @@ def report(
     """Write a self-contained HTML report of STUDY (figures, trial table, recommendation)."""
     register_strategy(strategy)
     opened = load_study(study, storage, read_only=True)
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in study)[:STEM_CHARS] or "study"
+    stem = _stem(study)
     if output is None:
         output = Path(f"{stem}.html" if format == "html" else f"{stem}-figures")
-    elif format == "html" and output.is_dir():  # -o reports/: the file goes in that folder
-        output = output / f"{stem}.html"
-    written = write_report(opened, output, format=format)
+    try:
+        if format == "html" and output.is_dir():  # -o reports/: the file goes in that folder
+            output = output / f"{stem}.html"
+        written = write_report(opened, output, format=format)
+    except OSError as err:  # the disk refused (full, a name too long): one line too
+        raise LrtuneError(f"Cannot write {output}: {err.strerror or err}.") from err
     for path in written:
         console.print(str(path))
 
@@ -61,10 +68,10 @@ def show(
     data = report_data(load_study(study, storage, read_only=True))
 
     info = data.study
-    console.print(f"[bold]{_shown(info['name'])}[/]: strategy {_shown(info['strategy'])}, "
+    console.print(f"[bold]{shown(info['name'])}[/]: strategy {shown(info['strategy'])}, "
                   f"{info['steps']} steps per full run, {info['trials']} trials, compute "
-                  f"{info['spent']:.2f} of {info['budget']:g} runs")
-    console.print("searched: " + ", ".join(f"{_shown(k.replace('_', ' '))} {_shown(v)}"
+                  f"{info['spent']:.2f} of {budget_label(info['budget'])} runs")
+    console.print("searched: " + ", ".join(f"{shown(k.replace('_', ' '))} {shown(v)}"
                                            for k, v in info["space"].items()))
     with_settings = any(r["settings"] for r in data.rows)
     table = Table(box=None, header_style="bold dim", pad_edge=False)
@@ -79,17 +86,17 @@ def show(
         style = VERDICT_STYLE.get(r["verdict"], "dim")
         settings = ", ".join(f"{k} {v}" for k, v in r["settings"].items())
         table.add_row(
-            ("* " if r["best"] else "") + str(r["number"]), _shown(r["tag"]),
-            f"{r['lr']:.3g}", *([_shown(settings)] if with_settings else []),
+            ("* " if r["best"] else "") + str(r["number"]), shown(r["tag"]),
+            f"{r['lr']:.3g}", *([shown(settings)] if with_settings else []),
             f"{r['steps_done']}/{r['steps']} {length_label(r['steps'], info['steps'])}",
             wall_label(r["wall_time"]),
             f"{r['value']:.4g}" if r["value"] is not None else "-",
-            f"[{style}]{_shown(r['verdict'])}[/]",
-            _shown(r["error"] or "; ".join(filter(None, (r["evidence"], r["standing"])))),
+            f"[{style}]{shown(r['verdict'])}[/]",
+            shown(r["error"] or "; ".join(filter(None, (r["evidence"], r["standing"])))),
         )
     console.print(table)
     if data.config is not None:
-        console.print(f"\nrecommended configuration: {_shown(config_text(data.config))}")
+        console.print(f"\nrecommended configuration: {shown(config_text(data.config))}")
     if estimate_sentences(data.basin):
-        console.print(f"\n{_shown(estimate_sentences(data.basin))}")
-    console.print(f"\n[bold]{_shown(data.recommendation)}[/]")
+        console.print(f"\n{shown(estimate_sentences(data.basin))}")
+    console.print(f"\n[bold]{shown(data.recommendation)}[/]")

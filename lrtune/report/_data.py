@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,10 @@ from lrtune.diagnostics import standing
 from lrtune.exceptions import InvalidParameterError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.report._schedules import trial_schedule
+from lrtune.space import CATEGORICAL, LogRange, Space
 from lrtune.strategies import LrEstimate
 from lrtune.study import Study
+from lrtune.study._study import CONFIG_ATTR
 
 SCHEDULE_POINTS = 300  # LR values drawn per trial: enough for step drops, cheap for long runs
 STOPPED = (TrialState.PRUNED, TrialState.FAILED, TrialState.LOST)
@@ -48,14 +51,21 @@ def report_data(study: Study) -> ReportData:
         raise InvalidParameterError(
             f"The study {study.name!r} has trials without an 'lr' parameter: it was not written "
             "by lrtune, or names its learning rate differently.")
+    # checked before the estimate and the log axes meet it: a string choice or an LR of 0
+    # (a plain Optuna study's own 'lr') would fail there, deep in numpy or matplotlib
+    odd = next((t for t in trials if not _positive(t.lr)), None)
+    if odd is not None:
+        raise InvalidParameterError(
+            f"The study {study.name!r} has a trial (number {odd.number}) whose 'lr' is "
+            f"{odd.lr!r}: a report needs a positive number, to place it on a log axis.")
     best = study.best
     estimate = study.estimate
     varying = varying_params(trials)
     return ReportData(
-        study=_summary(study, trials),
+        study=_summary(study, trials, varying),
         recommendation=recommendation(study, trials, best, varying),
         config=recommended_config(best),
-        basin={**basin_data(trials, best, study.steps, varying),
+        basin={**basin_data(trials, best, study.steps, choice_params(study.space, varying)),
                "estimate": estimate.to_dict() if estimate is not None else None},
         curves=curve_data(trials),
         schedules=schedule_data(study, trials),
@@ -65,17 +75,31 @@ def report_data(study: Study) -> ReportData:
     )
 
 
+def _positive(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and 0 < float(value) < math.inf
+
+
 def varying_params(trials: Sequence[TrialRecord]) -> list[str]:
     """The parameters besides the LR whose values differ between trials."""
     names = sorted({name for t in trials for name in t.params} - {"lr"})
     return [n for n in names if len({repr(t.params.get(n)) for t in trials}) > 1]
 
 
+def choice_params(space: Space, varying: Sequence[str]) -> list[str]:
+    """The ``varying`` parameters the space searches as a list of choices: each setting of them
+    is a line of the basin. Not a range (weight decay on a log scale), where every trial has a
+    value of its own, nor a parameter of someone else's code, whose kind the space does not say:
+    a line per trial would hide the basin behind its legend."""
+    choices = {*CATEGORICAL, *(() if isinstance(space.weight_decay, LogRange)
+                               else ("weight_decay",))}
+    return [name for name in varying if name in choices]
+
+
 def _settings(trial: TrialRecord, varying: Sequence[str]) -> dict[str, str]:
     return {name: _short(trial.params.get(name)) for name in varying}
 
 
-def _summary(study: Study, trials: Sequence[TrialRecord]) -> dict[str, Any]:
+def _summary(study: Study, trials: Sequence[TrialRecord], varying: Sequence[str]) -> dict[str, Any]:
     states = {s.value: sum(t.state is s for t in trials) for s in TrialState}
     return {
         "name": study.name,
@@ -85,8 +109,18 @@ def _summary(study: Study, trials: Sequence[TrialRecord]) -> dict[str, Any]:
         "spent": study.spent,
         "trials": len(trials),
         "states": {k: v for k, v in states.items() if v},
-        "space": space_summary(study.space.describe()),
+        "space": _searched(study, trials, varying),
     }
+
+
+def _searched(study: Study, trials: Sequence[TrialRecord],
+              varying: Sequence[str]) -> dict[str, str]:
+    """The study's space; for a study Optuna created, which stores none, the space its caller
+    gave ``load_study``, else what the trials tried: the default space load_study stands in
+    then was not searched."""
+    if CONFIG_ATTR in study.optuna.user_attrs or study.space != Space.from_description({}):
+        return space_summary(study.space.describe())
+    return tried_summary(trials, varying)
 
 
 def space_summary(described: dict[str, Any]) -> dict[str, str]:
@@ -100,6 +134,17 @@ def space_summary(described: dict[str, Any]) -> dict[str, str]:
         elif any(v is not None for v in value):
             out[name] = " | ".join(_short(_schedule_name(v)) for v in value)
     return out
+
+
+def tried_summary(trials: Sequence[TrialRecord], varying: Sequence[str]) -> dict[str, str]:
+    """What the trials tried, one short text per parameter: the LR's range, and the values of
+    each ``varying`` parameter."""
+    if not trials:
+        return {}
+    lrs = [t.lr for t in trials]
+    return {"lr": f"{min(lrs):.3g} to {max(lrs):.3g} (tried)",
+            **{name: " | ".join(dict.fromkeys(_short(t.params.get(name)) for t in trials))
+               for name in varying}}
 
 
 def _schedule_name(value: Any) -> Any:
@@ -123,13 +168,18 @@ def recommendation(study: Study, trials: Sequence[TrialRecord], best: TrialRecor
     parameters the study searched, given as the best trial set them)."""
     if not trials:
         return "The study has no trials yet."
-    spent = f"the search spent {study.spent:.2f} of {_runs(study.budget)} runs"
+    spent = f"the search spent {study.spent:.2f} of {budget_label(study.budget)} runs"
     diverged = [t for t in trials if t.diverged]
     cliff = (f"{len(diverged)} of {len(trials)} trials diverged, the lowest at lr = "
              f"{min(t.lr for t in diverged):.3g}" if diverged else "no trial diverged")
-    if best is None:
-        return (f"No trial has completed yet ({cliff}; {spent}): lower the LR range or look at "
-                "the failed trials' errors below.")
+    if best is None:  # advice only for what happened: nothing to lower when nothing diverged
+        running = sum(t.state is TrialState.RUNNING for t in trials)
+        advice = "; ".join(text for text, applies in (
+            (f"wait for the trials still running ({running})", running),
+            ("lower the LR range", diverged),
+            ("look at the failed trials' errors below",
+             any(t.state is TrialState.FAILED for t in trials))) if applies)
+        return f"No trial has completed yet ({cliff}; {spent}){': ' + advice if advice else ''}."
     length = ("a full run" if best.steps >= study.steps
               else f"{best.steps} steps ({length_label(best.steps, study.steps)})")
     settings = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in _settings(best, varying).items())
@@ -160,7 +210,8 @@ def _short(value: Any) -> str:
     return text.split("(", 1)[0] if "(" in text else text  # a schedule's repr: its class name
 
 
-def _runs(budget: float) -> str:
+def budget_label(budget: float) -> str:
+    """A study's budget in full runs; ``?`` where none was stored (a study Optuna created)."""
     return f"{budget:g}" if math.isfinite(budget) else "?"
 
 
@@ -190,13 +241,13 @@ def length_label(steps: int, full: int) -> str:
 
 
 def basin_data(trials: Sequence[TrialRecord], best: TrialRecord | None, full: int,
-               varying: Sequence[str] = ()) -> dict[str, Any]:
-    """Final value against LR, one series per run length (and setting of the ``varying``
-    parameters); diverged trials at the LR that blew up."""
+               choices: Sequence[str] = ()) -> dict[str, Any]:
+    """Final value against LR, one series per run length (and setting of the ``choices``,
+    see :func:`choice_params`); diverged trials at the LR that blew up."""
     rungs: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for t in trials:
         if t.state is TrialState.COMPLETED and t.value is not None and math.isfinite(t.value):
-            setting = ", ".join(f"{k} {v}" for k, v in _settings(t, varying).items())
+            setting = ", ".join(f"{k} {v}" for k, v in _settings(t, choices).items())
             rungs.setdefault((t.steps, setting), []).append(
                 {"number": t.number, "lr": t.lr, "value": t.value})
     return {

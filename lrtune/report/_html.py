@@ -12,12 +12,11 @@ import base64
 import datetime
 import html
 import io
-import math
 from typing import Any
 
 from lrtune._visible import visible
 from lrtune.report._data import (
-    ReportData, config_text, estimate_sentences, length_label, wall_label,
+    ReportData, budget_label, config_text, estimate_sentences, length_label, wall_label,
 )
 from lrtune.report._figures import figures, is_wide, style
 
@@ -102,10 +101,9 @@ fetched.</footer>
 
 def _meta(study: dict[str, Any]) -> str:
     states = ", ".join(f"{n} {escape(s)}" for s, n in study["states"].items())
-    budget = f"{study['budget']:g}" if math.isfinite(study["budget"]) else "?"
     return (f"strategy <b>{escape(study['strategy'])}</b> &middot; {study['steps']} steps per full "
             f"run (T) &middot; {study['trials']} trials ({states or 'none yet'}) &middot; "
-            f"compute {study['spent']:.2f} of {budget} runs")
+            f"compute {study['spent']:.2f} of {budget_label(study['budget'])} runs")
 
 
 def _space(space: dict[str, str]) -> str:

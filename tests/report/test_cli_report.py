@@ -2,10 +2,13 @@
 
 import json
 import sys
+from pathlib import Path
 
+import optuna
 import pytest
 from typer.testing import CliRunner
 
+import lrtune
 from lrtune.cli import app, main
 from lrtune.report import report_data
 from lrtune.report._data import wall_label
@@ -68,3 +71,62 @@ def test_a_missing_study_or_storage_is_one_line_and_creates_nothing(digits_study
         assert "Traceback" not in err
         assert " ".join(err.split()).startswith(message)  # (rich wraps it at 80 columns)
     assert list(tmp_path.iterdir()) == []  # no empty database left behind
+
+
+def _tiny_study(url, name):
+    lrtune.tune(lambda trial: abs(trial.lr - 0.01), steps=8, budget=1.0, strategy="grid",
+                storage=url, study_name=name, space=lrtune.Space(lr=(1e-3, 1e-1), optimizer="sgd"))
+
+
+def test_a_long_non_ascii_study_name_makes_a_file_name_the_file_system_takes(tmp_path,
+                                                                             monkeypatch):
+    """100 characters of 3 bytes each passed the 255-byte limit on a file name: 100 bytes now."""
+    url = f"sqlite:///{tmp_path}/u.db"
+    name = "学习率" * 40
+    _tiny_study(url, name)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["report", name, "--storage", url])
+    assert result.exit_code == 0, result.output
+    (written,) = tmp_path.glob("*.html")
+    assert written.stem == "学习率" * 11 and len(written.name.encode()) <= 255
+
+
+def _fails(monkeypatch, capsys, *args):
+    """Run ``lrtune`` as its entry point does: (exit status, stderr in one line)."""
+    monkeypatch.setattr(sys, "argv", ["lrtune", *args])
+    monkeypatch.delenv("LRTUNE_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return exit_.value.code, " ".join(capsys.readouterr().err.split())
+
+
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
+    url = f"sqlite:///{tmp_path}/s.db"
+    _tiny_study(url, "s")
+    (tmp_path / "taken").write_text("")
+    code, err = _fails(monkeypatch, capsys, "report", "s", "--storage", url,
+                       "--format", "png", "-o", str(tmp_path / "taken"))
+    assert code == 2 and err.startswith("error: The 'path' parameter of write_report() must be "
+                                        "the folder for the png figures, not a file.")
+    too_long = tmp_path / ("x" * 300 + ".html")  # no file system holds that name
+    code, err = _fails(monkeypatch, capsys, "report", "s", "--storage", url, "-o", str(too_long))
+    assert code == 2 and err == f"error: Cannot write {too_long}: File name too long."
+    assert (tmp_path / "taken").is_file() and not list(tmp_path.glob("*.html"))  # nothing written
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_disk_that_refuses_the_write_is_one_line(tmp_path, monkeypatch, capsys):
+    url = f"sqlite:///{tmp_path}/s.db"
+    _tiny_study(url, "s")
+    code, err = _fails(monkeypatch, capsys, "report", "s", "--storage", url, "-o", "/dev/full")
+    assert code == 2 and err == "error: Cannot write /dev/full: No space left on device."
+
+
+def test_show_says_when_a_study_stored_no_budget(tmp_path):
+    url = f"sqlite:///{tmp_path}/plain.db"
+    plain = optuna.create_study(study_name="plain", storage=url)
+    plain.optimize(lambda t: t.suggest_float("lr", 1e-4, 1.0, log=True), n_trials=2)
+    result = runner.invoke(app, ["show", "plain", "--storage", url])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith("compute 2.00 of ? runs") \
+        and "nan" not in result.output

@@ -188,3 +188,73 @@ def test_the_report_notes_when_the_move_with_length_was_assumed():
                           "read, so that move was assumed, not measured: runs of a second "
                           "length, or full-length ones, measure it (auto buys them from a budget "
                           "of 2 runs).")
+
+
+def _basin_objective(trial):
+    """A basin in log-LR around 0.01 whose runs blow up above 0.3."""
+    for step in range(trial.steps):
+        trial.report(float("inf") if trial.lr > 0.3 and step > 2 else 1.0 / (step + 1), step)
+    return (math.log10(trial.lr) + 2) ** 2
+
+
+def test_a_weight_decay_range_splits_the_basin_by_the_choices_only():
+    """Every trial of a weight-decay range has its own value: a basin line (and a legend entry)
+    per trial hid the basin."""
+    study = lrtune.tune(_basin_objective, steps=8, budget=16.0, strategy="random",
+                        space=lrtune.Space(lr=(1e-4, 1.0), optimizer=["sgd", "adamw"],
+                                           weight_decay=(1e-5, 1e-2)))
+    data = report_data(study)
+    completed = [t for t in study.trials if t.state.value == "completed"]
+    assert len({t.params["weight_decay"] for t in completed}) == len(completed) > 4
+    assert {r["setting"] for r in data.basin["rungs"]} == {
+        f"optimizer {t.params['optimizer']}" for t in completed}  # one line per optimizer
+    assert all(set(r["settings"]) == {"optimizer", "weight_decay"} for r in data.rows)
+
+
+def test_a_plain_optuna_study_shows_the_lrs_it_tried_not_a_default_space(tmp_path):
+    url = f"sqlite:///{tmp_path}/plain.db"
+    plain = optuna.create_study(study_name="plain", storage=url)
+    plain.optimize(lambda t: (math.log10(t.suggest_float("lr", 1e-4, 1.0, log=True)) + 2) ** 2,
+                   n_trials=4)
+    data = report_data(lrtune.load_study("plain", url, read_only=True))
+    lrs = [t.params["lr"] for t in plain.trials]
+    assert data.study["space"] == {"lr": f"{min(lrs):.3g} to {max(lrs):.3g} (tried)"}
+    assert data.recommendation.endswith("the search spent 4.00 of ? runs.")  # no stored budget
+    given = lrtune.load_study("plain", url, space=lrtune.Space(lr=(1e-4, 1.0), optimizer="sgd"))
+    assert report_data(given).study["space"]["lr"] == "0.0001 to 1 (log)"  # the caller's word
+
+
+@pytest.mark.parametrize("lrs", [["1e-3", "1e-2"], [0.0, 0.01], [True, False]])
+def test_an_lr_that_is_not_a_positive_number_is_refused_clearly(tmp_path, lrs):
+    url = f"sqlite:///{tmp_path}/odd.db"
+    odd = optuna.create_study(study_name="odd", storage=url)
+    for lr in lrs:
+        odd.add_trial(optuna.trial.create_trial(
+            params={"lr": lr}, value=1.0,
+            distributions={"lr": optuna.distributions.CategoricalDistribution(lrs)}))
+    with pytest.raises(lrtune.InvalidParameterError,
+                       match=rf"trial \(number 0\) whose 'lr' is {lrs[0]!r}: a report needs a "
+                             "positive number"):
+        report_data(lrtune.load_study("odd", url, read_only=True))
+
+
+def test_without_a_completed_trial_the_advice_follows_what_happened(tmp_path):
+    url = f"sqlite:///{tmp_path}/open.db"
+    lr = optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)
+    study = optuna.create_study(study_name="open", storage=url)
+    study.add_trial(optuna.trial.create_trial(params={"lr": 0.01}, distributions={"lr": lr},
+                                              state=optuna.trial.TrialState.PRUNED))
+    assert report_data(lrtune.load_study("open", url)).recommendation == (
+        "No trial has completed yet (no trial diverged; the search spent 1.00 of ? runs).")
+    study.enqueue_trial({"lr": 0.1})
+    study.ask({"lr": lr})  # a trial still running
+    assert report_data(lrtune.load_study("open", url)).recommendation.endswith(
+        "runs): wait for the trials still running (1).")
+    study.add_trial(optuna.trial.create_trial(params={"lr": 0.02}, distributions={"lr": lr},
+                                              state=optuna.trial.TrialState.FAIL))
+    study.add_trial(optuna.trial.create_trial(  # as lrtune writes a run that blew up
+        params={"lr": 0.5}, distributions={"lr": lr}, state=optuna.trial.TrialState.PRUNED,
+        user_attrs={"lrtune:state": "diverged", "lrtune:steps": 8, "lrtune:steps_done": 3}))
+    assert report_data(lrtune.load_study("open", url)).recommendation.endswith(
+        "runs): wait for the trials still running (1); lower the LR range; look at the failed "
+        "trials' errors below.")

@@ -1,6 +1,7 @@
 """The HTML report: self-contained, every figure in it, every user string escaped."""
 
 import base64
+import math
 import re
 import warnings
 
@@ -10,6 +11,9 @@ import pytest
 import lrtune
 from lrtune.report import render_html, report_data, write_report
 from lrtune.report._data import config_text, wall_label
+from lrtune.report import _figures
+from lrtune.report._figures import figures, plot_basin
+from lrtune.report._html import figure_uri
 
 
 def test_the_report_is_one_self_contained_file_with_every_figure(digits_study, tmp_path):
@@ -124,3 +128,74 @@ def test_control_and_bidi_characters_in_user_strings_are_shown_not_obeyed(tmp_pa
     assert html.count(r"nul\x00esc\x1b[31mrlo\u202eend") >= 2  # title and heading
     assert r"RuntimeError: bad\x00\u202eevil\u2066" in html
     assert r"choice\u202e" in html and r"tag\x00" in html
+
+
+def _grid_study(storage=None, name=None):
+    def objective(trial):
+        for step in range(trial.steps):
+            trial.report(1.0 / (step + 1), step)
+        return abs(trial.lr - 0.01)
+
+    return lrtune.tune(objective, steps=8, budget=1.0, strategy="grid", storage=storage,
+                       study_name=name, space=lrtune.Space(lr=(1e-3, 1e-1), optimizer="sgd"))
+
+
+def test_a_path_that_cannot_take_the_output_is_refused_before_anything_is_written(tmp_path):
+    study = _grid_study()
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("kept")
+    cases = {
+        (tmp_path / "folder", "html"): "must be the HTML file to write, not a folder",
+        (tmp_path / "file", "png"): "must be the folder for the png figures, not a file",
+        (tmp_path / "file" / "r.html", "html"): f"must be a path under folders only "
+                                                f"\\('{tmp_path / 'file'}' is a file\\)",
+        (tmp_path / "file" / "figs", "svg"): "must be a path under folders only",
+        (tmp_path / ("x" * 300 + ".html"), "html"): r"must be a path the file system takes "
+                                                    r"\(File name too long\)",
+    }
+    for (path, format), message in cases.items():
+        with pytest.raises(lrtune.InvalidParameterError,
+                           match=r"The 'path' parameter of write_report\(\) " + message):
+            write_report(study, path, format=format)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
+    assert (tmp_path / "file").read_text() == "kept" and not any((tmp_path / "folder").iterdir())
+    (written,) = write_report(study, tmp_path / "new" / "deeper" / "r.html")  # made as needed
+    assert written.read_text().startswith("<!doctype html>")
+
+
+def test_dollar_signs_in_a_choice_are_drawn_as_text(tmp_path):
+    """Between two '$' matplotlib reads mathtext: an unknown command failed the whole report."""
+    url = f"sqlite:///{tmp_path}/dollars.db"
+    plain = optuna.create_study(study_name="dollars", storage=url)  # its own 'optimizer' choice
+    plain.optimize(lambda t: t.suggest_float("lr", 1e-4, 1.0, log=True)
+                   * len(t.suggest_categorical("optimizer", [r"$\foo$", "sgd"])), n_trials=8)
+    study = lrtune.load_study("dollars", url)
+    legend = plot_basin(report_data(study).basin).axes[0].get_legend().get_texts()
+    assert r"1 steps (T), optimizer \$\foo\$" in [t.get_text() for t in legend]  # as written
+    write_report(study, tmp_path / "dollars.html")
+
+
+def test_a_study_of_many_trials_draws_each_trials_lines_into_one_picture(monkeypatch):
+    """A path per trial made the report of a 4000-trial study 13 MB; drawn as one picture, the
+    per-trial figures stay the same size however many trials there are."""
+    def objective(trial):
+        for step in range(trial.steps):
+            trial.report((math.log10(trial.lr) + 2) ** 2 + 1.0 / (step + 1), step)
+        return (math.log10(trial.lr) + 2) ** 2
+
+    data = report_data(lrtune.tune(objective, steps=50, budget=30, strategy="random",
+                                   space=lrtune.Space(lr=(1e-4, 1.0), optimizer="sgd",
+                                                      schedule="cosine")))
+    drawn = {}
+    for threshold in (len(data.rows) + 1, len(data.rows)):  # the real one is too slow to reach
+        monkeypatch.setattr(_figures, "RASTER_FROM", threshold)
+        drawn[threshold <= len(data.rows)] = figures(data)
+
+    def paths(fig):
+        return base64.b64decode(figure_uri(fig).split(",", 1)[1]).count(b"<path")
+
+    for name in _figures.PER_TRIAL:
+        for rasterized, figs in drawn.items():
+            artists = [*figs[name].axes[0].lines, *figs[name].axes[0].collections]
+            assert artists and {a.get_rasterized() for a in artists} == {rasterized}
+        assert paths(drawn[True][name]) <= paths(drawn[False][name]) - len(data.rows)  # one each

@@ -8,7 +8,8 @@ import torch
 from rich.console import Console
 
 import lrtune
-from lrtune.progress import Progress, clock_time
+from lrtune.progress import Progress, clock_time, trial_line
+from lrtune.records import TrialRecord, TrialState
 from lrtune.tasks import get_task, objective, task_space
 
 TASK = get_task("digits")
@@ -154,3 +155,13 @@ def test_a_range_test_shows_its_sweep():
     screen = text.export_text()
     assert re.search(rf"range test\s+lr {re.escape(f'{result.lrs[-1]:.3e}')}", screen)
     assert f"{result.steps}/60 steps" in screen
+
+
+def test_a_tag_is_shown_as_written_never_obeyed_by_the_terminal():
+    """A strategy's phase tag (a custom strategy names its own) reached the terminal raw: an
+    ESC sequence cleared the screen, a bidi override reversed the line."""
+    record = TrialRecord(number=0, params={"lr": 0.01}, steps=10, state=TrialState.COMPLETED,
+                         value=1.0, steps_done=10, tag="scan\x1b[2J\u202e[red]")
+    out = io.StringIO()
+    Console(file=out, width=200).print(trial_line(record, record))
+    assert out.getvalue().startswith(r"trial   0 scan\x1b[2J\u202e[red] lr=1.000e-02")
