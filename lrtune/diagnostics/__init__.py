@@ -11,8 +11,8 @@
 
 from lrtune.diagnostics._classify import Thresholds, classify
 from lrtune.diagnostics._monitor import RunMonitor
-from lrtune.diagnostics._standing import Standing, standing
+from lrtune.diagnostics._standing import Standing, standing, standings
 from lrtune.diagnostics._verdict import Diagnosis, Finding, Status
 
 __all__ = ["Diagnosis", "Finding", "RunMonitor", "Standing", "Status", "Thresholds", "classify",
-           "standing"]
+           "standing", "standings"]

@@ -52,32 +52,69 @@ def standing(trial: TrialRecord, trials: Sequence[TrialRecord]) -> Standing | No
     enough of the basin (:data:`MIN_PEERS` completed peers) or for a trial that did not run."""
     if trial.state not in (TrialState.COMPLETED, TrialState.DIVERGED):
         return None
-    peers = [t for t in trials if _comparable(t, trial) and t.state is TrialState.COMPLETED
-             and t.value is not None and math.isfinite(t.value)]
-    if len(peers) < MIN_PEERS:
-        return None
-    best = min(peers, key=lambda t: (t.value, t.number))
-    lr_ratio = trial.lr / best.lr
-    if trial.number == best.number:
-        return Standing("best", 1.0, 1.0, 0.0, best)
-    if trial.state is TrialState.DIVERGED or trial.value is None or not math.isfinite(trial.value):
-        return Standing("too high" if lr_ratio > 1 else "too low", lr_ratio, None, math.inf, best)
-    best_value = best.value
-    assert best_value is not None  # every peer has a finite value
-    gap = (trial.value - best_value) / _distance_to_chance(peers, best_value)
-    loss_ratio = trial.value / best_value if best_value > 0 else None
-    near = gap < NEAR_GAP and (loss_ratio is None or loss_ratio <= NEAR_RATIO)
-    verdict = ("near the best" if near
-               else "too high" if lr_ratio > 1 else "too low")
-    return Standing(verdict, lr_ratio, loss_ratio, gap, best)
+    basin = _Basin.of([t for t in trials if _key(t) == _key(trial) and _finished(t)])
+    return basin.place(trial) if basin is not None else None
+
+
+def standings(trials: Sequence[TrialRecord]) -> dict[int, Standing | None]:
+    """:func:`standing` of every trial, by number, reading each group of peers once (a report's
+    table of thousands of trials called :func:`standing` per row: quadratic)."""
+    groups: dict[tuple[int, object], list[TrialRecord]] = {}
+    for t in trials:
+        if _finished(t):
+            groups.setdefault(_key(t), []).append(t)
+    basins = {key: _Basin.of(peers) for key, peers in groups.items()}
+    return {t.number: basin.place(t) if (basin := basins.get(_key(t))) is not None
+            and t.state in (TrialState.COMPLETED, TrialState.DIVERGED) else None
+            for t in trials}
+
+
+@dataclass(frozen=True)
+class _Basin:
+    """The best of a group of comparable peers, and how far the untrained model was from it."""
+
+    best: TrialRecord
+    best_value: float
+    distance: float
+
+    @classmethod
+    def of(cls, peers: Sequence[TrialRecord]) -> _Basin | None:
+        if len(peers) < MIN_PEERS:
+            return None
+        best = min(peers, key=lambda t: (t.value, t.number))
+        value = cast(float, best.value)  # every peer has a finite value
+        return cls(best, value, _distance_to_chance(peers, value))
+
+    def place(self, trial: TrialRecord) -> Standing:
+        best, best_value = self.best, self.best_value
+        lr_ratio = trial.lr / best.lr
+        if trial.number == best.number:
+            return Standing("best", 1.0, 1.0, 0.0, best)
+        if (trial.state is TrialState.DIVERGED or trial.value is None
+                or not math.isfinite(trial.value)):
+            return Standing("too high" if lr_ratio > 1 else "too low", lr_ratio, None, math.inf,
+                            best)
+        gap = (trial.value - best_value) / self.distance
+        loss_ratio = trial.value / best_value if best_value > 0 else None
+        near = gap < NEAR_GAP and (loss_ratio is None or loss_ratio <= NEAR_RATIO)
+        verdict = ("near the best" if near
+                   else "too high" if lr_ratio > 1 else "too low")
+        return Standing(verdict, lr_ratio, loss_ratio, gap, best)
 
 
 def _times(ratio: float) -> str:
     return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x"
 
 
-def _comparable(a: TrialRecord, b: TrialRecord) -> bool:
-    return a.steps == b.steps and a.params.get("optimizer") == b.params.get("optimizer")
+def _key(trial: TrialRecord) -> tuple[int, object]:
+    """Comparable trials share it: the same length and optimizer (a short scan run and a full
+    run are not comparable)."""
+    return trial.steps, trial.params.get("optimizer")
+
+
+def _finished(trial: TrialRecord) -> bool:
+    return (trial.state is TrialState.COMPLETED and trial.value is not None
+            and math.isfinite(trial.value))
 
 
 def _distance_to_chance(peers: Sequence[TrialRecord], best: float) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lrtune.diagnostics import standing
+from lrtune.diagnostics import standings
 from lrtune.exceptions import InvalidParameterError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.report._schedules import trial_schedule
@@ -314,6 +314,7 @@ def table_rows(trials: Sequence[TrialRecord], best: TrialRecord | None,
     """One row per trial: what it tried (the LR, and the ``varying`` parameters as its
     ``settings``), how long, how it ended, what was seen, what to do."""
     rows = []
+    placed = standings(trials)
     for t in trials:
         findings = (t.diagnosis or {}).get("findings") or [{}]
         primary = next((f for f in findings if f.get("status") == t.verdict), findings[0])
@@ -322,7 +323,7 @@ def table_rows(trials: Sequence[TrialRecord], best: TrialRecord | None,
             "settings": _settings(t, varying), "steps": t.steps,
             "steps_done": t.steps_done, "state": t.state.value, "value": t.value,
             "verdict": t.verdict, "evidence": primary.get("evidence", ""),
-            "standing": str(placed) if (placed := standing(t, trials)) is not None else "",
+            "standing": str(placed[t.number]) if placed[t.number] is not None else "",
             "hint": (t.diagnosis or {}).get("hint", ""), "error": t.error or "",
             "wall_time": t.wall_time, "best": best is not None and t.number == best.number,
         })

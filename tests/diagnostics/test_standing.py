@@ -6,7 +6,7 @@ import math
 import pytest
 
 import lrtune
-from lrtune.diagnostics import standing
+from lrtune.diagnostics import standing, standings
 from lrtune.records import TrialState
 from lrtune.tasks import objective
 
@@ -61,6 +61,22 @@ def test_no_standing_before_three_peers_or_across_lengths(grid_trials):
     assert standing(completed[0], completed[:2]) is None
     shorter = [dataclasses.replace(t, steps=STEPS // 3) for t in completed]
     assert standing(completed[0], shorter) is None  # scan runs are not the full runs' peers
+
+
+def test_every_standing_at_once_is_each_trials_own(grid_trials):
+    # a report's table places every trial in one pass; the groups must come out as one at a time:
+    # the grid's runs, two shorter ones (too few peers) and three under another optimizer
+    shorter = [dataclasses.replace(t, steps=STEPS // 3, number=1000 + t.number)
+               for t in grid_trials[:2]]
+    adam = [dataclasses.replace(t, params={**t.params, "optimizer": "adam"},
+                                number=2000 + t.number)
+            for t in grid_trials if t.state is TrialState.COMPLETED][:3]
+    trials = [*grid_trials, *shorter, *adam]
+    placed = standings(trials)
+    assert placed == {t.number: standing(t, trials) for t in trials}
+    assert all(placed[t.number] is None for t in shorter)
+    best_adam = min(adam, key=lambda t: t.value)  # among its own optimizer's runs only
+    assert {placed[t.number].best.number for t in adam} == {best_adam.number}
 
 
 def test_show_and_the_progress_lines_carry_the_standing(grid_study):
