@@ -22,9 +22,8 @@ from lrtune.study._worker import interrupt_on_sigterm, run_worker
 def main(job_path: str, error_path: str) -> int:
     interrupt_on_sigterm()
     logging.basicConfig(level=logging.WARNING, format="lrtune worker %(process)d: %(message)s")
-    study, objective = open_job(Path(job_path).read_bytes())
-    try:
-        run_worker(study, objective)
+    try:  # an error opening the study goes to the parent too: a restart would only repeat it
+        run_worker(*open_job(Path(job_path).read_bytes()))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
         return 130
     except SystemExit as stop:  # SIGTERM, forwarded by the parent: the trial is marked lost

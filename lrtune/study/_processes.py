@@ -38,7 +38,7 @@ import sqlalchemy
 from lrtune._validation import fail
 from lrtune.exceptions import LrtuneError
 from lrtune.study._storage import StudyLostError
-from lrtune.study._study import Study
+from lrtune.study._study import Study, load_optuna_study
 from lrtune.study._worker import POLL_SECONDS, Callback, interrupt_on_sigterm
 from lrtune.trial import Trial
 
@@ -100,11 +100,8 @@ def check_picklable(objective: Callable[[Trial], float], workers: int) -> bytes:
 def worker_job(
     study: Study, objective: Callable[[Trial], float], storage: str, workers: int
 ) -> bytes:
-    settings: dict[str, Any] = {
-        "storage": storage, "study_name": study.name, "space": study.space, "steps": study.steps,
-        "budget": study.budget, "strategy": study.strategy, "seed": study.seed,
-        "heartbeat": study.heartbeat,
-    }
+    settings: dict[str, Any] = {"storage": storage, "study_name": study.name,
+                                "space": study.space, "strategy": study.strategy}
     job = {"objective": check_picklable(objective, workers),
            "settings": cloudpickle.dumps(settings)}
     return pickle.dumps({"sys_path": list(sys.path), "job": job})
@@ -113,14 +110,18 @@ def worker_job(
 def open_job(job: bytes, extend_path: bool = False) -> tuple[Study, Callable[[Trial], float]]:
     """The study and objective a worker process gets from :func:`worker_job`: the driver's
     ``sys.path`` replaces its own (``extend_path``: is added to it), so the objective's modules
-    import."""
+    import. The study is opened as stored, not with the driver's settings again: the driver
+    checked those, and another process may have extended the budget since (a worker started
+    in place of a dead one must not find the driver's budget too small)."""
     outer = pickle.loads(job)
     if extend_path:
         sys.path.extend(p for p in outer["sys_path"] if p not in sys.path)
     else:
         sys.path[:] = outer["sys_path"]
     objective = cloudpickle.loads(outer["job"]["objective"])
-    return Study.open(**cloudpickle.loads(outer["job"]["settings"])), objective
+    settings = cloudpickle.loads(outer["job"]["settings"])
+    stored = load_optuna_study(settings["study_name"], settings["storage"])
+    return Study.from_stored(stored, settings["space"], settings["strategy"]), objective
 
 
 class _DatabaseFile:

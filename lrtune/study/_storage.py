@@ -6,6 +6,7 @@ what lrtune writes into them is in ``_schema.py``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -32,11 +33,14 @@ OUTAGE_VARIABLE = "LRTUNE_STORAGE_OUTAGE"
 DEFAULT_OUTAGE = 120.0
 FIRST_PAUSE, MAX_PAUSE = 0.5, 8.0
 # What an outage raises (SQLAlchemy's errors, Optuna's wrapper of a failed commit) ...
-_STORAGE_ERRORS = (StorageInternalError, sqlalchemy.exc.SQLAlchemyError)
+STORAGE_ERRORS = (StorageInternalError, sqlalchemy.exc.SQLAlchemyError)
 # ... and, among the driver's errors behind it, those that may pass if tried again: a lost
 # connection, a lock, a full disk. Others (a malformed file, a missing table, bad data) stay.
 _PASSING = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 _LASTING_MESSAGES = ("readonly database",)  # a missing table is a lost study: raised before
+# Optuna's tables that refer to no other: a database Optuna is creating holds one of them first
+_STUDIES_TABLE = "studies"
+_OPTUNA_TABLES = {_STUDIES_TABLE, "version_info"}
 T = TypeVar("T")
 
 
@@ -60,6 +64,8 @@ def open_storage(url: str | None, read_only: bool = False) -> optuna.storages.Ba
     outage_limit()  # a bad $LRTUNE_STORAGE_OUTAGE is refused before anything is written
     if url is None:
         return optuna.storages.InMemoryStorage()
+    if not read_only:
+        _check_sqlite_target(url)
     for attempt in range(3):  # workers opening a fresh database at once race to create tables
         try:
             return _open_sqlite(url, read_only) if url.startswith("sqlite") \
@@ -72,17 +78,71 @@ def open_storage(url: str | None, read_only: bool = False) -> optuna.storages.Ba
 
 
 def check_existing(url: str) -> None:
-    """Refuse a URL that is not one, or a SQLite file that does not exist, before opening it:
-    opening would create an empty database (a typo in a path must not leave a stray file)."""
+    """Refuse a URL that is not one, or a SQLite file that holds no study storage, before
+    opening it: opening would write Optuna's tables into it (a typo in a path must not leave a
+    stray file, nor a read add tables to an empty file or another program's database)."""
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
         raise StorageError(f"{url!r} is not a storage URL (e.g. sqlite:///lrtune.db).") from None
-    database = parsed.database
-    if parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:"):
-        if not Path(database).is_file():
-            raise StorageError(
-                f"No storage at {safe_url(url)}: the file {database} does not exist.")
+    path = _sqlite_file(parsed)
+    if path is None:
+        return
+    if not path.is_file():
+        raise StorageError(f"No storage at {safe_url(url)}: the file {path} does not exist.")
+    tables = _sqlite_tables(url, path)
+    if tables is not None and _STUDIES_TABLE not in tables:
+        raise StorageError(f"No study storage at {safe_url(url)}: the file {path} "
+                           f"{_holds(tables)}.")
+
+
+def _check_sqlite_target(url: str) -> None:
+    """Refuse, before writing anything, a SQLite path that cannot become a study storage: a
+    file in a folder that does not exist, a folder, a file that is not a SQLite database, or
+    another program's database (lrtune would add its tables beside that program's)."""
+    path = _sqlite_file(sqlalchemy.engine.make_url(url))
+    if path is None:
+        return
+    if path.is_dir():
+        raise StorageError(f"Cannot open the storage {safe_url(url)}: {path} is a folder, not a "
+                           "SQLite file.")
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise StorageError(f"Cannot create the storage {safe_url(url)}: the folder "
+                               f"{path.parent} does not exist.")
+        return
+    tables = _sqlite_tables(url, path)
+    if tables and not tables & _OPTUNA_TABLES:
+        raise StorageError(f"Cannot open the storage {safe_url(url)}: the file {path} "
+                           f"{_holds(tables)}; use another file for the study.")
+
+
+def _sqlite_file(url: sqlalchemy.engine.URL) -> Path | None:
+    """The file of a SQLite URL (None: another database, or SQLite in memory)."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    return Path(database)
+
+
+def _sqlite_tables(url: str, path: Path) -> set[str] | None:
+    """The tables of the SQLite file ``path``, read without writing to it; None when it cannot
+    be read now (locked, unreadable): opening the storage then reports what is wrong."""
+    try:
+        with contextlib.closing(_connect_read_only(path)) as connection:
+            return {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.OperationalError:
+        return None
+    except sqlite3.DatabaseError as err:  # not a SQLite file at all
+        raise StorageError(f"Cannot open the storage {safe_url(url)}: the file {path} is not a "
+                           f"SQLite database ({err}).") from None
+
+
+def _holds(tables: set[str]) -> str:
+    if not tables:
+        return "is empty"
+    return f"is a SQLite database of another program (its tables: {', '.join(sorted(tables))})"
 
 
 def _open_sqlite(url: str, read_only: bool = False) -> optuna.storages.RDBStorage:
@@ -209,7 +269,7 @@ def retrying(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     while True:
         try:
             result = call(*args, **kwargs)
-        except _STORAGE_ERRORS as err:
+        except STORAGE_ERRORS as err:
             driver = _driver_error(err)
             cause = _describe(driver)
             if "no such table" in cause:

@@ -25,7 +25,9 @@ from lrtune.study._schema import (
     BEAT_ATTR, BUDGET_ATTR, CONFIG_ATTR, HEARTBEAT_ATTR, RANGE_TEST_ATTR, RETIRED_ATTR, attrs_of,
     distributions, is_retired, optuna_state, prefixed, record_from_optuna, to_storable,
 )
-from lrtune.study._storage import StorageError, check_existing, open_storage, retrying, safe_url
+from lrtune.study._storage import (
+    STORAGE_ERRORS, StorageError, check_existing, open_storage, retrying, safe_url,
+)
 
 if TYPE_CHECKING:
     from lrtune.finder import FinderResult
@@ -115,9 +117,8 @@ class Study:
         stored = attrs.get(CONFIG_ATTR)
         if stored is None:
             _check_takeable(study, where)
-        elif {k: stored.get(k) for k in config} != config:
-            differ = sorted(k for k in config if stored.get(k) != config[k])
-            raise StorageError(f"{where} was created with other settings ({', '.join(differ)}): "
+        elif differ := _differences(stored, config):
+            raise StorageError(f"{where} was created with other settings ({'; '.join(differ)}): "
                                "use another study name or the same settings.")
         old_budget = _check_budget(attrs, study.study_name, budget)
         beat = _check_heartbeat(attrs, study.study_name, heartbeat)
@@ -217,7 +218,9 @@ class Study:
 
     @property
     def spent(self) -> float:
-        """Compute consumed so far, in full runs."""
+        """Compute counted against the budget so far, in full runs: each trial by the steps it
+        trained (a running one by its length), except lost ones, whose configurations run again
+        (so a study that lost trials ends as it would have without the loss)."""
         return self.context().spent_steps / self.steps
 
     @property
@@ -285,13 +288,14 @@ class Study:
         """An intermediate value, so dashboards and Optuna's pruners see the curve.
 
         Best effort: a storage hiccup must not fail a training run. False when the trial was
-        taken from its worker.
+        taken from its worker. Only the storage's errors are passed over: the trial's time-out,
+        raised by its alarm wherever the objective is (a write that hangs here), must fail it.
         """
         try:
             self._storage.set_trial_intermediate_value(trial_id, step, loss)
         except UpdateFinishedTrialError:
             return False
-        except Exception:  # noqa: BLE001 - the curve is informative, the run matters more
+        except STORAGE_ERRORS:  # the curve is informative, the run matters more
             pass
         return True
 
@@ -311,6 +315,19 @@ class Study:
     def __repr__(self) -> str:
         return (f"<Study {self.name!r}: {len(self.trials)} trials, "
                 f"{self.spent:.2f}/{self.budget} runs>")
+
+
+def _differences(stored: dict[str, Any], given: dict[str, Any], within: str = "") -> list[str]:
+    """Each setting of ``given`` that ``stored`` holds otherwise, with both values (a space by
+    the dimensions that differ), so the user sees which argument to change back."""
+    out = []
+    for key in sorted(given.keys() | (stored.keys() if within else set())):
+        old, new = stored.get(key), given.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += _differences(old, new, f"{within}{key}.")
+        elif old != new:
+            out.append(f"{within}{key}: {old!r} stored, {new!r} given")
+    return out
 
 
 def _check_budget(attrs: dict[str, Any], name: str, budget: float) -> float | None:

@@ -16,6 +16,7 @@ from lrtune.trial import Trial
 
 EXECUTORS = ("local", "ray")  # where the workers run: this machine's processes, a Ray cluster
 MAX_BUDGET = 100_000.0  # full runs: no study trains more, and a strategy plans a trial per run
+MAX_SECONDS = 1e9  # heartbeat, trial_timeout: 31 years; a longer wait overflows the OS's timers
 
 
 def tune(
@@ -100,12 +101,12 @@ def tune(
         assert workers is not None  # (workers or 1) > 1
         check_picklable(objective, workers)  # before the study is created
     if heartbeat is not None:
-        heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0)
+        heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0, high=MAX_SECONDS)
     if trial_timeout is not None:
         from lrtune.study._timeout import with_timeout
 
         objective = with_timeout(objective, check_float(trial_timeout, "trial_timeout", owner,
-                                                        low=0.0))
+                                                        low=0.0, high=MAX_SECONDS))
     space = space if space is not None else Space()
     strategy = make_strategy(strategy)
     if budget < strategy.min_budget:

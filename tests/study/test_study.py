@@ -96,7 +96,8 @@ def test_reopening_with_other_settings_is_refused(tmp_path, digits):
     url = f"sqlite:///{tmp_path / 'r.db'}"
     lrtune.tune(objective(digits), steps=digits.steps, budget=1.0, strategy="grid",
                 space=task_space(digits), storage=url, study_name="s", seed=0)
-    with pytest.raises(lrtune.StorageError, match=r"created with other settings \(steps\)"):
+    with pytest.raises(lrtune.StorageError, match=r"created with other settings \(steps: "
+                                                  r"600 stored, 100 given\)"):
         lrtune.tune(objective(digits), steps=100, budget=1.0, strategy="grid",
                     space=task_space(digits), storage=url, study_name="s", seed=0)
 
@@ -105,6 +106,32 @@ def test_objective_returning_a_non_number_stops_the_study_with_a_clear_error():
     with pytest.raises(ObjectiveError, match=r"must return a number .* it returned 'oops'"):
         lrtune.tune(lambda trial: "oops", steps=10, budget=2.0, strategy="grid",
                     space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"))
+
+
+def test_an_objective_returning_a_number_past_the_floats_diverged():
+    study = lrtune.tune(lambda trial: 10 ** 400, steps=10, budget=1.0, strategy="grid",
+                        space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"))
+    (trial,) = study.trials
+    assert trial.state is TrialState.DIVERGED  # like inf, not an OverflowError in lrtune
+    assert trial.error == "the objective returned a number too large for a float"
+
+
+@pytest.mark.parametrize("change, differs", [
+    (dict(space=lrtune.Space(lr=(1e-4, 1.0), optimizer="sgd")),
+     "space.lr.log_range: [0.001, 1.0] stored, [0.0001, 1.0] given"),
+    (dict(strategy="grid", seed=3), "seed: 0 stored, 3 given; strategy: 'random' stored, "
+                                    "'grid' given"),
+], ids=["space", "strategy-and-seed"])
+def test_reopening_with_other_settings_names_each_one_with_both_values(tmp_path, change,
+                                                                      differs):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    settings = dict(steps=10, budget=1.0, strategy="random", storage=url, study_name="s",
+                    space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"), seed=0)
+    lrtune.tune(lambda trial: trial.lr, **settings)
+    with pytest.raises(lrtune.StorageError) as caught:
+        lrtune.tune(lambda trial: trial.lr, **{**settings, **change})
+    assert str(caught.value) == (f"The study 's' in {url} was created with other settings "
+                                 f"({differs}): use another study name or the same settings.")
 
 
 def test_reading_a_missing_sqlite_file_is_an_error_and_creates_nothing(tmp_path):

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -383,10 +384,41 @@ def test_joining_a_study_that_does_not_exist_says_so(tmp_path, own_loop_spec):
     assert join(url) == re.sub(r"\s+", "", f"error: No study named 'nope' in {url}.")
 
 
+EXTENDED = dict(steps=10, strategy="random", space=SPACE, study_name="e", seed=0)
+
+
+def _extends_then_dies(trial):
+    """In trial 1, once: `lrtune tune --budget 6` in another shell extends the study, then the
+    OOM killer takes this worker process."""
+    marker = os.path.join(os.environ["STUDY_DIR"], "extended")
+    if trial.number == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        with pytest.warns(lrtune.exceptions.StudyExtendedWarning):
+            Study.open(storage=sqlite_url(Path(os.environ["STUDY_DIR"])), budget=6.0,
+                       **{**EXTENDED, "strategy": make_strategy("random")})
+        os.kill(os.getpid(), signal.SIGKILL)
+    for step in range(trial.steps):
+        trial.report(1.0, step)
+    return abs(trial.lr - 0.01)
+
+
+def test_a_worker_replacing_a_dead_one_works_on_a_study_extended_meanwhile(tmp_path,
+                                                                          monkeypatch):
+    # the replacement opens the study as stored: with the driver's budget of 4 it was refused
+    # (a budget cannot shrink), and the run stopped
+    monkeypatch.setenv("STUDY_DIR", str(tmp_path))
+    study = lrtune.tune(_extends_then_dies, storage=sqlite_url(tmp_path), budget=4.0,
+                        workers=2, **EXTENDED)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.LOST) == 1 and TrialState.RUNNING not in states
+    assert study.budget == 6.0 and study.spent == 6.0
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"workers": 2}, r"The 'workers' parameter of tune\(\) must be 1 when storage is None"),
     ({"workers": 0}, r"The 'workers' parameter of tune\(\) must be an int >= 1\. Got 0"),
-    ({"heartbeat": 0}, r"The 'heartbeat' parameter of tune\(\) must be a float > 0\. Got 0"),
+    ({"heartbeat": 0}, r"The 'heartbeat' parameter of tune\(\) must be a float in \(0, 1e\+09\]\. "
+                       r"Got 0"),
 ])
 def test_bad_worker_settings_fail_before_any_training(kwargs, message):
     with pytest.raises(lrtune.InvalidParameterError, match=message):
