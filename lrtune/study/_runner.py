@@ -28,7 +28,7 @@ from lrtune.trial import Trial, TrialStopped
 PROGRESS_SECONDS = 1.0  # at most one intermediate value a second reaches the storage
 _TAKEN = "lost"  # TrialStopped reason: another worker declared this one dead and took the trial
 SAME_FAILURES = 3  # a study whose first trials all failed alike this many times stops ...
-LR_SPAN = 10.0  # ... at LRs this factor apart
+LR_SPAN = 10.0  # ... at LRs this factor apart, down to the lower half of the range
 
 
 def run_trial(study: Study, objective: Callable[[Trial], float], proposal: Proposal,
@@ -109,14 +109,19 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
 
 def _stop_on_repeated_failure(study: Study, raised: Exception) -> None:
     """Raise when every trial that ended so far failed, at least ``SAME_FAILURES`` of them, with
-    one exception at one place, at LRs a decade or more apart: a bug that every configuration
-    hits. The span keeps a search that starts at the top of the range (``auto``'s scan) going
-    when only the largest LRs fail (an out-of-memory error, a user's NaN check)."""
+    one exception at one place, at LRs a decade or more apart reaching into the lower half of
+    the range (log scale): a bug that every configuration hits. A failure of the LR's own doing
+    (a user's NaN check, out-of-memory at a large LR) happens above some LR, so a search that
+    starts at the top of the range (``auto``'s scan walks down from it) goes on until it has
+    failed low as well: an objective that raised above 0.02 of a range 1e-5..1 stopped the
+    study at its fourth trial, 0.1, before it reached an LR that trains."""
     ended = [t for t in study.trials if t.state.finished]
     if len(ended) >= SAME_FAILURES and all(
             t.state is TrialState.FAILED and t.error == ended[0].error for t in ended):
         lrs = [t.lr for t in ended]
-        if max(lrs) >= LR_SPAN * min(lrs) or not study.space.searches_lr:
+        lr_range = study.space.lr_range
+        low_half = min(lrs) <= math.sqrt(lr_range.low * lr_range.high)
+        if (max(lrs) >= LR_SPAN * min(lrs) and low_half) or not study.space.searches_lr:
             raise ObjectiveFailedError(
                 f"The objective failed the same way in all {len(ended)} trials of the study "
                 f"{study.name!r} so far, at LRs from {min(lrs):.3g} to {max(lrs):.3g}, so it "
@@ -128,8 +133,12 @@ def _judge(result: object) -> tuple[TrialState, float | None, str | None]:
     if isinstance(result, bool) or not isinstance(result, Real):
         return TrialState.FAILED, None, (
             f"the objective must return a number (the loss to minimise); it returned {result!r}")
-    if not math.isfinite(result):
+    try:
+        value = float(result)
+    except OverflowError:  # past the largest float: a blown-up loss, like inf
+        return TrialState.DIVERGED, None, "the objective returned a number too large for a float"
+    if not math.isfinite(value):
         return TrialState.DIVERGED, None, f"the objective returned {result}"
-    return TrialState.COMPLETED, float(result), None
+    return TrialState.COMPLETED, value, None
 
 

@@ -14,6 +14,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import optuna
 import pytest
 import sqlalchemy
 import torch
@@ -80,6 +81,18 @@ def test_a_search_whose_first_trials_fail_at_the_top_of_the_range_goes_on():
     study = lrtune.tune(objective, steps=64, budget=2.0, space=lrtune.Space(lr=(1e-4, 3.0)))
     assert [t.state for t in study.trials[:3]] == [TrialState.FAILED] * 3
     assert study.best is not None and study.best.lr < 0.5
+
+
+def test_failures_a_decade_apart_in_the_upper_half_of_the_range_do_not_stop_the_search():
+    def objective(trial):  # a user's NaN check, hit at every LR above 0.02
+        if trial.lr > 0.02:
+            raise FloatingPointError("loss is not finite")
+        return (math.log10(trial.lr) + 3) ** 2
+
+    study = lrtune.tune(objective, steps=64, budget=2.0, space=lrtune.Space(lr=(1e-5, 1.0)))
+    failed = [t.lr for t in study.trials if t.state is TrialState.FAILED]
+    assert len(failed) >= 4 and max(failed) >= 10 * min(failed)  # what stopped it before
+    assert study.best is not None and study.best.lr < 0.02
 
 
 def test_failures_at_some_lrs_only_are_verdicts_and_the_study_goes_on(digits):
@@ -344,7 +357,21 @@ def test_case_9_a_trial_that_hangs_fails_after_trial_timeout_and_the_study_goes_
         "time.sleep(0.05)  # a data loader waiting forever)")
 
 
+def test_case_9_a_trial_whose_progress_write_hangs_fails_after_trial_timeout(monkeypatch):
+    # the database stops answering (a network cut) while lrtune writes the trial's progress:
+    # the alarm's error must fail the trial, not be taken for a storage hiccup and dropped
+    monkeypatch.setattr(optuna.storages.InMemoryStorage, "set_trial_intermediate_value",
+                        lambda *args: threading.Event().wait())
+    study = lrtune.tune(_trains, steps=10, budget=1.0, strategy="random", space=SPACE, seed=0,
+                        trial_timeout=0.5)
+    (trial,) = study.trials
+    assert trial.state is TrialState.FAILED
+    assert trial.error.startswith("TrialTimeoutError: the trial ran longer than "
+                                  "trial_timeout=0.5 s")
+
+
 def test_case_9_trial_timeout_must_be_a_positive_number():
     with pytest.raises(InvalidParameterError, match=r"The 'trial_timeout' parameter of tune\(\) "
-                                                    r"must be a float > 0. Got -1 instead."):
+                                                    r"must be a float in \(0, 1e\+09\]. Got -1 "
+                                                    r"instead."):
         lrtune.tune(_trains, steps=10, budget=1.0, space=SPACE, trial_timeout=-1)
