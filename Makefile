@@ -41,6 +41,7 @@ test-second: test-ray
 test-ray: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m ray tests/study/test_ray.py
 	$(BIN)/python -m pytest -q -m ray tests/integrations/test_ray_tune.py
+	$(BIN)/python -m pytest -q -m ray tests/integrations/test_ray_executor.py
 	$(BIN)/python -m pytest -q -m ray tests/docs/test_docs.py
 
 # Every section of benchmarks/RESULTS.md, each written by its own generator (benchmarks/README.md).

@@ -87,18 +87,19 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
             _stop(procs.values())
 
 
-def check_picklable(objective: Callable[[Trial], float], workers: int) -> bytes:
-    """``objective`` pickled by cloudpickle, or the error that says it cannot go to workers."""
+def check_picklable(objective: Callable[[Trial], float], workers: int | None) -> bytes:
+    """``objective`` pickled by cloudpickle, or the error that says it cannot go to workers
+    (``workers`` None: as many as a Ray cluster places)."""
     try:
         return cloudpickle.dumps(objective)
     except Exception as err:  # noqa: BLE001 - whatever the pickler raises, the objective is why
-        raise fail("objective", "tune()", f"picklable (by cloudpickle) to run in {workers} worker "
-                   f"processes; pickling failed with {type(err).__name__}: {err}",
-                   objective) from None
+        where = "worker processes" if workers is None else f"{workers} worker processes"
+        raise fail("objective", "tune()", f"picklable (by cloudpickle) to run in {where}; "
+                   f"pickling failed with {type(err).__name__}: {err}", objective) from None
 
 
 def worker_job(
-    study: Study, objective: Callable[[Trial], float], storage: str, workers: int
+    study: Study, objective: Callable[[Trial], float], storage: str, workers: int | None
 ) -> bytes:
     settings: dict[str, Any] = {"storage": storage, "study_name": study.name,
                                 "space": study.space, "strategy": study.strategy}

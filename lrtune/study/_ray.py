@@ -3,7 +3,9 @@
 Each task is one :func:`run_worker` on the study's storage, so claims, heartbeats and the reaper
 work as for ``lrtune worker`` processes, and a study can mix both. The objective travels the way
 ``workers=N`` sends it (cloudpickle, by value where its module is not importable); data paths
-and the Python environment on the nodes are the user's, as everywhere with Ray.
+and the Python environment on the nodes are the user's, as everywhere with Ray. The storage is
+the driver's: a relative SQLite path is made absolute (Ray's workers run in another folder), and
+a worker on a node without that file stops with an error instead of creating another study.
 
 Recovery is lrtune's, not Ray's: the trial of a worker process or node that dies stays RUNNING
 in the storage until another worker's reaper fails it as lost (at once on the same host, which
@@ -18,16 +20,21 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from numbers import Real
+from pathlib import Path
 from typing import Any, cast
 
+import sqlalchemy
 
 from lrtune._validation import fail
 from lrtune.exceptions import LrtuneError
 from lrtune.study._heartbeat import Reaper, WorkerId
 from lrtune.study._processes import RESTARTS_PER_WORKER, open_job, report_finished, worker_job
+from lrtune.study._storage import StorageError, check_existing
 from lrtune.study._study import Study
 from lrtune.study._worker import POLL_SECONDS, Callback, run_worker
 from lrtune.trial import Trial
@@ -37,6 +44,12 @@ RAY_HINT = 'Ray is not installed: pip install "lrtune[ray]" (or "ray[tune]")'
 OPTIONS = ("num_cpus", "num_gpus", "memory")  # Ray's own task options; other keys are custom
 STOP_SECONDS = 30.0  # how long interrupted workers get to mark their trials lost
 KILL_SECONDS = 30.0  # how long killed ones get to end before their trials are failed here
+CONNECT_SECONDS = 10.0  # how long a "host:port" address gets to answer before Ray is asked
+# Ray's name for each of its task options, in a node's resources
+RAY_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+# where the Ray cluster launcher puts the config of an autoscaling cluster (Ray Tune's test too):
+# there, a worker that no node holds yet makes the autoscaler add one
+AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"
 
 
 def import_ray() -> Any:
@@ -57,6 +70,9 @@ def check_resources(resources: Any, owner: str) -> dict[str, float]:
             and math.isfinite(v) and cast(float, v) >= 0 for k, v in resources.items()):
         raise fail("resources", owner, "a dict of resource names to numbers >= 0, such as "
                    "{'num_gpus': 1, 'num_cpus': 4}", resources)
+    if {"CPU", "GPU"} & resources.keys():  # Ray refuses them, once the study and cluster exist
+        raise fail("resources", owner, "keyed 'num_cpus' and 'num_gpus' for CPUs and GPUs (Ray's "
+                   "task options), not 'CPU' and 'GPU'", resources)
     return {k: float(v) for k, v in resources.items()}
 
 
@@ -70,6 +86,7 @@ def connected(address: str | None) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
+    _check_listening(address if address is not None else os.environ.get("RAY_ADDRESS"))
     ray.init(address=address, log_to_driver=True, include_dashboard=False,
              configure_logging=False)
     try:
@@ -78,12 +95,30 @@ def connected(address: str | None) -> Iterator[Any]:
         ray.shutdown()
 
 
-def placeable(ray: Any, resources: Mapping[str, float]) -> int:
-    """How many workers asking ``resources`` each the cluster holds at once (at least one)."""
-    total = ray.cluster_resources()
-    asked = {"CPU" if k == "num_cpus" else "GPU" if k == "num_gpus" else k: v
-             for k, v in {"num_cpus": 1.0, **resources}.items() if v > 0}
-    return max(1, int(min(total.get(k, 0.0) // v for k, v in asked.items())))
+def _check_listening(address: str | None) -> None:
+    """Refuse a "host:port" address where nothing listens: Ray's connect would retry for many
+    minutes, printing only its own warnings. "auto", "local" and "ray://..." are Ray's to judge."""
+    if address is None or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as err:
+        raise LrtuneError(f"No Ray cluster at {address}: {err.strerror or err}. Start one there "
+                          "(`ray start --head`), or name the address of a running one.") from None
+
+
+def asked_per_worker(resources: Mapping[str, float]) -> dict[str, float]:
+    """What one worker asking ``resources`` takes, by Ray's names (a CPU unless told)."""
+    return {RAY_NAMES.get(k, k): v for k, v in {"num_cpus": 1.0, **resources}.items() if v > 0}
+
+
+def capacity(ray: Any, asked: Mapping[str, float]) -> int:
+    """How many workers asking ``asked`` each (not empty) the cluster's nodes hold at once."""
+    return sum(int(min(node["Resources"].get(k, 0.0) // v for k, v in asked.items()))
+               for node in ray.nodes() if node["Alive"])
 
 
 def task_options(resources: Mapping[str, float]) -> dict[str, Any]:
@@ -98,11 +133,26 @@ def run_ray(study: Study, objective: Callable[[Trial], float], *, storage: str,
             workers: int | None, resources: Mapping[str, float],
             callbacks: Sequence[Callback] = (), address: str | None = None) -> None:
     """Run ``workers`` Ray tasks (None: as many as the cluster places) on ``study`` until done."""
+    asked = asked_per_worker(resources)
+    if workers is None and not asked:
+        raise fail("workers", "tune()", "a number when resources ask for nothing (num_cpus=0): "
+                   "the cluster would place any number of such workers", workers)
+    # the workers run in other folders than this process: a relative SQLite path is this one's
+    storage = absolute_sqlite(storage)
+    # packed before a cluster starts: an objective that cannot be sent is refused first
+    job = worker_job(study, objective, storage, workers)
     with connected(address) as ray:
-        count = workers if workers is not None else placeable(ray, resources)
-        job = ray.put(worker_job(study, objective, storage, count))
+        places = capacity(ray, asked) if asked else 1  # asking nothing: placed anywhere
+        if not places and not Path(AUTOSCALER_CONFIG).expanduser().exists():
+            nodes = [{k: node["Resources"].get(k, 0.0) for k in asked}
+                     for node in ray.nodes() if node["Alive"]]
+            raise fail("resources", "tune()", "what one node of the Ray cluster holds (Ray "
+                       f"would wait for such a node forever); its nodes have {nodes}",
+                       dict(resources))
+        count = workers if workers is not None else max(1, places)
+        job_ref = ray.put(job)
         task = ray.remote(_ray_worker).options(**task_options(resources))
-        pending = [task.remote(job) for _ in range(count)]
+        pending = [task.remote(job_ref, storage) for _ in range(count)]
         reported = {t.number for t in study.trials if t.state.finished}
         try:
             while pending:
@@ -113,6 +163,15 @@ def run_ray(study: Study, objective: Callable[[Trial], float], *, storage: str,
             report_finished(study, reported, callbacks)
         finally:
             _stop(ray, pending, study)
+
+
+def absolute_sqlite(storage: str) -> str:
+    """``storage`` with a relative SQLite path made absolute, as this process resolves it."""
+    url = sqlalchemy.engine.make_url(storage)
+    if url.get_backend_name() != "sqlite" or not url.database or Path(url.database).is_absolute():
+        return storage
+    return url.set(database=str(Path(url.database).resolve())).render_as_string(
+        hide_password=False)
 
 
 def _result(ray: Any, ref: Any, study: Study) -> int:
@@ -148,7 +207,14 @@ def _stop(ray: Any, pending: list[Any], study: Study) -> None:
     Reaper(study, WorkerId.of_this_process()).reap()
 
 
-def _ray_worker(job: bytes) -> int:
+def _ray_worker(job: bytes, storage: str) -> int:
     """The body of one Ray task: the job ``tune()`` packed, worked until the study is done."""
     logging.basicConfig(level=logging.WARNING, format="lrtune worker %(process)d: %(message)s")
+    try:  # on a node without the driver's disk a SQLite path would create another study
+        check_existing(storage)
+    except StorageError as err:
+        raise StorageError(
+            f"A Ray worker on {socket.gethostname()} cannot reach the study's storage: {err} "
+            "Every node must reach it at the same address: a database server "
+            "(postgresql://...) across nodes, a SQLite file only on one node.") from None
     return run_worker(*open_job(job, extend_path=True))  # the driver's modules are importable

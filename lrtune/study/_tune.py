@@ -95,10 +95,9 @@ def tune(
         import_ray()
     elif resources is not None:
         raise fail("resources", owner, "None unless executor is 'ray'", resources)
-    if executor == "local" and (workers or 1) > 1:
+    if executor == "ray" or (workers or 1) > 1:  # the objective goes to other processes
         from lrtune.study._processes import check_picklable
 
-        assert workers is not None  # (workers or 1) > 1
         check_picklable(objective, workers)  # before the study is created
     if heartbeat is not None:
         heartbeat = check_float(heartbeat, "heartbeat", owner, low=0.0, high=MAX_SECONDS)
