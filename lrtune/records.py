@@ -74,6 +74,11 @@ class TrialRecord:
         return self.state.value
 
 
+# the error of a trial lost because its worker died or went silent (not a Ctrl-C, nor a trial
+# Ray Tune ended): what the strategies count towards failing a configuration that kills workers
+WORKER_DIED = "lost: its worker"
+
+
 def params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """``params`` as a hashable key: equal for equal dicts, whatever their order."""
     key = tuple(sorted(params.items()))

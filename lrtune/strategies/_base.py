@@ -20,14 +20,14 @@ import abc
 import enum
 import math
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, ClassVar, Final, Literal, Union
 
 import numpy as np
 
 from lrtune.exceptions import StrategyError
-from lrtune.records import TrialRecord, TrialState, params_key
+from lrtune.records import WORKER_DIED, TrialRecord, TrialState, params_key
 from lrtune.space import Space
 
 
@@ -55,6 +55,9 @@ FINISHED: Final = Signal.FINISHED
 Answer = Union[Proposal, Literal[Signal.WAIT, Signal.FINISHED]]
 
 
+DEATHS_TO_FAIL = 3  # a configuration lost this often with its worker dead counts as failed
+
+
 @dataclass(frozen=True)
 class Context:
     """Everything a strategy may read: the space, the budget and every trial so far."""
@@ -69,8 +72,23 @@ class Context:
     # and the worker read these several times an ask, and a study may hold thousands of trials.
     @cached_property
     def live(self) -> tuple[TrialRecord, ...]:
-        """Trials that count: finished or running (lost ones are proposed again)."""
-        return tuple(t for t in self.trials if t.state is not TrialState.LOST)
+        """Trials that count: finished or running. A lost one is proposed again, but a
+        configuration whose worker died :data:`DEATHS_TO_FAIL` times while training it counts as
+        failed from then on: it kills its worker (out of memory, a crash in native code), and a
+        study run again after each death would otherwise repeat it forever."""
+        deaths: dict[Hashable, int] = {}
+        live = []
+        for t in self.trials:
+            if t.state is not TrialState.LOST:
+                live.append(t)
+            elif (t.error or "").startswith(WORKER_DIED):  # not a Ctrl-C: the config's doing
+                key = (t.steps, key_of(t.params) or repr(t.params))
+                deaths[key] = deaths.get(key, 0) + 1
+                if deaths[key] >= DEATHS_TO_FAIL:
+                    live.append(replace(t, state=TrialState.FAILED, error=(
+                        f"its worker died each of the {deaths[key]} times it trained this "
+                        f"configuration (last: {t.error})")))
+        return tuple(live)
 
     @cached_property
     def running(self) -> tuple[TrialRecord, ...]:

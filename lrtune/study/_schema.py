@@ -32,7 +32,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState as OptunaState
 
 from lrtune.exceptions import LrtuneError
-from lrtune.records import TrialRecord, TrialState
+from lrtune.records import WORKER_DIED, TrialRecord, TrialState
 from lrtune.schedules import Schedule
 from lrtune.space import CATEGORICAL, LogRange, Space
 
@@ -182,7 +182,7 @@ def _state(optuna_state: OptunaState, stored: str | None) -> TrialState:
 
 def _lost_message(worker: dict[str, Any] | None) -> str:
     who = f" ({worker.get('host')}, pid {worker.get('pid')})" if worker else ""
-    return (f"lost: its worker{who} died or went silent before the trial finished; "
+    return (f"{WORKER_DIED}{who} died or went silent before the trial finished; "
             "the configuration runs again")
 
 
