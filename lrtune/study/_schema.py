@@ -155,6 +155,11 @@ def record_from_optuna(space: Space, trial: FrozenTrial,
     error = attrs.get("error")
     if state is TrialState.LOST and not (error or "").startswith("lost"):
         error = _lost_message(attrs.get("worker"))
+    if state is TrialState.LOST and "history" not in attrs and trial.intermediate_values:
+        # its worker died before writing the outcome: what it trained is in its progress
+        progress = sorted(trial.intermediate_values.items())
+        attrs = {**attrs, "steps_done": progress[-1][0] + 1,
+                 "history": downsample_history(*zip(*progress, strict=True))}
     return TrialRecord(
         number=trial.number,
         params=params if params is not None else from_storable(space, trial.params),
