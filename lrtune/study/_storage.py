@@ -41,6 +41,7 @@ _LASTING_MESSAGES = ("readonly database",)  # a missing table is a lost study: r
 # Optuna's tables that refer to no other: a database Optuna is creating holds one of them first
 _STUDIES_TABLE = "studies"
 _OPTUNA_TABLES = {_STUDIES_TABLE, "version_info"}
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 T = TypeVar("T")
 
 
@@ -134,9 +135,17 @@ def _sqlite_tables(url: str, path: Path) -> set[str] | None:
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.OperationalError:
         return None
-    except sqlite3.DatabaseError as err:  # not a SQLite file at all
+    except sqlite3.DatabaseError as err:
+        if _is_sqlite(path):  # a damaged database: opening it says so, as for any storage error
+            return None
         raise StorageError(f"Cannot open the storage {safe_url(url)}: the file {path} is not a "
                            f"SQLite database ({err}).") from None
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` starts as every SQLite database file does."""
+    with path.open("rb") as file:
+        return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
 
 
 def _holds(tables: set[str]) -> str:
