@@ -26,17 +26,19 @@ from typing import Any, ClassVar, Final, Literal, Union
 
 import numpy as np
 
-from lrtune.exceptions import StrategyError
+from lrtune._failure import describe
+from lrtune._validation import check_float, check_int, fail
+from lrtune.exceptions import InvalidParameterError, StrategyError
 from lrtune.records import WORKER_DIED, TrialRecord, TrialState, params_key
-from lrtune.space import Space
+from lrtune.space import CATEGORICAL, Space
 
 
 @dataclass(frozen=True)
 class Proposal:
     """A configuration to train, for how many steps, and which phase of the strategy asked."""
 
-    params: dict[str, Any]
-    steps: int  # this trial's length (a full run is ``Context.full_steps``)
+    params: dict[str, Any]  # every parameter of the space: ``context.space.config(lr, ...)``
+    steps: int  # this trial's length, 1 to a full run (``Context.full_steps``)
     tag: str = ""
 
 
@@ -173,9 +175,15 @@ def answer_of(strategy: Strategy, context: Context) -> Answer:
     """The strategy's answer with the budget applied: a proposal longer than the remaining steps
     becomes :data:`FINISHED` (the one place the budget is enforced). A caller still waits for
     running trials before ending: a trial that stops early gives back steps, a lost one runs
-    again."""
-    answer = strategy.ask(context)
+    again. A broken answer, or an exception from ``ask``, is a :class:`StrategyError` that
+    names the strategy, raised before anything is written."""
+    try:
+        answer = strategy.ask(context)
+    except Exception as err:  # noqa: BLE001 - whatever it raised, the strategy is the culprit
+        raise StrategyError(f"The strategy {strategy.name!r} raised in ask(): "
+                            f"{describe(err)}") from err
     if isinstance(answer, Proposal):
+        answer = _runnable(strategy, answer, context)
         return answer if answer.steps <= context.remaining_steps else FINISHED
     if answer is WAIT and not context.running:
         raise StrategyError(f"The strategy {strategy.name!r} answered WAIT while no trial runs: "
@@ -184,6 +192,40 @@ def answer_of(strategy: Strategy, context: Context) -> Answer:
         raise StrategyError(f"The strategy {strategy.name!r} answered {answer!r} from ask(); it "
                             "must return a Proposal, WAIT or FINISHED (lrtune.strategies).")
     return answer
+
+
+def _runnable(strategy: Strategy, proposal: Proposal, context: Context) -> Proposal:
+    """``proposal`` as the worker runs and stores it (plain ints and floats, the space's own
+    choices), or a StrategyError when it cannot run as asked. Checked here, not by the storage
+    or the trial: a length under one step would spend no budget (the study would never end), a
+    negative one would give budget back, and params that are not the space's would fail deep in
+    Optuna, or be stored filled in and never match the proposal again (proposed forever)."""
+    owner = "Proposal()"
+    try:
+        steps = check_int(proposal.steps, "steps", owner, maximum=context.full_steps)
+        if not isinstance(proposal.tag, str):
+            raise fail("tag", owner, "a str", proposal.tag)
+        params = _space_params(context.space, proposal.params)
+    except InvalidParameterError as err:
+        raise StrategyError(f"The strategy {strategy.name!r} answered a Proposal that cannot "
+                            f"run (full runs are {context.full_steps} steps): {err}") from None
+    return replace(proposal, params=params, steps=steps)
+
+
+def _space_params(space: Space, params: object) -> dict[str, Any]:
+    """``params`` checked against ``space``: every one of its parameters, each a value it holds
+    (the LR inside its range: the storage refuses any other)."""
+    names = {"lr", "weight_decay", *CATEGORICAL}
+    if not isinstance(params, dict) or params.keys() != names:
+        wrong = "; ".join(f"{what} {', '.join(sorted(keys))}" for what, keys in (
+            ("without", names - set(params)), ("with", set(params) - names)) if keys
+        ) if isinstance(params, dict) else "not a dict"
+        raise fail("params", "Proposal()", "a dict of the space's parameters, built with "
+                   f"context.space.config(lr) ({wrong})", params)
+    lr_range = space.lr_range
+    lr = check_float(params["lr"], "lr", "Proposal()", low=lr_range.low, high=lr_range.high,
+                     low_inclusive=True)
+    return space.config(lr, **{k: v for k, v in params.items() if k != "lr"})
 
 
 def full_run_count(context: Context) -> int:

@@ -6,6 +6,7 @@ rebuilds the strategy from that name, so a custom one must be findable by it her
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from types import MappingProxyType
@@ -40,13 +41,19 @@ def register(cls: S) -> S:
     """
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise fail("cls", "register()", "a subclass of lrtune.strategies.Strategy", cls)
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name:
-        raise fail("cls", "register()", "a Strategy class with a non-empty str 'name'", cls)
+    name = _name_of(cls, "cls", "register()")
     known = STRATEGIES.get(name) or _registered.get(name)
     if known is not None and _qualname(known) != _qualname(cls):
         raise fail("cls", "register()", f"a class whose name is not taken (the strategy "
                    f"{name!r} is {_qualname(known)})", cls)
+    if inspect.isabstract(cls):
+        raise fail("cls", "register()", "a Strategy class that implements ask(context)", cls)
+    try:  # rebuilt by name as cls(): found out now, not when a worker reopens the study
+        inspect.signature(cls).bind()
+    except TypeError:
+        raise fail("cls", "register()", "a Strategy class whose constructor arguments all have "
+                   f"defaults (workers and reports rebuild {name!r} as {cls.__name__}())",
+                   cls) from None
     _registered[name] = cls  # the same class again (a module imported twice) replaces itself
     return cls
 
@@ -56,13 +63,18 @@ def strategy_class(name: str) -> type[Strategy] | None:
     found = STRATEGIES.get(name) or _registered.get(name)
     if found is None:
         for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
-            found = register(point.load())
+            loaded = point.load()
+            if getattr(loaded, "name", None) != name:  # its studies would store another name
+                raise fail("value", f"the entry point {name!r} of {ENTRY_POINT_GROUP!r}",
+                           f"a Strategy class named {name!r}", loaded)
+            found = register(loaded)
     return found
 
 
 def make_strategy(strategy: str | Strategy, owner: str = "tune()") -> Strategy:
     """A strategy instance from its name (the error lists the names) or the instance itself."""
     if isinstance(strategy, Strategy):
+        _check_instance(strategy, owner)
         return strategy
     cls = strategy_class(strategy) if isinstance(strategy, str) else None
     if cls is None:
@@ -79,7 +91,7 @@ def stored_strategy(name: str | None, given: str | Strategy | None = None) -> St
     owner = "load_study()"
     if name is None:
         return make_strategy(given if given is not None else "auto", owner)
-    given_name = given.name if isinstance(given, Strategy) else given
+    given_name = _check_instance(given, owner) if isinstance(given, Strategy) else given
     if given_name is not None and given_name != name:
         raise fail("strategy", owner, f"None or the study's own strategy {name!r}", given_name)
     if isinstance(given, Strategy):
@@ -92,6 +104,30 @@ def stored_strategy(name: str | None, given: str | Strategy | None = None) -> St
             f"(load_study(..., strategy=...)); from the command line, --strategy "
             f"module:Class or file.py:Class imports and registers it.")
     return cls()
+
+
+def _name_of(cls: type[Strategy], parameter: str, owner: str) -> str:
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise fail(parameter, owner, "a Strategy class with a non-empty str 'name'", cls)
+    return name
+
+
+def _check_instance(strategy: Strategy, owner: str) -> str:
+    """The name of ``strategy``, refused when it stands for another class (a built-in's, say,
+    taken by a class of the user's): the study stores the name, and workers and reports rebuild
+    that class from it. A subclass that keeps its parent's name and only prunes (overrides
+    should_stop) still plans and answers as the rebuilt parent does."""
+    cls = type(strategy)
+    name = _name_of(cls, "strategy", owner)
+    known = STRATEGIES.get(name) or _registered.get(name)
+    if known is not None and _qualname(known) != _qualname(cls) and not (
+            issubclass(cls, known) and cls.ask is known.ask
+            and cls.recommend is known.recommend):
+        raise fail("strategy", owner, f"a Strategy whose name is its own (the strategy {name!r} "
+                   f"is {_qualname(known)}: the study stores the name, and workers and reports "
+                   "would rebuild that class from it)", strategy)
+    return name
 
 
 def _qualname(cls: type) -> str:
