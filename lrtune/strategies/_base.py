@@ -194,6 +194,21 @@ def answer_of(strategy: Strategy, context: Context) -> Answer:
     return answer
 
 
+def stop_of(strategy: Strategy, context: Context, trial: RunningTrial) -> bool:
+    """The strategy's :meth:`~Strategy.should_stop` for a running trial; a
+    :class:`StrategyError` naming the strategy when it raises or answers other than True or
+    False (a str "no" would prune every trial, None none): its bug, not the objective's."""
+    try:
+        stop = strategy.should_stop(context, trial)
+    except Exception as err:  # noqa: BLE001 - whatever it raised, the strategy is the culprit
+        raise StrategyError(f"The strategy {strategy.name!r} raised in should_stop(): "
+                            f"{describe(err)}") from err
+    if not isinstance(stop, bool | np.bool_):
+        raise StrategyError(f"The strategy {strategy.name!r} answered should_stop() with "
+                            f"{stop!r}: it must answer True or False.")
+    return bool(stop)
+
+
 def _runnable(strategy: Strategy, proposal: Proposal, context: Context) -> Proposal:
     """``proposal`` as the worker runs and stores it (plain ints and floats, the space's own
     choices), or a StrategyError when it cannot run as asked. Checked here, not by the storage

@@ -18,7 +18,8 @@ from numbers import Real
 
 from lrtune._failure import describe
 from lrtune.strategies import Proposal, RunningTrial, Strategy
-from lrtune.exceptions import ObjectiveError, ObjectiveFailedError
+from lrtune.strategies._base import stop_of
+from lrtune.exceptions import ObjectiveError, ObjectiveFailedError, StrategyError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.study._heartbeat import Heartbeat
 from lrtune.study._schema import downsample_history
@@ -43,9 +44,10 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
          number: int, heartbeat: Heartbeat) -> TrialRecord | None:
     prunes = type(study.strategy).should_stop is not Strategy.should_stop
     last_report = -math.inf
+    strategy_failed: StrategyError | None = None  # raised inside the objective, which may catch
 
     def checkpoint(trial: Trial) -> bool:
-        nonlocal last_report
+        nonlocal last_report, strategy_failed
         if time.monotonic() - last_report >= PROGRESS_SECONDS:
             last_report = time.monotonic()
             steps, losses = trial.monitor.steps, trial.monitor.losses
@@ -53,7 +55,13 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
                 heartbeat.taken = True
         if heartbeat.taken:
             raise TrialStopped(_TAKEN, f"trial {number} was declared lost by another worker")
-        return prunes and study.strategy.should_stop(study.context(), RunningTrial.of(trial))
+        if not prunes:
+            return False
+        try:
+            return stop_of(study.strategy, study.context(), RunningTrial.of(trial))
+        except StrategyError as err:
+            strategy_failed = err
+            raise
 
     trial = Trial(number, proposal.params, proposal.steps, study.seed, study.space,
                   full_steps=study.steps, checkpoint=checkpoint)
@@ -77,11 +85,11 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
     except Exception as err:  # noqa: BLE001 - the objective's own failure is the trial's verdict
         state, error, raised = TrialState.FAILED, describe(err), err
     except BaseException as err:  # interrupted: the config runs again on resume, then re-raise
-        study.finish_trial(trial_id, TrialState.LOST, None, steps_done=trial.steps_done,
-                           error=f"lost: interrupted ({type(err).__name__})",
-                           history=downsample_history(trial.monitor.steps, trial.monitor.losses),
-                           wall_time=time.perf_counter() - start)
+        _lose(study, trial_id, trial, f"lost: interrupted ({type(err).__name__})", start)
         raise
+    if strategy_failed is not None:  # the strategy's bug: its trial runs again once it is fixed
+        _lose(study, trial_id, trial, "lost: the strategy failed while it trained", start)
+        raise strategy_failed
     diagnosis = trial.diagnose(value) if len(trial.monitor.losses) else None
     if state is TrialState.COMPLETED and diagnosis is not None and diagnosis.diverged:
         state, value = TrialState.DIVERGED, None  # blew up but the objective swallowed it
@@ -105,6 +113,12 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
     if raised is not None:
         _stop_on_repeated_failure(study, raised)
     return study.record(trial_id)
+
+
+def _lose(study: Study, trial_id: int, trial: Trial, error: str, start: float) -> None:
+    study.finish_trial(trial_id, TrialState.LOST, None, steps_done=trial.steps_done, error=error,
+                       history=downsample_history(trial.monitor.steps, trial.monitor.losses),
+                       wall_time=time.perf_counter() - start)
 
 
 def _stop_on_repeated_failure(study: Study, raised: Exception) -> None:

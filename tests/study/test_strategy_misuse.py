@@ -128,6 +128,45 @@ class Pruning(GridStrategy):
         return False
 
 
+class PruneBadly(GridStrategy):
+    def __init__(self, answer: object = None):
+        self.answer = answer
+
+    def should_stop(self, context, trial):
+        if self.answer is None:
+            raise KeyError("losses")
+        return self.answer
+
+
+def careless(trial):
+    """An objective that catches whatever reporting raises, and trains on."""
+    loss = 1.0
+    for step in range(trial.steps):
+        loss = abs(math.log10(trial.lr) + 1) + 1 / (step + 1)
+        try:
+            trial.report(loss)
+        except Exception:  # noqa: BLE001 - what a careless objective does
+            pass
+    return loss
+
+
+@pytest.mark.parametrize("answer, said", [
+    (None, r"raised in should_stop\(\): KeyError: 'losses'"),
+    ("no", r"answered should_stop\(\) with 'no': it must answer True or False"),  # pruned all
+])
+@pytest.mark.parametrize("train", [objective, careless])
+def test_a_should_stop_that_breaks_its_contract_stops_the_study_not_the_trial(tmp_path, answer,
+                                                                            said, train):
+    # it failed the trial instead, and three such failures blamed the objective
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(StrategyError, match=r"^The strategy 'grid' " + said):
+        lrtune.tune(train, steps=4 * STEPS, budget=3.0, strategy=PruneBadly(answer),
+                    space=SPACE, seed=0, storage=url, study_name="s")
+    trials = lrtune.load_study("s", url, strategy=PruneBadly(answer)).trials
+    assert [(t.state, t.error) for t in trials] == [
+        (TrialState.LOST, "lost: the strategy failed while it trained")]  # it runs again
+
+
 class Random(Strategy):
     name = "random"  # taken by the built-in
 
