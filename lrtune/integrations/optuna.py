@@ -43,7 +43,7 @@ from lrtune.records import TrialRecord, TrialState
 from lrtune.schedules import Schedule
 from lrtune.space import Space
 from lrtune.strategies import Context, Proposal, Strategy, make_strategy
-from lrtune.strategies._base import answer_of
+from lrtune.strategies._base import answer_of, recommendation_of
 from lrtune.study._schema import (
     BUDGET_ATTR, CONFIG_ATTR, PREFIX, RETIRED_ATTR, attrs_of, downsample_history, prefixed,
     record_from_optuna,
@@ -216,7 +216,7 @@ class LrtuneSampler(BaseSampler):
             raise optuna.TrialPruned("lrtune: the budget is spent; nothing is left to train")
         # Done, but asked for more (a finished study optimized again): train the answer again.
         study.stop()
-        best = self.strategy.recommend(context)
+        best = recommendation_of(self.strategy, context)
         lr = best.lr if best is not None else space.lr_range.low
         return self._claim(study, trial, Proposal(space.config(lr), self.steps, "extra"), space)
 

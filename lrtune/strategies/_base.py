@@ -194,6 +194,22 @@ def answer_of(strategy: Strategy, context: Context) -> Answer:
     return answer
 
 
+def recommendation_of(strategy: Strategy, context: Context) -> TrialRecord | None:
+    """The strategy's :meth:`~Strategy.recommend`: None or one of the study's own trials, else
+    a :class:`StrategyError` naming the strategy (a record of another study, or a dict, would
+    reach ``study.best`` and the report as the study's answer)."""
+    try:
+        best = strategy.recommend(context)
+    except Exception as err:  # noqa: BLE001 - whatever it raised, the strategy is the culprit
+        raise StrategyError(f"The strategy {strategy.name!r} raised in recommend(): "
+                            f"{describe(err)}") from err
+    live = context.live  # the same object, as every built-in answers; else an equal one
+    if best is not None and all(t is not best for t in live) and best not in live:
+        raise StrategyError(f"The strategy {strategy.name!r} recommended {best!r}: it must answer "
+                            "None or one of context.live, the study's trials.")
+    return best
+
+
 def stop_of(strategy: Strategy, context: Context, trial: RunningTrial) -> bool:
     """The strategy's :meth:`~Strategy.should_stop` for a running trial; a
     :class:`StrategyError` naming the strategy when it raises or answers other than True or

@@ -20,6 +20,7 @@ from lrtune.exceptions import StudyExtendedWarning
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import Space
 from lrtune.strategies import Context, LrEstimate, Strategy, best_estimate, stored_strategy
+from lrtune.strategies._base import recommendation_of
 from lrtune.study._heartbeat import HEARTBEAT_SECONDS, RunningTrial
 from lrtune.study._schema import (
     BEAT_ATTR, BUDGET_ATTR, CONFIG_ATTR, HEARTBEAT_ATTR, RANGE_TEST_ATTR, RETIRED_ATTR, attrs_of,
@@ -226,7 +227,7 @@ class Study:
     @property
     def best(self) -> TrialRecord | None:
         """The strategy's answer: the trial whose LR (and params) to use."""
-        return self.strategy.recommend(self.context())
+        return recommendation_of(self.strategy, self.context())
 
     @property
     def estimate(self) -> LrEstimate | None:
@@ -234,7 +235,7 @@ class Study:
         an estimate with a 68% interval, and a flag when the answer sits at an end of the LR
         range (None while no trial completed)."""
         context = self.context()
-        best = self.strategy.recommend(context)
+        best = recommendation_of(self.strategy, context)
         return None if best is None else best_estimate(context, best)
 
     @property

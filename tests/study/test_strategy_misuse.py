@@ -2,6 +2,7 @@
 InvalidParameterError that names the strategy and what it did, before anything is written;
 never a hang, an error from deep inside Optuna, or a study that silently does something else."""
 
+import dataclasses
 import math
 import sys
 
@@ -165,6 +166,36 @@ def test_a_should_stop_that_breaks_its_contract_stops_the_study_not_the_trial(tm
     trials = lrtune.load_study("s", url, strategy=PruneBadly(answer)).trials
     assert [(t.state, t.error) for t in trials] == [
         (TrialState.LOST, "lost: the strategy failed while it trained")]  # it runs again
+
+
+class RecommendBadly(GridStrategy):
+    name = "test-recommend-badly"  # grid's plan, its own answer: a name of its own
+
+    def __init__(self, answer: object = None):
+        self.answer = answer
+
+    def recommend(self, context):
+        if self.answer is None:
+            raise ValueError("no trials")
+        return self.answer
+
+
+def test_a_recommend_that_breaks_its_contract_is_said_where_the_answer_is_read(tmp_path):
+    # another study's trial (or a dict) went out as study.best, and on into the report
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    other = _tune("grid").trials[0]
+    study = _tune(RecommendBadly(), storage=url, study_name="s")
+    for answer, said in ((None, r"raised in recommend\(\): ValueError: no trials"),
+                         ({"lr": 0.1}, r"recommended \{'lr': 0.1\}: it must answer None or "
+                                       r"one of context.live"),
+                         (dataclasses.replace(other, number=99), r"recommended TrialRecord")):
+        reopened = lrtune.load_study("s", url, strategy=RecommendBadly(answer))
+        for read in ("best", "estimate"):
+            with pytest.raises(StrategyError, match=r"^The strategy 'test-recommend-badly' "
+                                                    + said):
+                getattr(reopened, read)
+    own = dataclasses.replace(study.trials[1])  # an equal copy of its own trial is its own
+    assert lrtune.load_study("s", url, strategy=RecommendBadly(own)).best == study.trials[1]
 
 
 class Random(Strategy):
