@@ -11,6 +11,7 @@ import typer
 from lrtune._validation import check_choice, fail
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_function
+from lrtune.cli._options import FIND_OPTION_OF, as_option, find_words
 from lrtune.exceptions import InvalidParameterError
 from lrtune.finder import FinderResult, find
 from lrtune.finder._plan import PROBE_BATCHES
@@ -65,17 +66,21 @@ def find_command(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the history and "
                                                    "reading as JSON to this file.")] = None,
 ) -> None:
-    if setup_target is None:
-        check_choice(task, "task", "lrtune find", TASKS)
-        setup = _builtin(task, seed)
-        iters = int(BUDGET * get_task(task).steps) if iters is None else iters
-    else:
-        setup = _user_setup(setup_target)
-        iters = 150 if iters is None else iters
-    _make_folders({"--out": out, "--json": json_path})
-    result = find(setup.pop("model"), setup.pop("optimizer"), setup.pop("data"),
-                  start_lr=start_lr, end_lr=end_lr, num_iter=iters, seed=seed,
-                  probe_batches=probe_batches, **setup)
+    try:
+        if setup_target is None:
+            check_choice(task, "task", "lrtune find", TASKS)
+            setup = _builtin(task, seed)
+            iters = int(BUDGET * get_task(task).steps) if iters is None else iters
+        else:
+            setup = _user_setup(setup_target)
+            iters = 150 if iters is None else iters
+        _check_figure(out)
+        _make_folders({"--out": out, "--json": json_path})
+        result = find(setup.pop("model"), setup.pop("optimizer"), setup.pop("data"),
+                      start_lr=start_lr, end_lr=end_lr, num_iter=iters, seed=seed,
+                      probe_batches=probe_batches, **setup)
+    except InvalidParameterError as err:
+        raise as_option(err, FIND_OPTION_OF) from None
     _report(result)
     if out is not None:
         result.plot(out)
@@ -83,6 +88,19 @@ def find_command(
     if json_path is not None:
         result.to_json(json_path)
         console.print(f"History written to {json_path}")
+
+
+def _check_figure(path: Path | None) -> None:
+    """Refuse a figure format matplotlib cannot write before the test runs, not after it."""
+    if path is None or not path.suffix:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        raise InvalidParameterError(
+            f"--out {str(path)!r}: matplotlib cannot write {path.suffix!r} figures; name a file "
+            f"ending in one of {', '.join('.' + f for f in sorted(formats))}.")
 
 
 def _make_folders(files: dict[str, Path | None]) -> None:
@@ -114,7 +132,7 @@ def _builtin(name: str, seed: int) -> dict[str, Any]:
 
 
 def _user_setup(target: str) -> dict[str, Any]:
-    builder = load_function(target, "SETUP", "lrtune find", "a function of no arguments", 0)
+    builder = load_function(target, "SETUP", "a function of no arguments", 0)
     built = builder()
     if isinstance(built, tuple) and len(built) == 4:
         return dict(zip(("model", "optimizer", "data", "loss_fn"), built, strict=True))
@@ -124,13 +142,18 @@ def _user_setup(target: str) -> dict[str, Any]:
             return dict(built)
     requirement = ("a tuple (model, optimizer, data, loss_fn) or a dict with keys "
                    f"{', '.join(SETUP_KEYS)} and optionally {', '.join(OPTIONAL_KEYS)}")
-    raise fail("setup", "lrtune find", f"a function returning {requirement}", type(built).__name__)
+    got = (f"a tuple of {len(built)}" if isinstance(built, tuple)
+           else f"a dict with keys {', '.join(map(str, built))}" if isinstance(built, Mapping)
+           else type(built).__name__)
+    raise fail("setup", "lrtune find", f"a function returning {requirement}", got)
 
 
 def _report(result: FinderResult) -> None:
     low, high = result.band
     triple = result.triple
-    console.print(f"[bold green]Suggested lr: {result.suggestion:.3g}[/]  "
+    clear = result.verdict.value == "clear"  # green only for a suggestion usable as is
+    console.print(f"[bold {'green' if clear else 'yellow'}]Suggested lr: "
+                  f"{result.suggestion:.3g}[/]  "
                   f"(80% band {low:.3g} - {high:.3g})")
     console.print(f"  safe {triple.safe:.3g}   default {triple.default:.3g}   "
                   f"aggressive {triple.aggressive:.3g}")
@@ -139,8 +162,9 @@ def _report(result: FinderResult) -> None:
     console.print(f"  read from the curve's knee at lr {result.knee_lr:.3g} (80% of its fall; "
                   f"minimum at {result.min_lr:.3g}), times {scale:.2g} for a full run with this "
                   "schedule and optimizer")
+    fine = len(result.passes) - 1
     console.print(f"  diverged {diverged}; "
-                  f"{result.steps} steps: a coarse sweep and {len(result.passes) - 1} fine "
-                  f"passes ({result.stop_reason})")
-    colour = "green" if result.verdict.value == "clear" else "yellow"
-    console.print(f"  verdict: [{colour}]{result.verdict.value}[/] - {result.hint}")
+                  f"{result.steps} steps: a coarse sweep and {fine} fine "
+                  f"pass{'' if fine == 1 else 'es'} ({result.stop_reason})")
+    colour = "green" if clear else "yellow"
+    console.print(f"  verdict: [{colour}]{result.verdict.value}[/] - {find_words(result.hint)}")

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lrtune._validation import fail
 from lrtune.exceptions import InvalidParameterError
 
 
@@ -40,8 +39,7 @@ def load_object(spec: str, what: str = "TARGET") -> Any:
         raise InvalidParameterError(f"{what}: {module_name!r} has no attribute {attr!r}.") from None
 
 
-def load_function(spec: str, what: str, owner: str, requirement: str,
-                  arguments: int) -> Callable[..., Any]:
+def load_function(spec: str, what: str, requirement: str, arguments: int) -> Callable[..., Any]:
     """The callable named by ``spec``, checked to take ``arguments`` positional arguments, so a
     wrong target fails here in one line instead of in every call (every trial of a study).
 
@@ -49,13 +47,21 @@ def load_function(spec: str, what: str, owner: str, requirement: str,
     read (some builtins) is let through: its call will say.
     """
     function = load_object(spec, what)
+    if not callable(function):  # named by its type: its repr may be a whole data set
+        raise _not_a(what, requirement, f"it is of type {type(function).__name__}", spec)
     try:
         inspect.signature(function).bind(*[None] * arguments)
-    except TypeError as err:  # not callable, or it takes other arguments
-        raise fail(what.lower(), owner, f"{requirement} ({err})", spec) from None
+    except TypeError as err:  # it takes other arguments
+        raise _not_a(what, requirement, str(err), spec) from None
     except ValueError:  # no signature to read
         pass
     return function
+
+
+def _not_a(what: str, requirement: str, why: str, spec: str) -> InvalidParameterError:
+    """The error for a ``spec`` that names the wrong kind of object, in the words of the command
+    line: the argument as its help names it (``TARGET``), not a Python parameter."""
+    return InvalidParameterError(f"{what} must be {requirement} ({why}). Got {spec!r} instead.")
 
 
 def _load_file(path: Path, what: str) -> Any:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from lrtune.cli._app import app, console
 from lrtune.cli._strategy_option import StrategyOption, register_strategy
-from lrtune.exceptions import LrtuneError
+from lrtune.exceptions import InvalidParameterError, LrtuneError
 from lrtune.progress import VERDICT_STYLE, shown
 from lrtune.report import FORMATS, report_data, write_report
 from lrtune.report._data import (
@@ -32,7 +32,7 @@ def _stem(study: str) -> str:
 
 @app.command()
 def report(
-    study: Annotated[str, typer.Argument(help="Name of the study.")],
+    study: Annotated[str, typer.Argument(metavar="STUDY", help="Name of the study.")],
     storage: Annotated[str, typer.Option(help=STORAGE_HELP)],
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="The HTML file to write (html), or the folder for the figures "
@@ -43,6 +43,12 @@ def report(
 ) -> None:
     """Write a self-contained HTML report of STUDY (figures, trial table, recommendation)."""
     register_strategy(strategy)
+    if format == "html" and output is not None and output.suffix[1:].lower() in FORMATS[1:]:
+        # an HTML file named out.png opens nowhere: the figures are their own format
+        raise InvalidParameterError(
+            f"-o {str(output)!r} names a {output.suffix} file, but --format html writes an HTML "
+            f"file: give -o a .html name, or --format {output.suffix[1:].lower()} and -o a "
+            "folder for the figures.")
     opened = load_study(study, storage, read_only=True)
     stem = _stem(study)
     if output is None:
@@ -59,7 +65,7 @@ def report(
 
 @app.command()
 def show(
-    study: Annotated[str, typer.Argument(help="Name of the study.")],
+    study: Annotated[str, typer.Argument(metavar="STUDY", help="Name of the study.")],
     storage: Annotated[str, typer.Option(help=STORAGE_HELP)],
     strategy: StrategyOption = None,
 ) -> None:
@@ -83,7 +89,9 @@ def show(
         # rich types justify as a Literal; these are its names
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in data.rows:
-        style = VERDICT_STYLE.get(r["verdict"], "dim")
+        # a trial that failed or was lost says so, not how its curve looked before it did
+        verdict = r["state"] if r["state"] in ("failed", "lost") else r["verdict"]
+        style = VERDICT_STYLE.get(verdict, "dim")
         settings = ", ".join(f"{k} {v}" for k, v in r["settings"].items())
         table.add_row(
             ("* " if r["best"] else "") + str(r["number"]), shown(r["tag"]),
@@ -91,7 +99,7 @@ def show(
             f"{r['steps_done']}/{r['steps']} {length_label(r['steps'], info['steps'])}",
             wall_label(r["wall_time"]),
             f"{r['value']:.4g}" if r["value"] is not None else "-",
-            f"[{style}]{shown(r['verdict'])}[/]",
+            f"[{style}]{shown(verdict)}[/]",
             shown(r["error"] or "; ".join(filter(None, (r["evidence"], r["standing"])))),
         )
     console.print(table)
@@ -99,4 +107,6 @@ def show(
         console.print(f"\nrecommended configuration: {shown(config_text(data.config))}")
     if estimate_sentences(data.basin):
         console.print(f"\n{shown(estimate_sentences(data.basin))}")
-    console.print(f"\n[bold]{shown(data.recommendation)}[/]")
+    # the report's sentence points below to its table: here the table came first
+    sentence = data.recommendation.replace("errors below", "errors above")
+    console.print(f"\n[bold]{shown(sentence)}[/]")

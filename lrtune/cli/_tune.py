@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from contextlib import ExitStack
 from typing import Annotated, Any, Optional
 
@@ -9,11 +10,14 @@ import typer
 
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_function
-from lrtune.cli._options import as_option
-from lrtune.exceptions import InvalidParameterError, LrtuneError
+from lrtune.cli._options import as_option, objective_words
+from lrtune.exceptions import (
+    InvalidParameterError, LrtuneError, ObjectiveError, ObjectiveFailedError, StudyExtendedWarning,
+)
 from lrtune.progress import Progress
 from lrtune.records import TrialState
-from lrtune.space import Space
+from lrtune.schedules import SCHEDULES
+from lrtune.space import BUILT_BY_NAME, Space
 from lrtune.strategies import STRATEGIES
 from lrtune.study import Study, load_study, tune
 from lrtune.study._storage import StorageError
@@ -22,6 +26,7 @@ from lrtune.study._worker import interrupt_on_sigterm
 @app.command("tune")
 def tune_command(
     target: Annotated[str, typer.Argument(
+        metavar="TARGET",
         help="The objective, as module:function or file.py:function; it takes an lrtune.Trial "
              "and returns the validation loss.")],
     steps: Annotated[int, typer.Option(help="Length of one full training run, in steps.")],
@@ -33,7 +38,8 @@ def tune_command(
     lr_max: Annotated[Optional[float], typer.Option(
         help="Highest LR to search (default: the optimizer family's).")] = None,
     optimizer: Annotated[list[str], typer.Option(help="Optimizer family (repeat for a choice).")] = ["adamw"],  # noqa: B006,E501
-    schedule: Annotated[list[str], typer.Option(help="Schedule name (repeat for a choice).")] = ["constant"],  # noqa: B006,E501
+    schedule: Annotated[list[str], typer.Option(
+        help=f"Schedule: {', '.join(BUILT_BY_NAME)} (repeat for a choice).")] = ["constant"],  # noqa: B006,E501
     warmup: Annotated[list[float], typer.Option(
         help="Warm-up, as a fraction of each run (repeat for a choice).")] = [0.0],  # noqa: B006
     weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 0.0,
@@ -56,26 +62,33 @@ def tune_command(
         help="Fail a trial that runs longer than this many seconds (a hung objective).")] = None,
 ) -> None:
     """Search the learning rate of TARGET within a compute budget; shows every trial."""
+    _check_schedules(schedule)
     try:
         space = Space(lr=_lr_range(lr_min, lr_max, optimizer), optimizer=optimizer,
                       schedule=schedule, warmup=warmup, weight_decay=weight_decay)
     except InvalidParameterError as err:
         raise as_option(err) from None
-    objective = load_function(target, "TARGET", "lrtune tune",
-                              "a function of one argument, the trial", 1)
+    objective = load_function(target, "TARGET", "a function of one argument, the trial", 1)
     if ray is not None and storage is None:
         raise typer.BadParameter("--ray needs --storage: a URL every Ray node reaches "
                                  "(sqlite:///lrtune.db on one node, postgresql://... across nodes)")
+    if (workers or 1) > 1 and storage is None:  # said here in the options' words, not tune()'s
+        raise InvalidParameterError(f"--workers {workers} needs --storage: the worker processes "
+                                    "share the study through it (e.g. sqlite:///lrtune.db).")
     run: dict[str, Any] = dict(steps=steps, budget=budget, strategy=strategy, space=space,
                                storage=storage, study_name=study, seed=seed, workers=workers,
                                trial_timeout=trial_timeout)
     interrupt_on_sigterm()  # a scheduler's preemption stops like Ctrl-C: trials marked lost
     earlier = _stored(storage, study)
-    if earlier is not None:
-        console.print(f"resuming: {_kept(earlier)} trials, {earlier.spent:.2f} of {budget:g} "
-                      "runs spent")
+    if earlier is not None and _continues(earlier, run):  # not before a refusal of the settings
+        grows = f"; the budget grows to {budget:g} runs" if budget > earlier.budget else ""
+        console.print(f"resuming: {_kept(earlier)} trials, {earlier.spent:.2f} of "
+                      f"{earlier.budget:g} runs spent{grows}")
     try:
         with ExitStack() as stack:
+            stack.enter_context(warnings.catch_warnings())
+            # the line above says so when the budget grows: no Python warning with a source line
+            warnings.simplefilter("ignore", StudyExtendedWarning)
             if ray is not None:
                 from lrtune.study._ray import connected
 
@@ -85,6 +98,9 @@ def tune_command(
             result = tune(progress.watch(objective), callbacks=[progress], **run)
     except InvalidParameterError as err:
         raise as_option(err) from None
+    except (ObjectiveError, ObjectiveFailedError) as err:
+        raise LrtuneError(objective_words(str(err), target,
+                                          kept=storage is not None and study is not None)) from None
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM
         console.print(_interrupted(storage, study))
         # typer types the code as int; a SystemExit's code (int, str or None) passes through
@@ -94,7 +110,7 @@ def tune_command(
     if best is None:
         raise LrtuneError(_nothing_completed(result))
     console.print(f"\n[bold green]best lr {best.lr:.4g}[/] (value {best.value:.5g}, trial "
-                  f"{best.number}, {best.steps} steps); spent {result.spent:.2f} of {budget:g} "
+                  f"{best.number}, {_steps(best.steps)}); spent {result.spent:.2f} of {budget:g} "
                   "runs")
     for line in summary_lines(result):
         console.print(line)
@@ -105,6 +121,25 @@ def summary_lines(study: Study) -> list[str]:
     interval, a warning when the answer sits at an edge of the range, a note when the move of the
     best LR with the run's length was assumed, and why budget is left."""
     lines = []
+    best = study.best
+    if best is not None and best.diagnosis and best.verdict != "healthy":
+        # the answer's own run went wrong (collapsed, stagnant, ...): say so beside the answer
+        findings = best.diagnosis["findings"]
+        seen = next((f for f in findings if f.get("status") == best.verdict), findings[0])
+        lines.append(f"[bold yellow]warning:[/] the best trial ({best.number}) was "
+                     f"{best.verdict}: {seen['evidence']}")
+    failed = [t for t in study.trials if t.state is TrialState.FAILED]
+    if failed:  # an answer read from the trials that did not fail: say how many did, and why
+        lines.append(f"[bold yellow]warning:[/] {len(failed)} of {len(study.trials)} trials "
+                     f"failed, the last at lr {failed[-1].lr:.3g} with: {failed[-1].error}")
+    completed = [t for t in study.trials if t.state is TrialState.COMPLETED]
+    if len(completed) >= 3 and len({t.value for t in completed}) == 1:
+        lrs = [t.lr for t in completed]
+        lines.append(f"[bold yellow]warning:[/] all {len(completed)} completed trials returned "
+                     f"{completed[0].value:.5g}, at LRs from {min(lrs):.3g} to {max(lrs):.3g}: "
+                     "the LR changed nothing, so no LR is better than another; check that "
+                     "TARGET trains with the trial's optimizer (or trial.lr) and steps its "
+                     "scheduler")
     estimate = study.estimate
     if estimate is not None and estimate.low is not None:
         lines.append(f"estimated full-length best lr {estimate.describe()}")
@@ -112,10 +147,38 @@ def summary_lines(study: Study) -> list[str]:
         lines.append(f"[bold yellow]{kind}:[/] {text}")
     left = study.budget - study.spent
     if left >= 0.05:
+        # steps are given back only by runs that stopped early; else the strategy's plan left
+        # less than one more trial
+        stopped = sum(t.state.finished and t.steps_done < t.steps for t in study.trials)
+        why = (f" ({stopped} runs stopped early and gave back their steps)" if stopped > 1
+               else " (1 run stopped early and gave back its steps)" if stopped else "")
         lines.append(f"{left:.2f} runs left unspent: less than the next trial the "
-                     f"{study.strategy.name!r} strategy would run (runs that diverged stopped "
-                     "early and gave back their steps)")
+                     f"{study.strategy.name!r} strategy would run{why}")
     return lines
+
+
+def _steps(steps: int) -> str:
+    return f"{steps} step{'' if steps == 1 else 's'}"
+
+
+def _continues(earlier: Study, run: dict[str, Any]) -> bool:
+    """Whether ``tune`` will go on with the stored study ``earlier``: the same settings and a
+    budget at least as large (else it refuses, naming each difference)."""
+    return (run["budget"] >= earlier.budget and run["steps"] == earlier.steps
+            and run["seed"] == earlier.seed and run["strategy"] == earlier.strategy.name
+            and run["space"].describe() == earlier.space.describe())
+
+
+def _check_schedules(names: list[str]) -> None:
+    """Only the schedules a name builds: Space()'s own error lists every registered one, then
+    asks for a Schedule object, which no option can give."""
+    for name in names:
+        if name not in BUILT_BY_NAME:
+            needs = (f"; {name!r} needs parameters beyond its length (call lrtune.tune() with "
+                     f"make_schedule({name!r}, steps, ...) from Python for it)"
+                     if name in SCHEDULES else "")
+            raise InvalidParameterError(f"--schedule must be one of {', '.join(BUILT_BY_NAME)}"
+                                        f"{needs}. Got {name!r} instead.")
 
 
 def _lr_range(low: float | None, high: float | None,
@@ -162,5 +225,11 @@ def _nothing_completed(study: Study) -> str:
     seen = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
     failed = [t for t in study.trials if t.state is TrialState.FAILED]
     last = f"; the last failure: {failed[-1].error}" if failed else ""
+    if study.trials and all(t.state is TrialState.DIVERGED for t in study.trials):
+        lowest = min(t.lr for t in study.trials)  # the range sits above the cliff: point below
+        advice = (f"every LR tried diverged, down to {lowest:.3g}: search below it, e.g. "
+                  f"--lr-max {lowest / 10:.3g}")
+    else:
+        advice = "a lower --lr-max helps when every LR diverged"
     return (f"No trial completed ({seen or 'no trial ran'}){last}. See each trial with "
-            "'lrtune show' on a stored study; a lower --lr-max helps when every LR diverged.")
+            f"'lrtune show' on a stored study; {advice}.")

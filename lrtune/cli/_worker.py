@@ -11,7 +11,9 @@ import typer
 
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_function
+from lrtune.cli._options import objective_words
 from lrtune.cli._strategy_option import StrategyOption, register_strategy
+from lrtune.exceptions import LrtuneError, ObjectiveError, ObjectiveFailedError
 from lrtune.progress import Progress
 from lrtune.records import TrialRecord
 from lrtune.study import Study, join_study
@@ -21,6 +23,7 @@ from lrtune.study._worker import interrupt_on_sigterm
 @app.command("worker")
 def worker_command(
     target: Annotated[str, typer.Argument(
+        metavar="TARGET",
         help="The objective, as module:function or file.py:function (the one the study was "
              "created for).")],
     storage: Annotated[str, typer.Option(
@@ -30,8 +33,7 @@ def worker_command(
 ) -> None:
     """Join the stored study STUDY and run its trials until it is done."""
     # first: its module may register the study's strategy
-    objective = load_function(target, "TARGET", "lrtune worker",
-                              "a function of one argument, the trial", 1)
+    objective = load_function(target, "TARGET", "a function of one argument, the trial", 1)
     register_strategy(strategy)
     interrupt_on_sigterm()
     ran: list[TrialRecord] = []
@@ -43,6 +45,8 @@ def worker_command(
         with Progress(console) as progress:
             result = join_study(progress.watch(objective), storage=storage, study_name=study,
                                 callbacks=[progress, count])
+    except (ObjectiveError, ObjectiveFailedError) as err:
+        raise LrtuneError(objective_words(str(err), target, kept=True)) from None
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM
         console.print("stopped: the running trial is marked lost and will run again")
         code = stop.code if isinstance(stop, SystemExit) else 130

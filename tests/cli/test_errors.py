@@ -111,8 +111,8 @@ def test_lr_max_alone_takes_the_lower_bound_of_the_family_and_repeated_warmup_is
 def test_find_on_a_setup_function_that_needs_an_argument_is_one_line(lrtune_cli, tmp_path):
     (tmp_path / "needs.py").write_text("def make_setup(width):\n    raise AssertionError\n")
     assert one_line_error(lrtune_cli("find", "needs:make_setup", cwd=tmp_path)) == (
-        "error: The 'setup' parameter of lrtune find must be a function of no arguments "
-        "(missing a required argument: 'width'). Got 'needs:make_setup' instead.")
+        "error: SETUP must be a function of no arguments (missing a required argument: "
+        "'width'). Got 'needs:make_setup' instead.")
 
 
 def test_a_worker_on_a_damaged_database_says_why_in_one_line(lrtune_cli, tmp_path):
