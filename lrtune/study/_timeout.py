@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import functools
 import signal
+import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from lrtune._validation import fail
 from lrtune.exceptions import LrtuneError
 from lrtune.trial import Trial
+
+
+REFIRE_SECONDS = 0.01  # a time-out swallowed where Python cannot raise fires again this soon
 
 
 class TrialTimeoutError(LrtuneError, TimeoutError):
@@ -37,12 +42,24 @@ def with_timeout(objective: Callable[[Trial], float],
             # an objective that hangs alike in every trial stops the study (see _runner)
             raise TrialTimeoutError(f"the trial ran longer than trial_timeout={seconds:g} s")
 
+        hook = sys.unraisablehook
+
+        def again(unraisable: Any) -> None:
+            """Where the alarm landed in code that cannot raise (a weakref callback, a
+            ``__del__``), Python printed the time-out and went on: fire it again, quietly."""
+            if isinstance(unraisable.exc_value, TrialTimeoutError):
+                signal.setitimer(signal.ITIMER_REAL, REFIRE_SECONDS)
+            else:
+                hook(unraisable)
+
         previous = signal.signal(signal.SIGALRM, expire)
+        sys.unraisablehook = again
         signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
             return objective(trial)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            sys.unraisablehook = hook
 
     return timed

@@ -8,10 +8,12 @@ import math
 import os
 import random
 import re
+import signal
 import sqlite3
 import threading
 import time
 import tracemalloc
+import weakref
 from pathlib import Path
 
 import optuna
@@ -368,6 +370,30 @@ def test_case_9_a_trial_whose_progress_write_hangs_fails_after_trial_timeout(mon
     assert trial.state is TrialState.FAILED
     assert trial.error.startswith("TrialTimeoutError: the trial ran longer than "
                                   "trial_timeout=0.5 s")
+
+
+def _times_out_in_a_weakref_callback(trial):
+    class Batch:
+        pass
+
+    batch = Batch()
+    # the alarm lands where Python cannot raise (here at once, in a weakref's callback): it
+    # printed "Exception ignored in ..." and the trial hung on, past its time-out
+    ref = weakref.ref(batch, lambda _: signal.raise_signal(signal.SIGALRM))
+    del batch
+    for _ in range(3000):  # a loader that waits on for 30 s
+        time.sleep(0.01)
+    return float(ref() is None)
+
+
+def test_case_9_a_time_out_swallowed_by_python_fires_again(capfd):
+    study = lrtune.tune(_times_out_in_a_weakref_callback, steps=10, budget=1.0,
+                        strategy="random", space=SPACE, seed=0, trial_timeout=600.0)
+    (trial,) = study.trials
+    assert trial.state is TrialState.FAILED
+    assert trial.error.startswith("TrialTimeoutError: the trial ran longer than "
+                                  "trial_timeout=600 s (at tests/study/test_faults.py:")
+    assert "Exception ignored" not in capfd.readouterr().err  # fired again, quietly
 
 
 def test_case_9_trial_timeout_must_be_a_positive_number():
