@@ -105,7 +105,7 @@ class LrEstimate:
         return ("at a constant LR the best LR moves with the run's length, by an amount of each "
                 "recipe's own; the basin fit had one shorter length to read, so that move was "
                 "assumed, not measured: runs of a second length, or full-length ones, measure "
-                "it (auto buys them from a budget of 2 runs)")
+                "it (a larger budget buys them)")
 
     def notices(self) -> list[tuple[str, str]]:
         """What is said beside the estimate (by ``lrtune tune`` and the report), as (kind,
