@@ -37,7 +37,7 @@ class Standing:
 
     def __str__(self) -> str:
         if self.verdict == "best":
-            return "the best LR found so far"
+            return "the best LR among the runs of its length"  # a short rung has its own best
         where = (f"{_times(self.lr_ratio)} above" if self.lr_ratio >= 1
                  else f"{_times(1 / self.lr_ratio)} below")
         outcome = ("diverged" if math.isinf(self.gap)

@@ -28,7 +28,7 @@ def test_every_trial_is_placed_against_the_best_of_the_grid(grid_trials):
     completed = [t for t in grid_trials if t.state is TrialState.COMPLETED]
     best = min(completed, key=lambda t: t.value)
     placed = {t.number: standing(t, grid_trials) for t in grid_trials}
-    assert str(placed[best.number]) == "the best LR found so far"
+    assert str(placed[best.number]) == "the best LR among the runs of its length"
     for trial in completed:
         s = placed[trial.number]
         assert s.best.number == best.number and s.lr_ratio == pytest.approx(trial.lr / best.lr)
