@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from numbers import Real
 
+import torch
+
 from lrtune._failure import describe
 from lrtune.strategies import Proposal, RunningTrial, Strategy
 from lrtune.strategies._base import stop_of
@@ -144,6 +146,8 @@ def _stop_on_repeated_failure(study: Study, raised: Exception) -> None:
 
 
 def _judge(result: object) -> tuple[TrialState, float | None, str | None]:
+    if isinstance(result, torch.Tensor) and result.numel() == 1:  # `return loss`, as reported
+        result = result.item()
     if isinstance(result, bool) or not isinstance(result, Real):
         return TrialState.FAILED, None, (
             f"the objective must return a number (the loss to minimise); it returned {result!r}")

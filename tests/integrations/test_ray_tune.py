@@ -123,7 +123,7 @@ def _lr_loss(trial):
 
 def _returns_a_tensor(trial):
     _lr_loss(trial)
-    return torch.tensor(1.0)
+    return torch.tensor([1.0, 2.0])  # a loss per sample, not the loss
 
 
 def _raises(trial):
@@ -148,7 +148,7 @@ def test_an_objective_that_breaks_its_contract_ends_the_tuner_as_it_ends_tune(lo
     with pytest.raises(lrtune.ObjectiveError, match=r"broke its contract in trial 0: .*tensor"):
         _fit(searcher, _returns_a_tensor, tmp_path)
     (trial,) = searcher.study.trials  # the worker's record, not a generic error
-    assert trial.state is TrialState.FAILED and "it returned tensor(1.)" in trial.error
+    assert trial.state is TrialState.FAILED and "it returned tensor([1., 2.])" in trial.error
     assert trial.steps_done == 10
 
 

@@ -108,6 +108,20 @@ def test_objective_returning_a_non_number_stops_the_study_with_a_clear_error():
                     space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"))
 
 
+def test_an_objective_may_return_its_loss_tensor_but_not_a_loss_per_sample():
+    def objective(trial):
+        loss = torch.tensor([abs(math.log10(trial.lr) + 2)], requires_grad=True) * 2
+        return loss if trial.lr < 0.5 else loss.expand(3)  # `return loss`, as reported
+
+    space = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
+    study = lrtune.tune(objective, steps=10, budget=1.0, strategy="grid", space=space)
+    assert study.trials[0].value == pytest.approx(2 * abs(math.log10(study.trials[0].lr) + 2))
+    with pytest.raises(ObjectiveError,
+                       match=r"must return a number .* it returned tensor\(\[3\.7782, "):
+        lrtune.tune(objective, steps=10, budget=1.0, strategy="grid",
+                    space=lrtune.Space(lr=(0.6, 1.0), optimizer="sgd"))
+
+
 def test_an_objective_returning_a_number_past_the_floats_diverged():
     study = lrtune.tune(lambda trial: 10 ** 400, steps=10, budget=1.0, strategy="grid",
                         space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"))
