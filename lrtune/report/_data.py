@@ -179,12 +179,16 @@ def recommendation(study: Study, trials: Sequence[TrialRecord], best: TrialRecor
             ("lower the LR range", diverged),
             ("look at the failed trials' errors below",
              any(t.state is TrialState.FAILED for t in trials))) if applies)
-        return f"No trial has completed yet ({cliff}; {spent}){': ' + advice if advice else ''}."
+        yet = " yet" if running else ""  # else no trial of this study may complete: say so
+        return f"No trial has completed{yet} ({cliff}; {spent}){': ' + advice if advice else ''}."
     length = ("a full run" if best.steps >= study.steps
               else f"{best.steps} steps ({length_label(best.steps, study.steps)})")
     settings = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in _settings(best, varying).items())
+    # the answer's own run went wrong (collapsed, stagnant, ...): said with it, not only below
+    caution = (f" Its run was {best.verdict}: {best.diagnosis.get('hint', '')}".rstrip(": ")
+               if best.diagnosis and best.verdict != "healthy" else "")
     return (f"Train with lr = {best.lr:.3g}{f' ({settings})' if settings else ''}: trial "
-            f"{best.number} reached {best.value:.4g} after {length}; {cliff}; {spent}.")
+            f"{best.number} reached {best.value:.4g} after {length}; {cliff}; {spent}.{caution}")
 
 
 def estimate_sentences(basin: dict[str, Any]) -> str:

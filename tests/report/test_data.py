@@ -245,11 +245,12 @@ def test_without_a_completed_trial_the_advice_follows_what_happened(tmp_path):
     study.add_trial(optuna.trial.create_trial(params={"lr": 0.01}, distributions={"lr": lr},
                                               state=optuna.trial.TrialState.PRUNED))
     assert report_data(lrtune.load_study("open", url)).recommendation == (
-        "No trial has completed yet (no trial diverged; the search spent 1.00 of ? runs).")
+        "No trial has completed (no trial diverged; the search spent 1.00 of ? runs).")
     study.enqueue_trial({"lr": 0.1})
-    study.ask({"lr": lr})  # a trial still running
-    assert report_data(lrtune.load_study("open", url)).recommendation.endswith(
-        "runs): wait for the trials still running (1).")
+    study.ask({"lr": lr})  # a trial still running: one may complete yet
+    assert report_data(lrtune.load_study("open", url)).recommendation == (
+        "No trial has completed yet (no trial diverged; the search spent 2.00 of ? runs): wait "
+        "for the trials still running (1).")
     study.add_trial(optuna.trial.create_trial(params={"lr": 0.02}, distributions={"lr": lr},
                                               state=optuna.trial.TrialState.FAIL))
     study.add_trial(optuna.trial.create_trial(  # as lrtune writes a run that blew up
@@ -258,3 +259,17 @@ def test_without_a_completed_trial_the_advice_follows_what_happened(tmp_path):
     assert report_data(lrtune.load_study("open", url)).recommendation.endswith(
         "runs): wait for the trials still running (1); lower the LR range; look at the failed "
         "trials' errors below.")
+
+
+def test_an_answer_whose_own_run_went_wrong_says_so_with_the_answer(digits):
+    # an LR range far too low: every run barely moves, the best of them too, and "Train with
+    # lr = ..." alone read as an answer to use
+    from lrtune.tasks import objective
+
+    study = lrtune.tune(objective(digits), steps=60, budget=1.0, strategy="grid",
+                        space=lrtune.Space(lr=(1e-7, 1e-6), optimizer="sgd"), seed=0)
+    best = study.best
+    assert best.verdict == "stagnant"
+    sentence = report_data(study).recommendation
+    assert sentence.startswith(f"Train with lr = {best.lr:.3g}: trial {best.number} reached")
+    assert sentence.endswith(f". Its run was stagnant: {best.diagnosis['hint']}")
