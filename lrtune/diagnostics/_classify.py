@@ -162,13 +162,21 @@ def classify(
             and not unsettled):
         what = (f"best {best:.4g}" if held_out is None
                 else f"best {best:.4g}, held-out {held_out:.4g}")
-        findings.append(Finding(
-            Status.STAGNANT, None,
-            f"the loss fell only {100 * progress:.1f}% in {int(steps[-1] - steps[0]) + 1} steps "
-            f"({initial:.4g} -> {what})",
-            "The LR is probably too small to make progress: try one that is 10x higher.",
-            {"initial": initial, "best": best, "improvement": progress},
-        ))
+        length = int(steps[-1] - steps[0]) + 1
+        fall = initial - best
+        if fall >= thresholds.min_improvement * scale > fall - margin:  # a fall the noise hides
+            # (a short run whose loss jumps from step to step: too few steps to tell a too-high
+            # LR's noise from a too-low one's creep, so no direction is given)
+            evidence = (f"the loss fell {initial:.4g} -> {what} in {length} steps, only "
+                        f"{100 * progress:.1f}% beyond its step-to-step noise (sd {noise:.2g})")
+            hint = ("Nothing learned beyond the noise: a loss that jumps from step to step "
+                    "wants a lower LR (or larger batches), a flat one a higher LR.")
+        else:
+            evidence = (f"the loss fell only {100 * progress:.1f}% in {length} steps "
+                        f"({initial:.4g} -> {what})")
+            hint = "The LR is probably too small to make progress: try one that is 10x higher."
+        findings.append(Finding(Status.STAGNANT, None, evidence, hint,
+                                {"initial": initial, "best": best, "improvement": progress}))
     if not findings:
         ended = f"{final:.4g}" if held_out is None else f"{final:.4g}, held-out {held_out:.4g}"
         findings.append(Finding(

@@ -205,6 +205,22 @@ def test_a_run_that_learned_under_a_tenth_of_the_way_is_stagnant(digits):
     assert good.diagnosis.status is Status.HEALTHY
 
 
+@pytest.mark.parametrize("task_name, lr, steps", [("diabetes", 0.1, 8), ("mnist1d", 0.01, 8)])
+def test_a_short_run_whose_fall_its_noise_hides_is_not_sent_up_the_lr(task_name, lr, steps):
+    # 8 steps whose loss jumps from step to step: what it fell is within its noise, and the
+    # evidence said "fell only 0.0%" beside a fall, with "try an LR 10x higher" (a user's run at
+    # Adam's 0.1, the top of the range, was sent higher)
+    result = train(get_task(task_name), lr, steps=steps, seed=0)
+    diagnosis = result.diagnosis
+    assert diagnosis.status is Status.STAGNANT  # the verdict is as before: only its words
+    initial, best = (diagnosis.primary.values[k] for k in ("initial", "best"))
+    assert initial - best > 0.1 * initial  # it fell, by more than the tenth that counts ...
+    assert diagnosis.primary.evidence.startswith(  # ... but not beyond its noise
+        f"the loss fell {initial:.4g} -> best {best:.4g} in {steps} steps, only ")
+    assert "beyond its step-to-step noise" in diagnosis.primary.evidence
+    assert "higher" in diagnosis.hint and "lower" in diagnosis.hint  # no one direction
+
+
 def test_a_held_out_loss_at_chance_is_collapsed_though_the_training_loss_fell(memorise):
     # memorising shuffled labels: the training loss halves, the held-out loss (true labels)
     # ends above the untrained model's; from the training loss alone the run looks healthy
