@@ -2,7 +2,10 @@
 script runs it, and the one line a mistake prints."""
 
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +34,35 @@ def one_line_error(proc: Ran) -> str:
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: ")
     return line
+
+
+# a user's range-test setup for `lrtune find file.py:make_setup`: a linear regression, its
+# optimizer, its data and its loss
+LINEAR_SETUP = '''
+import torch
+from torch import nn
+
+
+def make_setup():
+    torch.manual_seed(0)
+    x = torch.randn(256, 8)
+    y = x @ torch.randn(8, 1)
+    model = nn.Linear(8, 1)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    return model, torch.optim.SGD(model.parameters(), lr=1e-3), data, nn.functional.mse_loss
+'''
+
+
+@contextmanager
+def user_folder(monkeypatch, folder: Path, files: Mapping[str, str]) -> Iterator[None]:
+    """The CLI run from ``folder`` holding the user's ``files`` (name: source), as a user runs
+    it from a project; the modules the loader imported from them are forgotten afterwards."""
+    for name, source in files.items():
+        (folder / name).write_text(source)
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the loader adds the folder: undo it
+    try:
+        yield
+    finally:
+        for name in files:
+            sys.modules.pop(Path(name).stem, None)

@@ -6,26 +6,10 @@ runs it."""
 
 import inspect
 import json
-import sys
 
 import pytest
-from cli_runs import one_line_error, run_main
+from cli_runs import LINEAR_SETUP, one_line_error, run_main, user_folder
 
-
-SETUP = '''
-import torch
-from torch import nn
-
-
-def make_setup():
-    torch.manual_seed(0)
-    x = torch.randn(256, 8)
-    y = x @ torch.randn(8, 1)
-    model = nn.Linear(8, 1)
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
-    return (model, torch.optim.SGD(model.parameters(), lr=1e-3), data,
-            nn.functional.mse_loss)
-'''
 
 TARGETS = '''
 objective = 3
@@ -38,20 +22,14 @@ def no_args():
 unreadable = max  # a builtin whose signature inspect cannot read: max(trial) raises TypeError
 '''
 
-STEMS = ("targets_setup", "targets_objectives")
 
 
 @pytest.fixture
 def lrtune_cli(monkeypatch, capsys, tmp_path):
     """Runs ``lrtune ARGS`` in ``tmp_path``, which holds the user's files of this module."""
-    (tmp_path / "targets_setup.py").write_text(SETUP)
-    (tmp_path / "targets_objectives.py").write_text(TARGETS)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))  # the loader adds the folder: undo it
-
-    yield lambda *args: run_main(monkeypatch, capsys, args)
-    for name in STEMS:
-        sys.modules.pop(name, None)
+    files = {"targets_setup.py": LINEAR_SETUP, "targets_objectives.py": TARGETS}
+    with user_folder(monkeypatch, tmp_path, files):
+        yield lambda *args: run_main(monkeypatch, capsys, args)
 
 
 def test_find_writes_the_figure_and_history_into_folders_it_creates(lrtune_cli, tmp_path):

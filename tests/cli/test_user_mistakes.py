@@ -4,10 +4,9 @@ way. The entry point runs in-process (``main()`` with ``sys.argv`` set), as the 
 script runs it."""
 
 import contextlib
-import sys
 
 import pytest
-from cli_runs import one_line_error, run_main
+from cli_runs import LINEAR_SETUP, one_line_error, run_main, user_folder
 
 import lrtune
 
@@ -69,35 +68,15 @@ def too_long(trial):
     return 1.0
 '''
 
-SETUP = '''
-import torch
-from torch import nn
-
-
-def make_setup():
-    torch.manual_seed(0)
-    x = torch.randn(256, 8)
-    y = x @ torch.randn(8, 1)
-    model = nn.Linear(8, 1)
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
-    return model, torch.optim.SGD(model.parameters(), lr=1e-3), data, nn.functional.mse_loss
-'''
-
-STEMS = ("mistakes_objectives", "mistakes_setup")
 
 
 @pytest.fixture
 def lrtune_cli(monkeypatch, capsys, tmp_path):
     """Runs ``lrtune ARGS`` in ``tmp_path``, which holds the user's files of this module."""
-    (tmp_path / "mistakes_objectives.py").write_text(OBJECTIVES)
-    (tmp_path / "mistakes_setup.py").write_text(SETUP)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))  # the loader adds the folder: undo it
     monkeypatch.delenv("LRTUNE_DEBUG", raising=False)
-
-    yield lambda *args: run_main(monkeypatch, capsys, args)
-    for name in STEMS:
-        sys.modules.pop(name, None)
+    files = {"mistakes_objectives.py": OBJECTIVES, "mistakes_setup.py": LINEAR_SETUP}
+    with user_folder(monkeypatch, tmp_path, files):
+        yield lambda *args: run_main(monkeypatch, capsys, args)
 
 
 def _flat(text: str) -> str:

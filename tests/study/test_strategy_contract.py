@@ -5,6 +5,7 @@ import dataclasses
 import sys
 
 import pytest
+from plugins import install_strategy
 
 import lrtune
 from lrtune.exceptions import InvalidParameterError, StrategyError, UnknownStrategyError
@@ -170,15 +171,7 @@ def test_register_refuses_what_it_cannot_rebuild():
 def test_an_entry_point_strategy_is_found_by_name(tmp_path, monkeypatch):
     """A package that declares ``[project.entry-points."lrtune.strategies"]``, installed as pip
     would (its dist-info on sys.path), is found without being imported first."""
-    (tmp_path / "ep_strategy.py").write_text(
-        "from lrtune.strategies import FINISHED, Strategy\n\n"
-        "class Plugged(Strategy):\n    name = 'test-plugged'\n\n"
-        "    def ask(self, context):\n        return FINISHED\n")
-    info = tmp_path / "ep_strategy-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-strategy\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[lrtune.strategies]\ntest-plugged = ep_strategy:Plugged\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    install_strategy(tmp_path, monkeypatch, "ep_strategy", "Plugged", "test-plugged",
+                     "test-plugged")
     strategy = make_strategy("test-plugged")
     assert type(strategy).__name__ == "Plugged" and "ep_strategy" in sys.modules

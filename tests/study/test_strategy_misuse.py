@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from plugins import install_strategy
 
 import lrtune
 from lrtune.exceptions import InvalidParameterError, StrategyError
@@ -258,16 +259,8 @@ def test_register_refuses_a_class_it_could_not_rebuild_by_name(cls, message):
 
 
 def test_an_entry_point_must_name_its_class_by_its_name(tmp_path, monkeypatch):
-    (tmp_path / "ep_misnamed.py").write_text(
-        "from lrtune.strategies import FINISHED, Strategy\n\n"
-        "class Misnamed(Strategy):\n    name = 'test-other-name'\n\n"
-        "    def ask(self, context):\n        return FINISHED\n")
-    info = tmp_path / "ep_misnamed-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-misnamed\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[lrtune.strategies]\ntest-misnamed = ep_misnamed:Misnamed\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    install_strategy(tmp_path, monkeypatch, "ep_misnamed", "Misnamed", "test-other-name",
+                     "test-misnamed")
     with pytest.raises(InvalidParameterError, match="entry point 'test-misnamed' of "
                        "'lrtune.strategies' must be a Strategy class named 'test-misnamed'"):
         make_strategy("test-misnamed")
