@@ -45,7 +45,7 @@ from lrtune.strategies import FINISHED, Proposal, Strategy, make_strategy
 from lrtune.strategies._base import answer_of
 from lrtune.study import Study
 from lrtune.study._heartbeat import WorkerId
-from lrtune.study._runner import _stop_on_repeated_failure, run_trial
+from lrtune.study._runner import run_trial, stop_on_repeated_failure
 from lrtune.study._tune import MAX_BUDGET
 from lrtune.trial import Trial
 
@@ -144,7 +144,7 @@ class LrtuneSearcher(Searcher):
                 return
             error_text = record["error"]
         try:  # the worker's exception stays there: its description stands in as the cause
-            _stop_on_repeated_failure(self.study, RuntimeError(error_text))
+            stop_on_repeated_failure(self.study, RuntimeError(error_text))
         except ObjectiveFailedError as err:
             self._stop = err
 

@@ -113,7 +113,7 @@ def _run(study: Study, objective: Callable[[Trial], float], proposal: Proposal, 
         raise ObjectiveError(f"The objective passed to tune() broke its contract in trial "
                              f"{number}: {error}.")
     if raised is not None:
-        _stop_on_repeated_failure(study, raised)
+        stop_on_repeated_failure(study, raised)
     return study.record(trial_id)
 
 
@@ -123,7 +123,7 @@ def _lose(study: Study, trial_id: int, trial: Trial, error: str, start: float) -
                        wall_time=time.perf_counter() - start)
 
 
-def _stop_on_repeated_failure(study: Study, raised: Exception) -> None:
+def stop_on_repeated_failure(study: Study, raised: Exception) -> None:
     """Raise when every trial that ended so far failed, at least ``SAME_FAILURES`` of them, with
     one exception at one place, at LRs a decade or more apart reaching into the lower half of
     the range (log scale): a bug that every configuration hits. A failure of the LR's own doing
