@@ -61,8 +61,9 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
         try:
             while procs:
                 time.sleep(POLL_SECONDS)
-                database.check()
-                report_finished(study, reported, callbacks)
+                with _signals_after_reads():
+                    database.check()
+                    report_finished(study, reported, callbacks)
                 for slot, proc in list(procs.items()):
                     code = proc.poll()
                     if code is None:
@@ -81,8 +82,9 @@ def run_processes(study: Study, objective: Callable[[Trial], float], *, storage:
                     _log.warning("worker process %d died (exit status %d); starting another",
                                  proc.pid, code)
                     procs[slot] = _start(job_file, tmp, slot, workers)
-            database.check()
-            report_finished(study, reported, callbacks)
+            with _signals_after_reads():
+                database.check()
+                report_finished(study, reported, callbacks)
         finally:
             _stop(procs.values())
 
@@ -163,6 +165,26 @@ def _sigterm_stops_the_workers() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _signals_after_reads() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held while the parent reads the storage, then raised as it ends:
+    raised inside a read, they left SQLAlchemy to log a traceback as it closed a cursor on the
+    database the interruption had closed ("Cannot operate on a closed database")."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    handlers = {signum: signal.signal(signum, lambda number, frame: held.append(number))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if held:
+            signal.raise_signal(held[0])  # now, to the handler it was meant for
 
 
 def worker_environment(slot: int, workers: int, environ: Mapping[str, str]) -> dict[str, str]:
