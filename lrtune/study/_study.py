@@ -62,6 +62,9 @@ class StoredStudy:
         return self.optuna.user_attrs
 
 
+MAX_NAMES_SHOWN = 10  # the studies a 'no study named ...' error lists
+
+
 def load_optuna_study(study_name: str, storage: str, read_only: bool = False) -> StoredStudy:
     """The stored Optuna study ``study_name``; a clear error when there is none.
     ``read_only``: for reading only (a SQLite file is opened read-only)."""
@@ -71,7 +74,18 @@ def load_optuna_study(study_name: str, storage: str, read_only: bool = False) ->
         return StoredStudy(retrying(optuna.load_study, study_name=study_name, storage=backend),
                            backend)
     except KeyError:
-        raise StorageError(f"No study named {study_name!r} in {safe_url(storage)}.") from None
+        raise StorageError(f"No study named {study_name!r} in {safe_url(storage)}: "
+                           f"{_held(backend)}.") from None
+
+
+def _held(backend: optuna.storages.BaseStorage) -> str:
+    """The studies a storage holds, so a mistyped name shows the right one beside it."""
+    names = sorted(study.study_name for study in retrying(backend.get_all_studies))
+    if not names:
+        return "it holds no study"
+    shown = ", ".join(repr(name) for name in names[:MAX_NAMES_SHOWN])
+    more = f" and {len(names) - MAX_NAMES_SHOWN} more" if len(names) > MAX_NAMES_SHOWN else ""
+    return f"it holds {shown}{more}"
 
 
 class Study:

@@ -1,6 +1,7 @@
 """Studies persist in Optuna storage, reopen, survive a killed process, and reject bad input."""
 
 import math
+import re
 import sqlite3
 import subprocess
 import sys
@@ -342,3 +343,13 @@ def test_a_reader_reads_only_what_changed_and_sees_what_a_fresh_reader_sees(tmp_
     assert seen == fresh and seen[-2:] == [(n_running, TrialState.COMPLETED, 0.25, 8),
                                            (n_running + 1, TrialState.DIVERGED, None, 3)]
     assert None not in whole_reads  # never the whole history again: only unfinished trials
+
+
+def test_a_mistyped_study_name_is_shown_beside_the_names_the_storage_holds(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    for i in range(12):
+        optuna.create_study(storage=url, study_name=f"run-{i:02d}")
+    listed = ", ".join(f"'run-{i:02d}'" for i in range(10))
+    with pytest.raises(lrtune.StorageError, match=re.escape(
+            f"No study named 'run-1' in {url}: it holds {listed} and 2 more.")):
+        lrtune.load_study("run-1", url)

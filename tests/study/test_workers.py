@@ -381,7 +381,8 @@ def test_joining_a_study_that_does_not_exist_says_so(tmp_path, own_loop_spec):
                                            "exist.")
     assert not db.exists()
     optuna.create_study(storage=url, study_name="other")
-    assert join(url) == re.sub(r"\s+", "", f"error: No study named 'nope' in {url}.")
+    assert join(url) == re.sub(r"\s+", "", f"error: No study named 'nope' in {url}: it holds "
+                                           "'other'.")
 
 
 EXTENDED = dict(steps=10, strategy="random", space=SPACE, study_name="e", seed=0)
