@@ -80,7 +80,8 @@ def tune_command(
                                trial_timeout=trial_timeout)
     interrupt_on_sigterm()  # a scheduler's preemption stops like Ctrl-C: trials marked lost
     earlier = _stored(storage, study)
-    if earlier is not None and _continues(earlier, run):  # not before a refusal of the settings
+    if earlier is not None and earlier.reopens_with(  # not before a refusal of the settings
+            space=space, steps=steps, budget=budget, strategy=strategy, seed=seed):
         grows = f"; the budget grows to {budget:g} runs" if budget > earlier.budget else ""
         console.print(f"resuming: {_kept(earlier)} trials, {earlier.spent:.2f} of "
                       f"{earlier.budget:g} runs spent{grows}")
@@ -159,14 +160,6 @@ def summary_lines(study: Study) -> list[str]:
 
 def _steps(steps: int) -> str:
     return f"{steps} step{'' if steps == 1 else 's'}"
-
-
-def _continues(earlier: Study, run: dict[str, Any]) -> bool:
-    """Whether ``tune`` will go on with the stored study ``earlier``: the same settings and a
-    budget at least as large (else it refuses, naming each difference)."""
-    return (run["budget"] >= earlier.budget and run["steps"] == earlier.steps
-            and run["seed"] == earlier.seed and run["strategy"] == earlier.strategy.name
-            and run["space"].describe() == earlier.space.describe())
 
 
 def _check_schedules(names: list[str]) -> None:

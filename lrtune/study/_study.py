@@ -121,8 +121,7 @@ class Study:
         refused) and its budget may grow (a larger ``budget`` extends it, with a warning) but
         never shrink. Every check runs before anything is written.
         """
-        config = {"steps": steps, "space": space.describe(), "strategy": strategy.name,
-                  "seed": seed}
+        config = _settings(space, steps, strategy.name, seed)
         backend = open_storage(storage)
         with _quiet_optuna():
             study = retrying(optuna.create_study, storage=backend, study_name=study_name,
@@ -147,6 +146,14 @@ class Study:
             warnings.warn(f"{where} had a budget of {old_budget:g} runs: extended to {budget:g}.",
                           StudyExtendedWarning, stacklevel=3)
         return cls(StoredStudy(study, backend), space, steps, strategy, seed, beat)
+
+    def reopens_with(self, *, space: Space, steps: int, budget: float, strategy: str,
+                     seed: int) -> bool:
+        """Whether :meth:`open` with these settings goes on with this study (else it refuses
+        them, naming each difference)."""
+        stored = retrying(self._storage.get_study_user_attrs, self._study_id).get(CONFIG_ATTR)
+        return budget >= self.budget and not (
+            stored and _differences(stored, _settings(space, steps, strategy, seed)))
 
     @classmethod
     def from_stored(cls, stored: StoredStudy, space: Space | None = None,
@@ -330,6 +337,11 @@ class Study:
     def __repr__(self) -> str:
         return (f"<Study {self.name!r}: {len(self.trials)} trials, "
                 f"{self.spent:.2f}/{self.budget} runs>")
+
+
+def _settings(space: Space, steps: int, strategy: str, seed: int) -> dict[str, Any]:
+    """What a study is created with and reopened only with (its budget may grow)."""
+    return {"steps": steps, "space": space.describe(), "strategy": strategy, "seed": seed}
 
 
 def _differences(stored: dict[str, Any], given: dict[str, Any], within: str = "") -> list[str]:

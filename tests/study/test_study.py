@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import optuna
 import pytest
@@ -147,6 +148,31 @@ def test_reopening_with_other_settings_names_each_one_with_both_values(tmp_path,
         lrtune.tune(lambda trial: trial.lr, **{**settings, **change})
     assert str(caught.value) == (f"The study 's' in {url} was created with other settings "
                                  f"({differs}): use another study name or the same settings.")
+
+
+@pytest.mark.parametrize("change", [
+    {}, dict(budget=2.0), dict(budget=0.5), dict(steps=20), dict(seed=3),
+    dict(strategy="grid"), dict(space=lrtune.Space(lr=(1e-4, 1.0), optimizer="sgd")),
+], ids=["same", "larger-budget", "smaller-budget", "steps", "seed", "strategy", "space"])
+def test_reopens_with_says_whether_tune_goes_on_with_the_stored_study(tmp_path, change):
+    # the CLI prints "resuming: ..." from it before tune() runs
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    settings = dict(steps=10, budget=1.0, strategy="random", storage=url, study_name="s",
+                    space=lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd"), seed=0)
+    lrtune.tune(lambda trial: trial.lr, **settings)
+    given = {**settings, **change}
+    predicted = lrtune.load_study("s", url).reopens_with(
+        space=given["space"], steps=given["steps"], budget=given["budget"],
+        strategy=given["strategy"], seed=given["seed"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StudyExtendedWarning)
+            lrtune.tune(lambda trial: trial.lr, **given)
+        went_on = True
+    except (lrtune.StorageError, InvalidParameterError):
+        went_on = False
+    assert predicted == went_on
+    assert went_on == (change in ({}, dict(budget=2.0)))
 
 
 def test_reading_a_missing_sqlite_file_is_an_error_and_creates_nothing(tmp_path):
