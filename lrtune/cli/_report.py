@@ -107,6 +107,4 @@ def show(
         console.print(f"\nrecommended configuration: {shown(config_text(data.config))}")
     if estimate_sentences(data.basin):
         console.print(f"\n{shown(estimate_sentences(data.basin))}")
-    # the report's sentence points below to its table: here the table came first
-    sentence = data.recommendation.replace("errors below", "errors above")
-    console.print(f"\n[bold]{shown(sentence)}[/]")
+    console.print(f"\n[bold]{shown(data.recommendation)}[/]")

@@ -177,7 +177,7 @@ def recommendation(study: Study, trials: Sequence[TrialRecord], best: TrialRecor
         advice = "; ".join(text for text, applies in (
             (f"wait for the trials still running ({running})", running),
             ("lower the LR range", diverged),
-            ("look at the failed trials' errors below",
+            ("read the failed trials' errors in the table",
              any(t.state is TrialState.FAILED for t in trials))) if applies)
         yet = " yet" if running else ""  # else no trial of this study may complete: say so
         return f"No trial has completed{yet} ({cliff}; {spent}){': ' + advice if advice else ''}."

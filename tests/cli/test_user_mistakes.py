@@ -214,7 +214,7 @@ def test_show_marks_failed_trials_failed_and_points_up_to_their_errors(lrtune_cl
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] == ["0"]]
     assert rows and "failed" in rows[0] and "healthy" not in rows[0]
-    assert _flat(proc.stdout).endswith("look at the failed trials' errors above.")
+    assert _flat(proc.stdout).endswith("read the failed trials' errors in the table.")
 
 
 def test_report_refuses_an_html_file_named_as_a_figure(lrtune_cli, tmp_path):

@@ -257,8 +257,8 @@ def test_without_a_completed_trial_the_advice_follows_what_happened(tmp_path):
         params={"lr": 0.5}, distributions={"lr": lr}, state=optuna.trial.TrialState.PRUNED,
         user_attrs={"lrtune:state": "diverged", "lrtune:steps": 8, "lrtune:steps_done": 3}))
     assert report_data(lrtune.load_study("open", url)).recommendation.endswith(
-        "runs): wait for the trials still running (1); lower the LR range; look at the failed "
-        "trials' errors below.")
+        "runs): wait for the trials still running (1); lower the LR range; read the failed "
+        "trials' errors in the table.")
 
 
 def test_an_answer_whose_own_run_went_wrong_says_so_with_the_answer(digits):
