@@ -12,7 +12,8 @@ What it uses (see docs/auto.md for the measurements behind each step):
    basin's shift between the two lengths measures the effect and a power law carries it to the
    full length; under a decaying schedule the best LR hardly moves past ``T/16`` and not
    monotonically, so the two rungs are averaged as two noisy readings of it, each weighted by
-   how finely it resolves its best.
+   how finely it resolves its best, and held at the refine rung's edge where its best run lies
+   there (the basin continues beyond it).
 3. Noise: each rung's best LR is the vertex of a weighted quadratic fit over neighbouring LRs in
    log space, not the raw argmin.
 4. A diverged run is an observation: nothing at or above the lowest diverged LR (divided by a
@@ -379,10 +380,11 @@ def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_st
     digits' a third of its ``T/16`` best), so the rungs are two noisy readings of one LR: their
     mean in log space, each weighted by its precision, one over the square of :func:`_gap` (equal
     where both rungs are a lattice step apart; 9:1 for the refine rung over a scan a decade
-    apart, as a 1.5-run budget buys). Under a constant LR it moves with the length, most often
-    down: the shift measured between the rungs is carried on to the full length as a power law,
-    or the prior's (:data:`PRIOR_HORIZON_EXPONENT`) where no refine rung ran. ``fallback`` is the
-    answer when neither rung has a finite loss.
+    apart, as a 1.5-run budget buys), held at the refine rung's edge where its best run is its
+    highest or lowest (:func:`_held_at_edge`). Under a constant LR it moves with the length,
+    most often down: the shift measured between the rungs is carried on to the full length as a
+    power law, or the prior's (:data:`PRIOR_HORIZON_EXPONENT`) where no refine rung ran.
+    ``fallback`` is the answer when neither rung has a finite loss.
     """
     scan_best = basin_vertex(scan)
     refine_best = basin_vertex(refine)
@@ -395,12 +397,30 @@ def final_lr(scan: Sequence[TrialRecord], refine: Sequence[TrialRecord], scan_st
         weights = [_gap(rung) ** -2 for rung in (scan, refine)]
         if not sum(weights):
             weights = [1.0, 1.0]
-        return math.exp((weights[0] * math.log(scan_best) + weights[1] * math.log(refine_best))
-                        / sum(weights))
+        return _held_at_edge(math.exp((weights[0] * math.log(scan_best)
+                                       + weights[1] * math.log(refine_best)) / sum(weights)),
+                             refine)
     refine_steps = refine[0].steps
     beta = math.log(scan_best / refine_best) / math.log(refine_steps / scan_steps)
     beta = min(max(beta, 0.0), 1.0)
     return refine_best * (full_steps / refine_steps) ** -beta
+
+
+def _held_at_edge(lr: float, refine: Sequence[TrialRecord]) -> float:
+    """``lr``, held at the refine rung's edge where that rung's best run is its highest (lowest)
+    LR: the rung then says only that its basin lies at or beyond that LR (a censored reading, as
+    a diverged run is), and the mean with the scan's coarser reading would land on LRs the rung
+    measured as worse. Given that bound, the scan's reading is most probable at the edge itself.
+    A diverged run beyond the best brackets the basin: no bound then."""
+    finite = [t for t in refine if math.isfinite(t.score)]
+    if len(finite) < 3:  # two points: either is an edge, and neither says where the basin is
+        return lr
+    best = min(finite, key=lambda t: t.score).lr
+    if best >= max(t.lr for t in refine):
+        return max(lr, best)
+    if best <= min(t.lr for t in refine):
+        return min(lr, best)
+    return lr
 
 
 def _gap(trials: Sequence[TrialRecord]) -> float:

@@ -201,3 +201,27 @@ def test_under_a_decaying_schedule_each_rung_counts_as_much_as_it_resolves(scan_
     lr = final_lr(scan, refine, 10, 160, decays=True, fallback=1.0)
     expected = math.exp(scan_weight * math.log(0.08) + (1 - scan_weight) * math.log(0.03))
     assert lr == pytest.approx(expected)
+
+
+def test_under_a_decaying_schedule_a_refine_rung_best_at_its_edge_bounds_the_answer():
+    # the refine rung's best is its highest LR: its basin lies there or above, so the mean with a
+    # scan that reads lower must not land on LRs the refine rung measured as worse
+    scan = rung("scan:0", 10, (0.01 * SPACING, 0.01, 0.01 / SPACING), 0.01)
+    refine = rung("refine", 30, [0.04 / SPACING**k for k in range(4)], 0.2)
+    assert basin_vertex(refine) == pytest.approx(0.04)
+    assert final_lr(scan, refine, 10, 160, decays=True, fallback=1.0) == pytest.approx(0.04)
+    # and the other way round, below its lowest LR
+    refine = rung("refine", 30, [0.001 * SPACING**k for k in range(4)], 1e-4)
+    scan = rung("scan:0", 10, (0.1 * SPACING, 0.1, 0.1 / SPACING), 0.1)
+    assert final_lr(scan, refine, 10, 160, decays=True, fallback=1.0) == pytest.approx(0.001)
+
+
+def test_a_refine_rung_bracketed_by_a_divergence_or_a_worse_point_does_not_bound_the_answer():
+    scan = rung("scan:0", 10, (0.01 * SPACING, 0.01, 0.01 / SPACING), 0.01)
+    mean = math.sqrt(0.01 * 0.04)  # both rungs a lattice step apart: equal weights
+    diverged = TrialRecord(9, {"lr": 0.04 * SPACING}, 30, TrialState.DIVERGED, None, 3,
+                           tag="refine")
+    refine = rung("refine", 30, [0.04 / SPACING**k for k in range(3)], 0.2) + [diverged]
+    assert final_lr(scan, refine, 10, 160, decays=True, fallback=1.0) == pytest.approx(mean)
+    inside = rung("refine", 30, [0.04 * SPACING, 0.04, 0.04 / SPACING], 0.04)
+    assert final_lr(scan, inside, 10, 160, decays=True, fallback=1.0) == pytest.approx(mean)
