@@ -150,10 +150,11 @@ class Study:
     def reopens_with(self, *, space: Space, steps: int, budget: float, strategy: str,
                      seed: int) -> bool:
         """Whether :meth:`open` with these settings goes on with this study (else it refuses
-        them, naming each difference)."""
+        them, naming each difference). False for a study lrtune did not create: :meth:`open`
+        refuses it, or takes over an empty one, which is not going on."""
         stored = retrying(self._storage.get_study_user_attrs, self._study_id).get(CONFIG_ATTR)
-        return budget >= self.budget and not (
-            stored and _differences(stored, _settings(space, steps, strategy, seed)))
+        return (stored is not None and budget >= self.budget
+                and not _differences(stored, _settings(space, steps, strategy, seed)))
 
     @classmethod
     def from_stored(cls, stored: StoredStudy, space: Space | None = None,

@@ -175,6 +175,18 @@ def test_reopens_with_says_whether_tune_goes_on_with_the_stored_study(tmp_path, 
     assert went_on == (change in ({}, dict(budget=2.0)))
 
 
+def test_a_study_lrtune_did_not_create_is_not_reopened(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    plain = optuna.create_study(study_name="s", storage=url)
+    plain.optimize(lambda trial: trial.suggest_float("lr", 1e-3, 1.0, log=True), n_trials=1)
+    space = lrtune.Space(lr=(1e-3, 1.0), optimizer="sgd")
+    assert not lrtune.load_study("s", url).reopens_with(space=space, steps=10, budget=1.0,
+                                                         strategy="random", seed=0)
+    with pytest.raises(lrtune.StorageError, match="an Optuna study that lrtune did not create"):
+        lrtune.tune(lambda trial: trial.lr, steps=10, budget=1.0, strategy="random",
+                    storage=url, study_name="s", space=space, seed=0)
+
+
 def test_reading_a_missing_sqlite_file_is_an_error_and_creates_nothing(tmp_path):
     missing = tmp_path / "typo.db"
     for read in (lambda url: lrtune.load_study("s", url),
