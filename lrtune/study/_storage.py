@@ -78,6 +78,16 @@ def open_storage(url: str | None, read_only: bool = False) -> optuna.storages.Ba
                        f"{_describe(_driver_error(failure))}") from None
 
 
+def sqlite_slashes(url: sqlalchemy.engine.URL) -> str | None:
+    """What to write instead of a SQLite URL with two slashes (``sqlite://lrtune.db``), which
+    names a host, not a file; None for any other URL."""
+    if url.get_backend_name() != "sqlite" or not url.host:
+        return None
+    return (f"a SQLite file is 'sqlite:///' and its path ('sqlite:///{url.host}"
+            f"{'/' + url.database if url.database else ''}'; four slashes before an absolute "
+            "path)")
+
+
 def check_existing(url: str) -> None:
     """Refuse a URL that is not one, or a SQLite file that holds no study storage, before
     opening it: opening would write Optuna's tables into it (a typo in a path must not leave a
@@ -86,6 +96,8 @@ def check_existing(url: str) -> None:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
         raise StorageError(f"{url!r} is not a storage URL (e.g. sqlite:///lrtune.db).") from None
+    if hint := sqlite_slashes(parsed):
+        raise StorageError(f"{url!r} is not a storage URL: {hint}.")
     path = _sqlite_file(parsed)
     if path is None:
         return

@@ -10,6 +10,7 @@ from lrtune._validation import check_choice, check_float, check_int, fail
 from lrtune.records import TrialRecord
 from lrtune.space import Space
 from lrtune.strategies import Strategy, make_strategy
+from lrtune.study._storage import sqlite_slashes
 from lrtune.study._study import Study, load_optuna_study
 from lrtune.study._worker import run_worker
 from lrtune.trial import Trial
@@ -143,6 +144,8 @@ def _check_storage(storage: object, owner: str) -> None:
     except sqlalchemy.exc.ArgumentError:
         raise fail("storage", owner, "a storage URL such as 'sqlite:///lrtune.db'",
                    storage) from None
+    if hint := sqlite_slashes(url):
+        raise fail("storage", owner, f"a storage URL: {hint}", storage)
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         raise fail("storage", owner, "a SQLite file, not an in-memory SQLite database (each "
                    "connection would see another, empty one); storage=None keeps a study in "

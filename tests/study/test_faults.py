@@ -289,12 +289,16 @@ _LOCK = threading.Lock()  # what a closure may hold that no pickler can send to 
      "'sqlite:///lrtune.db' (for a path: f'sqlite:///{path}') or None. Got PosixPath("),
     (lambda db: dict(storage="sqlite:///:memory:"),
      "The 'storage' parameter of tune() must be a SQLite file, not an in-memory SQLite database"),
+    (lambda db: dict(storage="sqlite://runs/s.db"),  # two slashes: a host named runs
+     "The 'storage' parameter of tune() must be a storage URL: a SQLite file is 'sqlite:///' and "
+     "its path ('sqlite:///runs/s.db'; four slashes before an absolute path)"),
     (lambda db: dict(objective=lambda trial: _LOCK.locked() or _trains(trial), workers=2),
      "The 'objective' parameter of tune() must be picklable (by cloudpickle) to run in 2 worker "
      "processes; pickling failed with TypeError"),
     (lambda db: dict(budget=1e9, strategy="grid"),  # a grid of 1e9 points took 7.45 GiB
      "The 'budget' parameter of tune() must be a float in (0, 100000]. Got 1000000000.0"),
-], ids=["callbacks=print", "storage=Path", "sqlite-memory", "unpicklable", "budget=1e9"])
+], ids=["callbacks=print", "storage=Path", "sqlite-memory", "sqlite-two-slashes", "unpicklable",
+        "budget=1e9"])
 def test_case_8_bad_input_is_refused_before_the_study_is_created(tmp_path, change, message):
     db = tmp_path / "s.db"
     settings = dict(objective=_trains, steps=20, budget=2.0, strategy="random", space=SPACE,

@@ -197,6 +197,10 @@ def test_reading_a_missing_sqlite_file_is_an_error_and_creates_nothing(tmp_path)
         assert not missing.exists()
     with pytest.raises(lrtune.StorageError, match="'no url' is not a storage URL"):
         lrtune.load_study("s", "no url")
+    with pytest.raises(lrtune.StorageError, match=r"'sqlite://typo\.db' is not a storage URL: a "
+                                                  r"SQLite file is 'sqlite:///' and its path "
+                                                  r"\('sqlite:///typo\.db'"):
+        lrtune.load_study("s", "sqlite://typo.db")
 
 
 def test_storage_url_errors_hide_the_password():
