@@ -23,9 +23,11 @@ What it uses (see docs/auto.md for the measurements behind each step):
    step up, then on from the best, or between it and its better neighbour): only full-length
    runs measure the full-length basin, and the best of them is the answer.
 
-With more choices, or shorter runs, than the budget can scan (not one scan run each), the first
-choice is refined around its optimizer's default LR instead (or trained at it, when not even a
-refine rung fits): a budget that small buys one informed guess, not a search.
+Runs too short to shorten (under 16 steps) are scanned at full length: the scan is then the
+search, and its best run the answer. With more choices, or shorter runs, than the budget can
+scan (not one scan run each), the first choice is refined around its optimizer's default LR
+instead (or trained at it, when not even a refine rung fits): a budget that small buys one
+informed guess, not a search.
 """
 
 from __future__ import annotations
@@ -65,9 +67,14 @@ class AutoStrategy(Strategy):
 
     def ask(self, context: Context) -> Answer:
         full = context.full_steps
-        finals = final_count(context.budget)
+        scan_steps = min(full, max(8, round(full * SCAN_LENGTH)))
+        if 2 * scan_steps > full:  # runs too short to shorten (under 16 steps): a scan run
+            scan_steps = full  # would cost most of a full run and say less
+        # a scan of full runs is itself the search where the budget pays for two of them: it
+        # takes the whole budget and its best run is the answer (one full run at its top LR
+        # then a second at the same LR wasted the budget); with less, one informed guess below
+        finals = 0 if scan_steps == full and context.budget >= 2 else final_count(context.budget)
         explore = (context.budget - finals) * full  # everything but the full-length runs
-        scan_steps = min(full, max(8, round(full * SCAN_LENGTH)))  # never past a full run
         combos = context.space.choices()
         space = context.space
         if not space.searches_lr and len(combos) == 1 and not isinstance(space.weight_decay,
@@ -115,7 +122,8 @@ class AutoStrategy(Strategy):
         # not fit): a full run that diverged early gives its steps to another
         done = context.tagged("final")
         lr_range = context.space.lr_range
-        mine = [t for t in done if t.matches(combo)]
+        # the full-length runs of this choice, a scan's too where its runs are full runs
+        mine = [t for t in context.live if t.steps >= full and t.matches(combo)]
         rival = _rival(context, combos, scans, ranked)
         if rival is not None and finals >= 2 and mine and len(mine) == len(done):
             choice, lr, rival_cliff = rival
@@ -139,9 +147,6 @@ class AutoStrategy(Strategy):
             params["weight_decay"] = weight_decay
         return params
 
-    def recommend(self, context: Context) -> TrialRecord | None:
-        final = [t for t in context.tagged("final") if t.state is TrialState.COMPLETED]
-        return min(final, key=lambda t: t.score) if final else super().recommend(context)
 
 
 def scan_share(explore_steps: float, scan_steps: int, choices: int) -> float:

@@ -67,6 +67,18 @@ def test_auto_spends_its_budget(digits, budget):
     assert [t.tag for t in study.trials][-1] == "final"
 
 
+@pytest.mark.parametrize("steps", [5, 12])
+def test_auto_on_runs_too_short_to_shorten_searches_with_full_runs(digits, steps):
+    # a user counting epochs as steps: a scan run cost most of a full run, and the one full run
+    # after it retrained the scan's best (at 5 steps, the top of the range twice)
+    study = tune(digits, task_space(digits), 4.0, steps=steps)
+    lrs = [t.lr for t in study.trials]
+    assert all(t.steps == steps for t in study.trials) and len(set(lrs)) == len(lrs) == 4
+    assert 3.0 < study.spent <= 4.0  # a run that diverged early leaves less than a run
+    assert study.best == min(study.trials, key=lambda t: t.score)
+    assert min(lrs) < study.best.lr < max(lrs)  # the walk brackets its answer
+
+
 def test_a_run_that_returned_nan_without_reporting_is_counted_at_its_length(digits):
     """It trained all its steps (only its evaluation came out NaN): counted as one step each,
     such trials had ``auto`` train twice its budget while ``spent`` said a fifth of it."""
