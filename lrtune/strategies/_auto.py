@@ -148,7 +148,6 @@ class AutoStrategy(Strategy):
         return params
 
 
-
 def scan_share(explore_steps: float, scan_steps: int, choices: int) -> float:
     """The most of the exploration budget the scans may take: :data:`SCAN_SHARE`, or all of it
     when the rest would not pay for two refine runs :data:`REFINE_MIN_RATIO` times the scan's
