@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 import sqlalchemy
@@ -16,8 +17,15 @@ from lrtune.study._worker import run_worker
 from lrtune.trial import Trial
 
 EXECUTORS = ("local", "ray")  # where the workers run: this machine's processes, a Ray cluster
+WORKERS_PER_CPU = 4  # local worker processes beyond this only contend (a typo's 1000 forked)
 MAX_BUDGET = 100_000.0  # full runs: no study trains more, and a strategy plans a trial per run
 MAX_SECONDS = 1e9  # heartbeat, trial_timeout: 31 years; a longer wait overflows the OS's timers
+
+
+def local_worker_limit() -> int:
+    """The most worker processes ``tune`` starts on this machine."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return WORKERS_PER_CPU * (cpus or 1)
 
 
 def tune(
@@ -85,6 +93,11 @@ def tune(
     if (workers or 1) > 1 and storage is None:
         raise fail("workers", owner, "1 when storage is None (worker processes share the study "
                    "through a storage URL such as sqlite:///lrtune.db)", workers)
+    if executor == "local" and (workers or 1) > local_worker_limit():
+        raise fail("workers", owner, f"at most {local_worker_limit()} ({WORKERS_PER_CPU} per CPU "
+                   "this process may use) for worker processes on this machine: more only "
+                   "contend for its CPUs and memory; workers on other hosts join with "
+                   "`lrtune worker`, or use executor='ray'", workers)
     if executor == "ray":
         from lrtune.study._ray import check_resources, import_ray
 

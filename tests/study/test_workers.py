@@ -27,6 +27,7 @@ from lrtune.study import Study, join_study
 from lrtune.study._claims import claim
 from lrtune.study._heartbeat import SILENT_BEATS, Reaper, WorkerId
 from lrtune.study._schema import CONFIG_ATTR
+from lrtune.study._tune import local_worker_limit
 from lrtune.tasks import objective as task_objective
 from lrtune.tasks import task_space
 
@@ -433,6 +434,17 @@ def test_a_worker_replacing_a_dead_one_works_on_a_study_extended_meanwhile(tmp_p
 def test_bad_worker_settings_fail_before_any_training(kwargs, message):
     with pytest.raises(lrtune.InvalidParameterError, match=message):
         lrtune.tune(lambda trial: 1.0, steps=10, strategy="grid", **kwargs)
+
+
+def test_more_local_workers_than_the_machine_can_run_are_refused_before_any_process(tmp_path):
+    # `workers=1000` (a typo, or a count meant for a cluster) forked a thousand processes
+    most = local_worker_limit()
+    with pytest.raises(lrtune.InvalidParameterError,
+                       match=rf"The 'workers' parameter of tune\(\) must be at most {most} \(4 "
+                             rf"per CPU this process may use\).* Got {most + 1} instead"):
+        lrtune.tune(lambda trial: 1.0, steps=10, strategy="grid", storage=sqlite_url(tmp_path),
+                    workers=most + 1)
+    assert not (tmp_path / "study.db").exists()
 
 
 def test_an_objective_that_cannot_be_sent_to_workers_is_refused(tmp_path):
