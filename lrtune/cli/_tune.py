@@ -6,6 +6,7 @@ import warnings
 from contextlib import ExitStack
 from typing import Annotated, Any, Optional
 
+import scipy.stats
 import typer
 
 from lrtune.cli._app import app, console
@@ -127,8 +128,12 @@ def summary_lines(study: Study) -> list[str]:
         # the answer's own run went wrong (collapsed, stagnant, ...): say so beside the answer
         findings = best.diagnosis["findings"]
         seen = next((f for f in findings if f.get("status") == best.verdict), findings[0])
+        score = ("; the lower a run's training loss ended, the more it returned: lrtune "
+                 "minimises TARGET's value, so if it is a score to maximise (accuracy), return a "
+                 "loss (1 - accuracy, or the validation loss)"
+                 if best.verdict == "stagnant" and _upside_down(study) else "")
         lines.append(f"[bold yellow]warning:[/] the best trial ({best.number}) was "
-                     f"{best.verdict}: {seen['evidence']}")
+                     f"{best.verdict}: {seen['evidence']}{score}")
     failed = [t for t in study.trials if t.state is TrialState.FAILED]
     if failed:  # an answer read from the trials that did not fail: say how many did, and why
         lines.append(f"[bold yellow]warning:[/] {len(failed)} of {len(study.trials)} trials "
@@ -156,6 +161,17 @@ def summary_lines(study: Study) -> list[str]:
         lines.append(f"{left:.2f} runs left unspent: less than the next trial the "
                      f"{study.strategy.name!r} strategy would run{why}")
     return lines
+
+
+def _upside_down(study: Study) -> bool:
+    """Whether the trials' values rise as their last training loss falls (rank correlation
+    -0.8 or below over four or more completed trials): TARGET may return a score to maximise,
+    which the minimising search ranks upside down."""
+    ended = [(t.history[-1][1], t.score) for t in study.trials
+             if t.state is TrialState.COMPLETED and t.history]
+    if len(ended) < 4 or len({e[0] for e in ended}) < 2 or len({e[1] for e in ended}) < 2:
+        return False
+    return bool(scipy.stats.spearmanr(*zip(*ended, strict=True)).statistic <= -0.8)
 
 
 def _steps(steps: int) -> str:

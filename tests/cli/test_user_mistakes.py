@@ -66,6 +66,25 @@ def too_long(trial):
     for step in range(trial.steps + 5):
         trial.report(1.0, step)
     return 1.0
+
+
+def accuracy(trial):
+    """Trains a linear classifier and returns its held-out accuracy: a score to maximise."""
+    torch.manual_seed(0)
+    w = torch.randn(8)
+    x = torch.randn(512, 8)
+    y = (x @ w > 0).long()
+    model = nn.Linear(8, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=trial.lr)
+    for step in range(trial.steps):
+        batch = slice(32 * (step % 12), 32 * (step % 12 + 1))
+        loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        trial.report(loss, step)
+    with torch.no_grad():
+        return (model(x[384:]).argmax(1) == y[384:]).float().mean().item()
 '''
 
 
@@ -137,6 +156,19 @@ def test_the_summary_warns_when_the_lr_changed_nothing_and_the_best_run_went_wro
     out = _flat(proc.stdout)
     assert "warning: the best trial (" in out and ") was stagnant: the loss fell only" in out
     assert "completed trials returned" in out and "the LR changed nothing" in out
+    assert "the more it returned" not in out  # equal values: no sign of a score
+
+
+def test_an_answer_that_learned_nothing_beside_runs_that_trained_asks_whether_it_is_a_score(
+        lrtune_cli):
+    # a user returning accuracy: lrtune minimises, so the run that learned nothing wins
+    proc = lrtune_cli("tune", "mistakes_objectives.py:accuracy", "--steps", "64")
+    assert proc.returncode == 0, proc.stderr
+    out = _flat(proc.stdout)
+    assert ") was stagnant: " in out
+    assert "; the lower a run's training loss ended, the more it returned: lrtune minimises " \
+           "TARGET's value, so if it is a score to maximise (accuracy), return a loss " \
+           "(1 - accuracy, or the validation loss)" in out
 
 
 def test_the_summary_says_how_many_trials_failed_and_why(lrtune_cli):
