@@ -119,9 +119,11 @@ def tune_command(
 
 
 def summary_lines(study: Study) -> list[str]:
-    """What the study says beyond its best trial: the estimated full-length best LR with its
-    interval, a warning when the answer sits at an edge of the range, a note when the move of the
-    best LR with the run's length was assumed, and why budget is left."""
+    """What the study says beyond its best trial: a warning when its own run went wrong (and,
+    when it learned nothing while the values rise as the training loss falls, whether TARGET
+    returns a score), failed trials, values the LR did not change, the estimated full-length
+    best LR with its interval, a warning when the answer sits at an edge of the range, a note
+    when the move of the best LR with the run's length was assumed, and why budget is left."""
     lines = []
     best = study.best
     if best is not None and best.diagnosis and best.verdict != "healthy":

@@ -93,8 +93,9 @@ def tune(
     if (workers or 1) > 1 and storage is None:
         raise fail("workers", owner, "1 when storage is None (worker processes share the study "
                    "through a storage URL such as sqlite:///lrtune.db)", workers)
-    if executor == "local" and (workers or 1) > local_worker_limit():
-        raise fail("workers", owner, f"at most {local_worker_limit()} ({WORKERS_PER_CPU} per CPU "
+    most = local_worker_limit()
+    if executor == "local" and (workers or 1) > most:
+        raise fail("workers", owner, f"at most {most} ({WORKERS_PER_CPU} per CPU "
                    "this process may use) for worker processes on this machine: more only "
                    "contend for its CPUs and memory; workers on other hosts join with "
                    "`lrtune worker`, or use executor='ray'", workers)
