@@ -5,8 +5,9 @@ What it uses (see docs/auto.md for the measurements behind each step):
 1. Loss against log-LR is a basin with a cliff. A *scan* of short runs (the whole schedule
    compressed to ``T/16`` steps) walks down the LR range in steps of ``10**(1/3)`` from the top:
    runs above the cliff diverge within a few steps and cost little (where they cost half a
-   finished run or more, the walk takes a decade at a time); the walk stops a decade below the
-   best short-run LR.
+   finished run or more, the walk takes a decade at a time, as it does past a run the LR
+   ruined without a blow-up, a *collapsed* one); the walk stops a decade below the best
+   short-run LR.
 2. Short runs prefer larger LRs than long ones (the horizon effect). A *refine* rung trains a
    few LRs at or below the scan's best for a longer ``T/r`` steps. Under a constant LR the
    basin's shift between the two lengths measures the effect and a power law carries it to the
@@ -38,6 +39,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from lrtune.diagnostics import Status
 from lrtune.optimizers import get_optimizer_spec
 from lrtune.records import TrialRecord, TrialState
 from lrtune.space import LogRange
@@ -271,6 +273,7 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
     runs that cost half a finished one or more, a decade at a time too: a run of 8 steps blows
     up within them, and lattice steps spent the scan of a short recipe above the cliff (a 60-step
     regression at 1.5 runs kept one finite point, next to the cliff, and its full run blew up).
+    A run the LR destroyed (:func:`_destroyed`) is above the cliff too, and a whole run's cost.
     """
     lr_range = context.space.lr_range
     if not context.space.searches_lr:
@@ -280,14 +283,15 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
         return None
     last = int(math.log(lr_range.high / lr_range.low) / math.log(SPACING) + 1e-9)
     tried = {_lattice_index(lr_range.high, t.lr): t for t in scan}
-    finite = {k: t for k, t in tried.items() if math.isfinite(t.score)}
+    finite = {k: t for k, t in tried.items() if math.isfinite(t.score) and not _destroyed(t)}
     at = lambda k: max(lr_range.low, lr_range.high / SPACING**k)  # noqa: E731  (no float drift)
     if not finite:  # still above the cliff (or nothing yet): a lattice step down, or a decade
         # where a diverged run costs half a finished one or more
         if not tried:
             return at(0)
         blown = [t.steps_done for t in scan if t.diverged]
-        k = min(max(tried) + (3 if blown and np.mean(blown) >= steps / 2 else 1), last)
+        costly = _destroyed(tried[max(tried)]) or blown and np.mean(blown) >= steps / 2
+        k = min(max(tried) + (3 if costly else 1), last)
         return at(k) if k not in tried else None
     best = min(finite, key=lambda k: finite[k].score)
     lowest = max(tried)
@@ -297,6 +301,15 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
         if 0 <= k <= last and k not in tried:
             return at(k)
     return None
+
+
+def _destroyed(trial: TrialRecord) -> bool:
+    """Whether the run's diagnosis is *collapsed*: finite, but ruined by its LR (it rose, and
+    ended no better than untrained). Taken as the scan's best, such a run stopped the walk at
+    the top of the range where the run a decade below learned nothing either and read a little
+    worse by noise (the 9-step warm-up runs of a GroupNorm CNN under AdamW: answer 8x above
+    the basin); so the walk treats it as it treats a diverged run."""
+    return trial.verdict == Status.COLLAPSED.value
 
 
 def _lattice_index(high: float, lr: float) -> int:
