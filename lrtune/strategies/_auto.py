@@ -304,12 +304,17 @@ def next_scan_lr(context: Context, scan: Sequence[TrialRecord], steps: int,
 
 
 def _destroyed(trial: TrialRecord) -> bool:
-    """Whether the run's diagnosis is *collapsed*: finite, but ruined by its LR (it rose, and
-    ended no better than untrained). Taken as the scan's best, such a run stopped the walk at
-    the top of the range where the run a decade below learned nothing either and read a little
-    worse by noise (the 9-step warm-up runs of a GroupNorm CNN under AdamW: answer 8x above
-    the basin); so the walk treats it as it treats a diverged run."""
-    return trial.verdict == Status.COLLAPSED.value
+    """Whether the LR ruined the run without a blow-up: diagnosed *collapsed* (it rose and
+    learned next to nothing), and its value no better than its first reported loss, the
+    untrained model's. Taken as the scan's best, such a run stopped the walk at the top of the
+    range where the run a decade below learned nothing either and read a little worse by noise
+    (the 9-step warm-up runs of a GroupNorm CNN under AdamW: answer 8x above the basin), so the
+    walk treats it as it treats a diverged run. The value decides, not the verdict alone: a
+    noisy-label MLP's scan runs spiked and were "collapsed" by their training loss while their
+    held-out loss was the scan's best."""
+    first = trial.history[0][1] if trial.history else None
+    return (trial.verdict == Status.COLLAPSED.value and first is not None
+            and trial.score >= first)
 
 
 def _lattice_index(high: float, lr: float) -> int:

@@ -69,10 +69,12 @@ def test_full_runs_that_all_diverged_send_the_next_one_below_them():
     assert next_final_lr(0.1, finals, lambda lr: lr) == pytest.approx(0.1 / FINAL_STEP)
 
 
-def study(space, full, budget, loss, cliff, blows_up_after=5, collapses_above=math.inf):
+def study(space, full, budget, loss, cliff, blows_up_after=5, collapses_above=math.inf,
+          untrained=math.inf):
     """Drive ``auto`` through the worker's budget rule on a synthetic basin: a run above
     ``cliff(steps)`` diverges after ``blows_up_after`` steps, any other ends at
-    ``loss(lr, steps)``, diagnosed as collapsed above ``collapses_above``."""
+    ``loss(lr, steps)``, diagnosed as collapsed above ``collapses_above``; each reports
+    ``untrained`` first."""
     trials = []
     while isinstance(answer := answer_of(AutoStrategy(), Context(space, full, budget, 0,
                                                                  tuple(trials))), Proposal):
@@ -83,7 +85,8 @@ def study(space, full, budget, loss, cliff, blows_up_after=5, collapses_above=ma
         else:
             diagnosis = {"status": "collapsed"} if lr > collapses_above else None
             trials.append(TrialRecord(len(trials), answer.params, steps, TrialState.COMPLETED,
-                                      loss(lr, steps), steps, answer.tag, diagnosis))
+                                      loss(lr, steps), steps, answer.tag, diagnosis,
+                                      history=((0, untrained),)))
     return trials, AutoStrategy().recommend(Context(space, full, budget, 0, tuple(trials)))
 
 
@@ -138,12 +141,14 @@ def test_the_scan_steps_down_a_decade_while_diverged_runs_cost_half_a_finished_o
     assert answer.lr < 0.2
 
 
-def test_the_scan_walks_down_a_decade_past_a_run_the_lr_destroyed():
+@pytest.mark.parametrize("untrained, destroyed", [(2.3, True), (3.0, False)])
+def test_the_scan_walks_down_a_decade_past_a_run_the_lr_destroyed(untrained, destroyed):
     # a warm-up schedule's 9-step scan runs learn nothing at the top of the range: the run at 1.0
     # collapsed (above the untrained loss), the one a decade below learned nothing either and
     # read a little worse by noise. Taking the collapsed run as the best stopped the walk there
     # and the answer landed 8x above the basin (a GroupNorm CNN under AdamW); a destroyed run
-    # is above the cliff, as a diverged one is
+    # is above the cliff, as a diverged one is. A collapsed run whose value beat the untrained
+    # loss learned something: the walk reads it as any finite point
     def loss(lr, steps):
         if lr > 0.2:
             return 2.59
@@ -152,10 +157,13 @@ def test_the_scan_walks_down_a_decade_past_a_run_the_lr_destroyed():
         return 2.3 - 0.5 * math.exp(-math.log(lr / 0.01) ** 2)
 
     trials, answer = study(Space(lr=(1e-4, 1.0), optimizer="sgd-plain"), 150, 2.0, loss,
-                           lambda steps: math.inf, collapses_above=0.2)
+                           lambda steps: math.inf, collapses_above=0.2, untrained=untrained)
     scan = [t for t in trials if t.tag.startswith("scan")]
-    assert [t.lr for t in scan[:3]] == pytest.approx([1.0, 0.1, 0.01])
-    assert answer.tag == "final" and abs(math.log(answer.lr / 0.01)) < math.log(3)
+    if destroyed:
+        assert [t.lr for t in scan[:3]] == pytest.approx([1.0, 0.1, 0.01])
+        assert answer.tag == "final" and abs(math.log(answer.lr / 0.01)) < math.log(3)
+    else:
+        assert [t.lr for t in scan[:3]] == pytest.approx([1.0, 0.1, 1.0 / SPACING])
 
 
 @pytest.mark.parametrize("lrs", [(0.01, 0.1, 0.2154), (0.004642, 0.04642, 0.1)])
