@@ -6,12 +6,12 @@ import warnings
 from contextlib import ExitStack
 from typing import Annotated, Any, Optional
 
-import scipy.stats
 import typer
 
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_function
 from lrtune.cli._options import as_option, objective_words
+from lrtune.diagnostics._direction import reads_as_score
 from lrtune.exceptions import (
     InvalidParameterError, LrtuneError, ObjectiveError, ObjectiveFailedError, StudyExtendedWarning,
 )
@@ -133,7 +133,7 @@ def summary_lines(study: Study) -> list[str]:
         score = ("; the lower a run's training loss ended, the more it returned: lrtune "
                  "minimises TARGET's value, so if it is a score to maximise (accuracy), return a "
                  "loss (1 - accuracy, or the validation loss)"
-                 if best.verdict == "stagnant" and _upside_down(study) else "")
+                 if best.verdict == "stagnant" and reads_as_score(study.trials) else "")
         lines.append(f"[bold yellow]warning:[/] the best trial ({best.number}) was "
                      f"{best.verdict}: {seen['evidence']}{score}")
     failed = [t for t in study.trials if t.state is TrialState.FAILED]
@@ -163,17 +163,6 @@ def summary_lines(study: Study) -> list[str]:
         lines.append(f"{left:.2f} runs left unspent: less than the next trial the "
                      f"{study.strategy.name!r} strategy would run{why}")
     return lines
-
-
-def _upside_down(study: Study) -> bool:
-    """Whether the trials' values rise as their last training loss falls (rank correlation
-    -0.8 or below over four or more completed trials): TARGET may return a score to maximise,
-    which the minimising search ranks upside down."""
-    ended = [(t.history[-1][1], t.score) for t in study.trials
-             if t.state is TrialState.COMPLETED and t.history]
-    if len(ended) < 4 or len({e[0] for e in ended}) < 2 or len({e[1] for e in ended}) < 2:
-        return False
-    return bool(scipy.stats.spearmanr(*zip(*ended, strict=True)).statistic <= -0.8)
 
 
 def _steps(steps: int) -> str:

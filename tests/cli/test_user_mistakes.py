@@ -160,15 +160,23 @@ def test_the_summary_warns_when_the_lr_changed_nothing_and_the_best_run_went_wro
 
 
 def test_an_answer_that_learned_nothing_beside_runs_that_trained_asks_whether_it_is_a_score(
-        lrtune_cli):
-    # a user returning accuracy: lrtune minimises, so the run that learned nothing wins
-    proc = lrtune_cli("tune", "mistakes_objectives.py:accuracy", "--steps", "64")
+        lrtune_cli, tmp_path):
+    # a user returning accuracy: lrtune minimises, so the run that learned nothing wins; the
+    # tune command's summary asks, and so does the recommendation of show (and the report)
+    stored = ("--storage", f"sqlite:///{tmp_path / 's.db'}", "--study", "acc")
+    proc = lrtune_cli("tune", "mistakes_objectives.py:accuracy", "--steps", "64", *stored)
     assert proc.returncode == 0, proc.stderr
     out = _flat(proc.stdout)
     assert ") was stagnant: " in out
     assert "; the lower a run's training loss ended, the more it returned: lrtune minimises " \
            "TARGET's value, so if it is a score to maximise (accuracy), return a loss " \
            "(1 - accuracy, or the validation loss)" in out
+    shown = lrtune_cli("show", "acc", "--storage", stored[1])
+    assert shown.returncode == 0, shown.stderr
+    assert "Its run was stagnant: " in shown.stdout and "The lower a run's training loss " \
+        "ended, the more its objective returned: lrtune minimises the objective's value, so if " \
+        "it is a score to maximise (accuracy), return a loss (1 - accuracy, or the validation " \
+        "loss)." in _flat(shown.stdout)
 
 
 def test_the_summary_says_how_many_trials_failed_and_why(lrtune_cli):
