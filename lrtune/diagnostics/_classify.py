@@ -23,6 +23,7 @@ from lrtune.diagnostics._verdict import Diagnosis, Finding, Status
 MIN_POINTS = 5
 MIN_VAL_POINTS = 3
 START_LOSSES = 5
+SATURATED = 1e-6  # a final training loss this small a share of the untrained one is zero
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ def classify(
     if held_out is not None:  # learning that does not carry over to held-out data is none
         progress = min(progress, max(0.0, initial - held_out) / scale)
     collapsed = _collapse(steps, losses, smoothed, initial, final, held_out, scale, margin,
-                          progress, thresholds)
+                          progress, thresholds) or _saturated(steps, losses, initial, final,
+                                                              thresholds)
     if collapsed:
         findings.append(collapsed)
     rise = (_held_out_rise(np.asarray(val_steps), vals, steps, smoothed, thresholds)
@@ -258,6 +260,28 @@ def _collapse(
         Status.COLLAPSED, int(steps[spike]) if rose else None, evidence,
         COLLAPSED_HINT if held_out is None or rose else MEMORISED_HINT,
         {"initial": initial, "final": end, "peak": float(losses[spike])},
+    )
+
+
+def _saturated(steps: np.ndarray, losses: np.ndarray, initial: float, final: float,
+               thresholds: Thresholds) -> Finding | None:
+    """A loss that blew up (above the divergence limit, if not for long enough to count as
+    diverged) and then fell to zero: a too-large step left the weights so large that the
+    outputs saturate, and a classifier whose logits saturate fits its batches with a loss and a
+    gradient of zero while it is worse than untrained on held-out data. A linear classifier
+    under AdaGrad at 5-100x its best LR ends so (validation half of the suite: training loss 0,
+    validation loss 1.3-11x chance), and a good run does not: a loss a millionth of its start
+    right after a blow-up is no learning."""
+    best = np.minimum.accumulate(losses)
+    above = losses > divergence_threshold(float(losses[0]), best, thresholds.explode_factor)
+    if not above.any() or final > SATURATED * initial:
+        return None
+    spike = int(np.argmax(losses))
+    return Finding(
+        Status.COLLAPSED, int(steps[spike]),
+        f"the loss blew up to {losses[spike]:.4g} at step {int(steps[spike])}, then fell to "
+        f"{final:.2g}: outputs saturated by a too-large step, not learning",
+        COLLAPSED_HINT, {"initial": initial, "final": final, "peak": float(losses[spike])},
     )
 
 

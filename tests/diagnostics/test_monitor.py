@@ -321,3 +321,19 @@ def test_smoothing_is_the_centred_mean_of_the_values_in_its_window(diabetes):
     np.testing.assert_allclose(smooth(losses, window), brute, rtol=1e-12)
     losses[50] = np.inf  # a blow-up is inf in every window that holds it, and nowhere else
     assert np.flatnonzero(np.isinf(smooth(losses, window))).tolist() == list(range(46, 55))
+
+
+def test_a_classifier_whose_loss_blew_up_and_fell_to_zero_is_collapsed_not_healthy():
+    # a linear classifier under AdaGrad at 100x its best LR: the loss blows up within a few
+    # steps, then the saturated logits fit every batch with a loss (and gradient) of zero while
+    # the validation loss ends above chance: from the training loss it read "fell 100%: healthy"
+    from benchmarks.tasks import benchmark_task
+
+    task = benchmark_task("wine-linear-adagrad-constant")
+    untrained = task.evaluate(task.make_model(0))
+    ruined = train(task, 23.7, seed=0)
+    assert ruined.val_loss > untrained and ruined.losses[-10:].max() == 0.0  # the premise
+    assert ruined.diagnosis.status is Status.COLLAPSED and "lower" in ruined.diagnosis.hint
+    assert "fell to 0: outputs saturated" in ruined.diagnosis.primary.evidence
+    good = train(task, 0.316, seed=0)  # the best LR: its loss ends near zero too, without a blow-up
+    assert good.val_loss < 0.2 * untrained and good.diagnosis.status is Status.HEALTHY
