@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.console import Console
 
@@ -12,7 +14,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False, soft_wrap=True)  # logs keep one line per record
+# a pipe or a file has no width of its own, and rich's 80 columns stacked each row of `lrtune
+# show`'s table over eight lines (`lrtune show | less`, `> trials.txt`); COLUMNS still decides
+PIPE_WIDTH = 160
+
+
+def _console() -> Console:
+    console = Console(highlight=False, soft_wrap=True)  # logs keep one line per record
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH
+    return console
+
+
+console = _console()
 
 
 @app.callback()

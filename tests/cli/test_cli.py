@@ -167,3 +167,17 @@ def test_a_study_too_small_to_fit_a_basin_says_its_interval_is_the_resolution_al
     line = result.output.replace("\n", " ").split("estimated")[1]
     assert re.match(r" full-length best lr [\d.e+-]+ \(68% interval [\d.e+-]+-[\d.e+-]+\), the "
                     r"search's resolution alone", line)
+
+
+def test_output_to_a_pipe_or_a_file_is_wide_enough_for_a_trial_row_unless_columns_says(
+        monkeypatch):
+    # rich gives a pipe 80 columns: `lrtune show | less` stacked each trial's row over 8 lines
+    import io
+
+    from lrtune.cli._app import PIPE_WIDTH, _console
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert _console().width == PIPE_WIDTH
+    monkeypatch.setenv("COLUMNS", "100")
+    assert _console().width == 100
