@@ -11,7 +11,7 @@ import typer
 from lrtune.cli._app import app, console
 from lrtune.cli._loading import load_function
 from lrtune.cli._options import as_option, objective_words
-from lrtune.diagnostics._direction import reads_as_score
+from lrtune.diagnostics._direction import reads_as_score, score_hint
 from lrtune.exceptions import (
     InvalidParameterError, LrtuneError, ObjectiveError, ObjectiveFailedError, StudyExtendedWarning,
 )
@@ -130,9 +130,7 @@ def summary_lines(study: Study) -> list[str]:
         # the answer's own run went wrong (collapsed, stagnant, ...): say so beside the answer
         findings = best.diagnosis["findings"]
         seen = next((f for f in findings if f.get("status") == best.verdict), findings[0])
-        score = ("; the lower a run's training loss ended, the more it returned: lrtune "
-                 "minimises TARGET's value, so if it is a score to maximise (accuracy), return a "
-                 "loss (1 - accuracy, or the validation loss)"
+        score = ("; " + score_hint("it", "TARGET's value")
                  if best.verdict == "stagnant" and reads_as_score(study.trials) else "")
         lines.append(f"[bold yellow]warning:[/] the best trial ({best.number}) was "
                      f"{best.verdict}: {seen['evidence']}{score}")

@@ -27,3 +27,11 @@ def reads_as_score(trials: Sequence[TrialRecord]) -> bool:
     if len(ended) < MIN_TRIALS or len({e[0] for e in ended}) < 2 or len({e[1] for e in ended}) < 2:
         return False
     return bool(scipy.stats.spearmanr(*zip(*ended, strict=True)).statistic <= UPSIDE_DOWN)
+
+
+def score_hint(returned: str, minimised: str) -> str:
+    """What to say when :func:`reads_as_score`: ``returned`` names what returned the values
+    ("it", "its objective"), ``minimised`` what lrtune minimises ("TARGET's value")."""
+    return (f"the lower a run's training loss ended, the more {returned} returned: lrtune "
+            f"minimises {minimised}, so if it is a score to maximise (accuracy), return a loss "
+            "(1 - accuracy, or the validation loss)")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from lrtune.diagnostics import standings
-from lrtune.diagnostics._direction import reads_as_score
+from lrtune.diagnostics._direction import reads_as_score, score_hint
 from lrtune.exceptions import InvalidParameterError
 from lrtune.records import TrialRecord, TrialState
 from lrtune.report._schedules import trial_schedule
@@ -189,9 +189,8 @@ def recommendation(study: Study, trials: Sequence[TrialRecord], best: TrialRecor
     caution = (f" Its run was {best.verdict}: {best.diagnosis.get('hint', '')}".rstrip(": ")
                if best.diagnosis and best.verdict != "healthy" else "")
     if best.verdict == "stagnant" and reads_as_score(trials):
-        caution += (" The lower a run's training loss ended, the more its objective returned: "
-                    "lrtune minimises the objective's value, so if it is a score to maximise "
-                    "(accuracy), return a loss (1 - accuracy, or the validation loss).")
+        hint = score_hint("its objective", "the objective's value")
+        caution += f" {hint[0].upper()}{hint[1:]}."
     return (f"Train with lr = {best.lr:.3g}{f' ({settings})' if settings else ''}: trial "
             f"{best.number} reached {best.value:.4g} after {length}; {cliff}; {spent}.{caution}")
 
